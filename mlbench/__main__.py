@@ -1,0 +1,7 @@
+"""``python -m mlbench``."""
+
+import sys
+
+from mlbench.cli import main
+
+sys.exit(main())

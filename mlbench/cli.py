@@ -1,0 +1,194 @@
+"""``python -m mlbench {train,prune,list}``: options generated from the config dataclasses.
+
+Every option is a flat config key spelled with dashes (``base_lr`` -> ``--base-lr``),
+the same names as the MLproject parameters. Bad input prints one line on stderr and
+exits with code 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from mlbench.config import (
+    BASE_DEFAULTS,
+    FINETUNE_DEFAULTS,
+    DataConfig,
+    OptimConfig,
+    PruneConfig,
+    RunConfig,
+    TrackingConfig,
+    option_name,
+)
+from mlbench.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "int": _parse_int,
+    "float": _parse_float,
+    "bool": _parse_bool,
+    "str": str,
+}
+
+
+def _add_fields(
+    group: argparse._ArgumentGroup, cls: type, defaults: Any, key_prefix: str = "", flag_prefix: str = ""
+) -> None:
+    """One option per dataclass field; values land under the flat config key."""
+    for f in dataclasses.fields(cls):
+        key = key_prefix + f.name
+        flag = option_name(flag_prefix + f.name)
+        default = getattr(defaults, f.name)
+        extra: dict[str, Any] = {"nargs": "?", "const": True} if f.type == "bool" else {}
+        group.add_argument(
+            flag,
+            dest=key,
+            type=_PARSERS[f.type],
+            default=argparse.SUPPRESS,
+            metavar=f.type.upper() if f.type != "str" else "NAME",
+            help=f"{f.metadata.get('help', '')} (default: {default})",
+            **extra,
+        )
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    _add_fields(data, DataConfig, DataConfig())
+    run = parser.add_argument_group("run")
+    run.add_argument("--model", dest="model", default=argparse.SUPPRESS, metavar="NAME",
+                     help="model name (see `python -m mlbench list`) (default: lenet)")
+    run.add_argument("--seed", dest="seed", type=_parse_int, default=argparse.SUPPRESS,
+                     metavar="INT", help="seed of everything random in the run (default: 0)")
+    run.add_argument("--device", dest="device", default=argparse.SUPPRESS, metavar="NAME",
+                     help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    run.add_argument("--amp", dest="amp", type=_parse_bool, nargs="?", const=True,
+                     default=argparse.SUPPRESS, metavar="BOOL",
+                     help="mixed precision on CUDA (default: True)")
+    tracking = parser.add_argument_group("tracking")
+    tracking.add_argument("--tracking-uri", default=None, metavar="URI",
+                          help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    tracking.add_argument("--experiment", default="mlbench", metavar="NAME",
+                          help="MLflow experiment (ignored inside `mlflow run`) (default: mlbench)")
+    tracking.add_argument("--register", type=_parse_bool, nargs="?", const=True, default=True,
+                          metavar="BOOL", help="register base models in the Model Registry")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mlbench`` argument parser with its subcommands."""
+    parser = _Parser(
+        prog="mlbench",
+        description="Pruning benchmark: train a base model, prune, fine-tune, track in MLflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train and register the dense base model",
+                           description="Train the dense base model once per (dataset, model, "
+                           "seed, recipe) and register it; reuses a registered one.")
+    _add_common(train)
+    _add_fields(train.add_argument_group("training"), OptimConfig, BASE_DEFAULTS, "base_")
+    train.set_defaults(func=_train)
+
+    prune = sub.add_parser("prune", help="prune, fine-tune and evaluate one configuration",
+                           description="Prune the registered base model (training it first "
+                           "if needed), fine-tune with the masks held, evaluate, track.")
+    _add_common(prune)
+    _add_fields(prune.add_argument_group("pruning"), PruneConfig, PruneConfig())
+    _add_fields(prune.add_argument_group("fine-tuning"), OptimConfig, FINETUNE_DEFAULTS)
+    _add_fields(prune.add_argument_group("base model training"), OptimConfig, BASE_DEFAULTS,
+                "base_", "base_")
+    prune.set_defaults(func=_prune)
+
+    names = sub.add_parser("list", help="list registered datasets, models and strategies")
+    names.set_defaults(func=_list)
+    return parser
+
+
+_TRACKING_KEYS = ("tracking_uri", "experiment", "register")
+
+
+def _split(args: argparse.Namespace) -> tuple[RunConfig, TrackingConfig]:
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    tracking = TrackingConfig(**{k: values.pop(k) for k in _TRACKING_KEYS})
+    return RunConfig.from_flat(values), tracking
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mlbench.pipeline import run_train
+
+    cfg, tracking = _split(args)
+    base = run_train(cfg, tracking)
+    print(f"base model {base.name} version {base.version} (run {base.run_id})")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from mlbench.pipeline import run_prune
+
+    cfg, tracking = _split(args)
+    results = run_prune(cfg, tracking)
+    keys = ("base_acc1", "pre_acc1", "acc1", "acc5", "compression", "speedup", "params_nz")
+    print("  ".join(f"{k}={results[k]:.4g}" for k in keys))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from mlbench.data import dataset_names
+    from mlbench.models import model_names
+    from mlbench.strategies import strategy_names
+
+    print("datasets:   " + ", ".join(dataset_names()))
+    print("models:     " + ", ".join(model_names()) + ", or any torchvision classifier")
+    print("strategies: " + ", ".join(strategy_names()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"mlbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"mlbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

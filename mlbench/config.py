@@ -1,0 +1,242 @@
+"""Typed, validated configuration: one frozen dataclass per concern.
+
+Every field carries its help text and its bounds; ``check`` validates a config once,
+at the edge, with messages that name the option, the bad value and what is allowed.
+``RunConfig.flat()`` is what goes into MLflow params (DESIGN.md names: fine-tuning
+fields unprefixed, base-model training fields prefixed ``base_``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlbench.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def _opt(default: Any, help: str, **bounds: Any) -> Any:
+    """A dataclass field with help text and bounds (gt, ge, le, choices) for ``check``."""
+    return field(default=default, metadata={"help": help, **bounds})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, where its files are, and how it is split and augmented."""
+
+    dataset: str = _opt("digits", "dataset name (see `python -m mlbench list`)")
+    data_dir: str = _opt("data", "folder holding the dataset files (torchvision layouts)")
+    download: bool = _opt(False, "download torchvision datasets into --data-dir if missing")
+    val_fraction: float = _opt(0.1, "fraction of the training data held out as val", gt=0, lt=1)
+    augment: bool = _opt(True, "apply the dataset's standard training augmentation")
+    workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0)
+    synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
+    synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
+    synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """``synthetic_shape`` parsed into (channels, height, width)."""
+        try:
+            c, h, w = (int(x) for x in self.synthetic_shape.lower().split("x"))
+        except ValueError:
+            raise ConfigError(
+                f"--synthetic-shape must look like 3x32x32, got {self.synthetic_shape!r}"
+            ) from None
+        if min(c, h, w) < 1:
+            raise ConfigError(f"--synthetic-shape must be positive, got {self.synthetic_shape!r}")
+        return c, h, w
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """One training recipe: optimizer, learning-rate schedule and budget."""
+
+    epochs: int = _opt(5, "training epochs", ge=0)
+    batch_size: int = _opt(64, "samples per batch", ge=1)
+    optimizer: str = _opt("sgd", "optimizer", choices=OPTIMIZERS)
+    lr: float = _opt(0.01, "peak learning rate", gt=0)
+    momentum: float = _opt(0.9, "SGD momentum", ge=0, lt=1)
+    nesterov: bool = _opt(False, "SGD with Nesterov momentum")
+    weight_decay: float = _opt(5e-4, "L2 weight decay (decoupled for adamw)", ge=0)
+    schedule: str = _opt("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup_epochs: float = _opt(0.0, "linear warm-up epochs before the schedule", ge=0)
+    step_size: int = _opt(30, "schedule=step: epochs between decays", ge=1)
+    gamma: float = _opt(0.1, "schedule=step: decay factor", gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """What to prune and how hard."""
+
+    strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)")
+    compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1)
+    prune_classifier: bool = _opt(False, "also prune the final classifier layer")
+    score_batches: int = _opt(4, "training batches summed for gradient-based scores", ge=1)
+
+
+BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
+FINETUNE_DEFAULTS = OptimConfig(epochs=5, batch_size=64, lr=0.01, weight_decay=5e-4)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's numbers (tracking settings live apart)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str = "lenet"
+    base: OptimConfig = BASE_DEFAULTS
+    finetune: OptimConfig = FINETUNE_DEFAULTS
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+    def flat(self) -> dict[str, Any]:
+        """All fields as one flat dict with DESIGN.md's names (MLflow params)."""
+        out: dict[str, Any] = {**dataclasses.asdict(self.data), "model": self.model}
+        out.update(dataclasses.asdict(self.prune))
+        out.update(dataclasses.asdict(self.finetune))
+        out.update({f"base_{k}": v for k, v in dataclasses.asdict(self.base).items()})
+        out.update(seed=self.seed, device=self.device, amp=self.amp)
+        return out
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> RunConfig:
+        """Build from a flat dict (CLI options, a preset); unknown keys are an error."""
+        values = dict(values)
+        parts: dict[str, dict[str, Any]] = {"data": {}, "prune": {}, "finetune": {}, "base": {}}
+        owners = {
+            "data": DataConfig,
+            "prune": PruneConfig,
+            "finetune": OptimConfig,
+        }
+        for key in list(values):
+            if key.startswith("base_") and key[5:] in _names(OptimConfig):
+                parts["base"][key[5:]] = values.pop(key)
+                continue
+            for part, owner in owners.items():
+                if key in _names(owner):
+                    parts[part][key] = values.pop(key)
+                    break
+        top = {k: values.pop(k) for k in ("model", "seed", "device", "amp") if k in values}
+        if values:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(sorted(values))}; allowed: "
+                f"{', '.join(sorted(RunConfig().flat()))}"
+            )
+        cfg = cls(
+            data=DataConfig(**parts["data"]),
+            prune=PruneConfig(**parts["prune"]),
+            finetune=dataclasses.replace(FINETUNE_DEFAULTS, **parts["finetune"]),
+            base=dataclasses.replace(BASE_DEFAULTS, **parts["base"]),
+            **top,
+        )
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        """Validate types and bounds of every field; raise ConfigError naming the option."""
+        check(self.data)
+        check(self.prune)
+        check(self.finetune)
+        check(self.base, prefix="base_")
+        _check_value("seed", self.seed, int, {"ge": 0})
+        _check_value("device", self.device, str, {})
+        _check_value("amp", self.amp, bool, {})
+        _check_value("model", self.model, str, {})
+        self.data.input_shape()
+
+    def base_key(self) -> dict[str, Any]:
+        """The fields that determine the dense base model (its reuse key)."""
+        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k in _RESULT_DATA}
+        return {
+            **data,
+            "model": self.model,
+            "seed": self.seed,
+            "amp": self.amp,
+            **{f"base_{k}": v for k, v in dataclasses.asdict(self.base).items()},
+        }
+
+    def base_hash(self) -> str:
+        """Hash identifying the base model: same hash, same dense weights."""
+        return config_hash(self.base_key())
+
+    def run_hash(self) -> str:
+        """Hash identifying a prune run's result (paths and device left out)."""
+        flat = self.flat()
+        for key in ("data_dir", "download", "workers", "device"):
+            flat.pop(key)
+        return config_hash(flat)
+
+
+_RESULT_DATA = {
+    "dataset",
+    "val_fraction",
+    "augment",
+    "synthetic_shape",
+    "synthetic_classes",
+    "synthetic_samples",
+}
+
+
+def config_hash(values: dict[str, Any]) -> str:
+    """A short, stable hash of a flat dict (sorted JSON, sha256)."""
+    blob = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def check(obj: Any, prefix: str = "") -> None:
+    """Check every field of a config dataclass against its type and metadata bounds."""
+    hints = {f.name: f.type for f in dataclasses.fields(obj)}
+    types = {"int": int, "float": float, "bool": bool, "str": str}
+    for f in dataclasses.fields(obj):
+        _check_value(prefix + f.name, getattr(obj, f.name), types[hints[f.name]], f.metadata)
+
+
+def option_name(key: str) -> str:
+    """The CLI spelling of a flat config key: ``base_lr`` -> ``--base-lr``."""
+    return "--" + key.replace("_", "-")
+
+
+def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
+    name = option_name(key)
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if kind is int and (not is_number or value != int(value)):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if kind is float and (not is_number or not math.isfinite(value)):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    if "choices" in bounds and value not in bounds["choices"]:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(bounds['choices'])}, got {value!r}"
+        )
+    for op, test, text in (
+        ("gt", lambda a, b: a > b, ">"),
+        ("ge", lambda a, b: a >= b, ">="),
+        ("lt", lambda a, b: a < b, "<"),
+        ("le", lambda a, b: a <= b, "<="),
+    ):
+        if op in bounds and not test(value, bounds[op]):
+            raise ConfigError(f"{name} must be {text} {bounds[op]}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where runs go. Not part of any config hash: the same run on any server is the same."""
+
+    tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else ./mlflow.db (absolute)
+    experiment: str = "mlbench"  # ignored inside `mlflow run` (the run is already chosen)
+    register: bool = True  # register base models in the Model Registry

@@ -1,0 +1,79 @@
+"""The built-in datasets, registered in the order ``mlbench list`` shows them."""
+
+from __future__ import annotations
+
+import torch
+from torchvision import datasets
+
+from mlbench.config import DataConfig
+from mlbench.data._augment import CropFlip
+from mlbench.data._base import DATASETS, DatasetInfo, Splits
+from mlbench.data._imagenet import folder_splits
+from mlbench.data._synthetic import make_synthetic
+from mlbench.data._tensor import holdout, tensor_splits
+from mlbench.data._torchvision import read_cifar, read_mnist
+
+DIGITS_TEST_FRACTION = 0.2
+
+
+@DATASETS.register("digits")
+def digits(cfg: DataConfig, device: torch.device) -> Splits:
+    """scikit-learn's 8x8 handwritten digits (bundled, no download); test = a fixed 20%."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images * (255 / 16)).round().to(torch.uint8).unsqueeze(1)
+    y = torch.from_numpy(bunch.target).long()
+    train, test = holdout(len(y), DIGITS_TEST_FRACTION)
+    info = DatasetInfo("digits", (1, 8, 8), 10)
+    return tensor_splits(info, (x[train], y[train]), (x[test], y[test]), cfg, device)
+
+
+@DATASETS.register("mnist")
+def mnist(cfg: DataConfig, device: torch.device) -> Splits:
+    """MNIST handwritten digits, 1x28x28, from ``<data_dir>/MNIST/raw/``."""
+    train, test = read_mnist(datasets.MNIST, "mnist", cfg)
+    info = DatasetInfo("mnist", (1, 28, 28), 10)
+    return tensor_splits(info, train, test, cfg, device, stats=((0.1307,), (0.3081,)))
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(cfg: DataConfig, device: torch.device) -> Splits:
+    """Fashion-MNIST clothing images, 1x28x28, from ``<data_dir>/FashionMNIST/raw/``."""
+    train, test = read_mnist(datasets.FashionMNIST, "fashion_mnist", cfg)
+    info = DatasetInfo("fashion_mnist", (1, 28, 28), 10)
+    return tensor_splits(info, train, test, cfg, device, stats=((0.2860,), (0.3530,)))
+
+
+@DATASETS.register("cifar10")
+def cifar10(cfg: DataConfig, device: torch.device) -> Splits:
+    """CIFAR-10, 3x32x32, from ``<data_dir>/cifar-10-batches-py/``; crop+flip augmentation."""
+    train, test = read_cifar(datasets.CIFAR10, "cifar10", "CIFAR-10", cfg)
+    info = DatasetInfo("cifar10", (3, 32, 32), 10)
+    stats = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    return tensor_splits(info, train, test, cfg, device, stats=stats, augmentation=CropFlip(4))
+
+
+@DATASETS.register("cifar100")
+def cifar100(cfg: DataConfig, device: torch.device) -> Splits:
+    """CIFAR-100 (fine labels), 3x32x32, from ``<data_dir>/cifar-100-python/``; crop+flip."""
+    train, test = read_cifar(datasets.CIFAR100, "cifar100", "CIFAR-100", cfg)
+    info = DatasetInfo("cifar100", (3, 32, 32), 100)
+    stats = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+    return tensor_splits(info, train, test, cfg, device, stats=stats, augmentation=CropFlip(4))
+
+
+@DATASETS.register("imagenet")
+def imagenet(cfg: DataConfig, device: torch.device) -> Splits:
+    """ImageNet class folders ``train/`` and ``val/`` in ``<data_dir>/imagenet`` (or
+    ``<data_dir>``), read by DataLoader workers; 3x224x224, standard augmentation."""
+    return folder_splits("imagenet", cfg, device)
+
+
+@DATASETS.register("synthetic")
+def synthetic(cfg: DataConfig, device: torch.device) -> Splits:
+    """Random class prototypes plus noise, any shape and class count; the same data always."""
+    shape, n = cfg.input_shape(), cfg.synthetic_samples
+    x, y = make_synthetic(shape, cfg.synthetic_classes, n + n // 4)
+    info = DatasetInfo("synthetic", shape, cfg.synthetic_classes)
+    return tensor_splits(info, (x[:n], y[:n]), (x[n:], y[n:]), cfg, device)

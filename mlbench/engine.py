@@ -1,0 +1,141 @@
+"""The training engine: ``train_one_epoch``, ``evaluate`` and ``fit``.
+
+It prints nothing, knows neither MLflow nor Optuna (per-epoch metrics go to a callback),
+and synchronizes with the device once per epoch: losses and correct counts are summed
+as device tensors and read back at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mlbench.config import OptimConfig
+from mlbench.data import Split
+from mlbench.device import Precision
+from mlbench.masks import Masks, MaskHold
+from mlbench.metrics import topk_correct
+from mlbench.optim import build_optimizer, build_scheduler
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    precision: Precision,
+) -> dict[str, float]:
+    """One pass over ``batches``; returns ``train_loss`` and ``train_acc1`` (exact)."""
+    model.train()
+    loss_sum = correct = None
+    samples = 0
+    for x, y in batches:
+        with precision.autocast():
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        precision.scaler.scale(loss).backward()
+        precision.scaler.step(optimizer)
+        precision.scaler.update()
+        scheduler.step()
+        with torch.no_grad():
+            batch_loss = loss.detach().float() * y.numel()
+            batch_correct = logits.argmax(dim=1).eq(y).sum()
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            correct = batch_correct if correct is None else correct + batch_correct
+        samples += y.numel()
+    if samples == 0:
+        return {"train_loss": float("nan"), "train_acc1": float("nan")}
+    return {"train_loss": loss_sum.item() / samples, "train_acc1": correct.item() / samples}
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    batch_size: int,
+    precision: Precision | None = None,
+    ks: tuple[int, ...] = (1, 5),
+) -> dict[str, float]:
+    """Loss and exact top-k accuracies (``acc1``, ``acc5``) over the whole ``split``.
+
+    Accuracies are correct / samples over the split (a partial last batch counts
+    exactly its samples); k is capped at the number of classes.
+    """
+    was_training = model.training
+    model.eval()
+    autocast = precision.autocast if precision else contextlib.nullcontext
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros(len(ks), dtype=torch.int64)
+    samples = 0
+    first = True
+    for x, y in split.batches(batch_size):
+        if first:
+            loss_sum, correct, first = loss_sum.to(x.device), correct.to(x.device), False
+        with autocast():
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        correct += topk_correct(logits, y, ks)
+        samples += y.numel()
+    model.train(was_training)
+    if samples == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    out = {"loss": loss_sum.item() / samples}
+    out.update({f"acc{k}": c / samples for k, c in zip(ks, correct.tolist())})
+    return out
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    cfg: OptimConfig,
+    *,
+    generator: torch.Generator,
+    precision: Precision,
+    masks: Masks | None = None,
+    augment: bool = True,
+    on_epoch: EpochCallback | None = None,
+    epochs: Iterable[int] | None = None,
+) -> dict[str, float]:
+    """Train ``model`` for ``cfg.epochs`` epochs, holding ``masks`` if given.
+
+    After each epoch the validation split is evaluated and ``on_epoch(epoch, metrics)``
+    receives ``train_loss``, ``train_acc1``, ``val_loss``, ``val_acc1``, ``val_acc5``
+    and ``lr`` (epochs count from 1). Shuffling and augmentation draw only from
+    ``generator``. ``epochs`` may wrap the epoch range (e.g. in a progress bar).
+
+    Returns:
+        The last epoch's metrics (empty when ``cfg.epochs`` is 0).
+    """
+    optimizer = build_optimizer(model, cfg)
+    drop_last = len(train) > cfg.batch_size  # a batch of one breaks BatchNorm
+    steps = train.num_batches(cfg.batch_size, drop_last=drop_last)
+    scheduler = build_scheduler(optimizer, cfg, steps)
+    hold = MaskHold(model, optimizer, masks) if masks else None
+    last: dict[str, float] = {}
+    try:
+        for epoch in epochs if epochs is not None else range(1, cfg.epochs + 1):
+            batches = train.batches(
+                cfg.batch_size,
+                shuffle=True,
+                augment=augment,
+                generator=generator,
+                drop_last=drop_last,
+            )
+            last = train_one_epoch(model, batches, optimizer, scheduler, precision)
+            val_metrics = evaluate(model, val, cfg.batch_size, precision)
+            last.update({f"val_{k}": v for k, v in val_metrics.items()})
+            last["lr"] = optimizer.param_groups[0]["lr"]
+            if on_epoch is not None:
+                on_epoch(epoch, dict(last))
+    finally:
+        if hold is not None:
+            hold.remove()
+    return last

@@ -1,0 +1,66 @@
+"""Small MNIST-era nets: LeNet-5 (conv) and LeNet-300-100 (MLP), sized from the input shape."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlbench.errors import ConfigError
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 style: two 5x5 convs (padding 2) with 2x2 max pools, then fc 120-84-classes.
+
+    The padding keeps each conv size-preserving, so only the two pools shrink the
+    input: a C x H x W input reaches the first fc as 16 x H//4 x W//4.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        if height < 4 or width < 4:
+            raise ConfigError(
+                f"lenet needs inputs of at least 4x4 pixels, got input shape {input_shape}"
+            )
+        self.conv1 = nn.Conv2d(channels, 6, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5, padding=2)
+        self.fc1 = nn.Linear(16 * (height // 4) * (width // 4), 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (B, 6, H/2, W/2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (B, 16, H/4, W/4)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class MLP(nn.Module):
+    """LeNet-300-100: flatten, then fully connected 300-100-classes with ReLU."""
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(math.prod(input_shape), 300)
+        self.fc2 = nn.Linear(300, 100)
+        self.fc3 = nn.Linear(100, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def lenet(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """LeNet-5 for ``input_shape`` (C, H, W), H and W at least 4 (sklearn digits' 8x8 works)."""
+    return LeNet5(input_shape, num_classes)
+
+
+def mlp(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """LeNet-300-100 for any ``input_shape`` (C, H, W)."""
+    return MLP(input_shape, num_classes)

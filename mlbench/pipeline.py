@@ -1,0 +1,273 @@
+"""The flow of DESIGN.md: base model (trained once or reused) -> prune -> fine-tune -> evaluate.
+
+``prepare`` does every check that can fail on bad input, before any run starts or any
+training happens. ``train_base`` and ``prune`` do the work and track it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.data import Splits, load_dataset
+from mlbench.device import Precision, pick_device
+from mlbench.engine import evaluate, fit
+from mlbench.errors import ConfigError
+from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
+from mlbench.metrics import OPS_CONVENTION, size_and_ops
+from mlbench.models import classifier_name, create_model
+from mlbench.strategies import STRATEGIES, strategy_allocation
+from mlbench.tracking import BASE_HASH, CONFIG_HASH, WEIGHTS, BaseModel, Tracker
+
+
+@dataclass
+class Setup:
+    """What ``prepare`` checked and built: device, data, a freshly seeded model."""
+
+    cfg: RunConfig
+    device: torch.device
+    splits: Splits
+    model: nn.Module
+    prunable: dict[str, nn.Parameter]
+    keep: int
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with the global torch RNG seeded, restoring the caller's RNG after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator for shuffling, augmentation and random scores."""
+    return torch.Generator().manual_seed(seed)
+
+
+def prepare(cfg: RunConfig, *, prune: bool = True) -> Setup:
+    """Validate everything about ``cfg`` that can be wrong and build data and model.
+
+    Raises ConfigError for an unknown strategy, model or dataset, missing data, an
+    unavailable device or an unreachable compression.
+    """
+    cfg.check()
+    if prune:
+        STRATEGIES.get(cfg.prune.strategy)
+    device = pick_device(cfg.device)
+    splits = load_dataset(cfg.data, device)
+    with seeded(cfg.seed):
+        model = create_model(cfg.model, splits.info.input_shape, splits.info.num_classes)
+    model.to(device)
+    classifier = None if cfg.prune.prune_classifier else classifier_name(model)
+    prunable = prunable_parameters(model, classifier)
+    keep = keep_count(model, prunable, cfg.prune.compression) if prune else 0
+    return Setup(cfg, device, splits, model, prunable, keep)
+
+
+def registered_name(cfg: RunConfig) -> str:
+    """The Model Registry name of a base model: ``mlbench-<dataset>-<model>``."""
+    return f"mlbench-{cfg.data.dataset}-{cfg.model}"
+
+
+def train_base(setup: Setup, tracker: Tracker) -> BaseModel:
+    """Train the dense base model in a ``train`` run, log it and register it."""
+    cfg, model = setup.cfg, setup.model
+    base_hash = cfg.base_hash()
+    name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
+    tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
+    with tracker.run("train", name, tags) as run_id:
+        tracker.log_params(cfg.base_key())
+        precision = Precision(setup.device, cfg.amp)
+        with seeded(cfg.seed):
+            fit(
+                model,
+                setup.splits.train,
+                setup.splits.val,
+                cfg.base,
+                generator=generator(cfg.seed),
+                precision=precision,
+                augment=cfg.data.augment,
+                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
+                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
+            )
+        test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision)
+        tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / WEIGHTS
+            save_file(_cpu_state(model), str(path))
+            tracker.log_file(path)
+        example = torch.zeros(2, *setup.splits.info.input_shape).numpy()
+        version = tracker.register_base(
+            registered_name(cfg), _export_copy(model), example, base_hash
+        )
+    return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+
+
+def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
+    """Load the base model's logged weights (safetensors, no pickle) into ``setup.model``."""
+    state = load_file(str(tracker.download(base.run_id, WEIGHTS)))
+    setup.model.load_state_dict(state)
+    setup.model.to(setup.device)
+
+
+def find_or_train_base(setup: Setup, tracker: Tracker) -> BaseModel:
+    """Reuse the registered base model with the same base hash, or train one."""
+    found = tracker.find_base(registered_name(setup.cfg), setup.cfg.base_hash())
+    return found if found is not None else train_base(setup, tracker)
+
+
+def run_name(cfg: RunConfig) -> str:
+    """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
+    return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
+
+
+def prune(setup: Setup, tracker: Tracker) -> dict[str, float]:
+    """One (strategy, compression, seed): prune the base model, fine-tune, evaluate, log.
+
+    Returns the final metrics of DESIGN.md (acc1, acc5, pre_acc1, base_acc1, params,
+    params_nz, compression, macs, flops, speedup, ...).
+    """
+    cfg = setup.cfg
+    with tracker.run("prune", run_name(cfg), {CONFIG_HASH: cfg.run_hash()}):
+        base = find_or_train_base(setup, tracker)
+        tracker.log_params(
+            {
+                **cfg.flat(),
+                "base_run_id": base.run_id,
+                "base_model": f"{base.name}/{base.version}" if base.version else "",
+                "ops_convention": OPS_CONVENTION,
+            }
+        )
+        load_base(setup, tracker, base)
+        precision = Precision(setup.device, cfg.amp)
+        batch = cfg.finetune.batch_size
+        results = _prefixed("base_", evaluate(setup.model, setup.splits.test, batch, precision))
+        masks = compute_masks(setup)
+        apply_masks(setup.model, masks)
+        results |= _prefixed("pre_", evaluate(setup.model, setup.splits.test, batch, precision))
+        with seeded(cfg.seed):
+            fit(
+                setup.model,
+                setup.splits.train,
+                setup.splits.val,
+                cfg.finetune,
+                generator=generator(cfg.seed),
+                precision=precision,
+                masks=masks,
+                augment=cfg.data.augment,
+                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
+                epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
+            )
+        results |= evaluate(setup.model, setup.splits.test, batch, precision)
+        sizes, rows = size_and_ops(setup.model, masks, setup.splits.info.input_shape)
+        results |= sizes
+        del results["base_loss"], results["pre_loss"]
+        _log_artifacts(tracker, cfg, base, masks, rows, setup.model)
+        tracker.log_metrics(results)
+    return results
+
+
+def compute_masks(setup: Setup) -> Masks:
+    """Score the prunable weights with the strategy and allocate ``setup.keep`` of them.
+
+    Gradient scores see a fixed set of training batches: the first ``score_batches``
+    batches of a seeded shuffle, without augmentation.
+    """
+    cfg = setup.cfg
+    gen = generator(cfg.seed)
+    batches = []
+    for x, y in setup.splits.train.batches(cfg.finetune.batch_size, shuffle=True, generator=gen):
+        if len(batches) == cfg.prune.score_batches:
+            break
+        batches.append((x, y))
+    scorer = STRATEGIES.get(cfg.prune.strategy)
+    scores = scorer(setup.model, setup.prunable, batches, generator(cfg.seed))
+    return allocate(scores, setup.keep, strategy_allocation(cfg.prune.strategy))
+
+
+def _log_artifacts(
+    tracker: Tracker,
+    cfg: RunConfig,
+    base: BaseModel,
+    masks: Masks,
+    rows: list[dict[str, object]],
+    model: nn.Module,
+) -> None:
+    resolved = {**cfg.flat(), "base_run_id": base.run_id, "config_hash": cfg.run_hash()}
+    tracker.log_dict(resolved, "config.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        masks_path = Path(tmp) / "masks.safetensors"
+        save_masks(masks, masks_path, {"base_run_id": base.run_id, "strategy": cfg.prune.strategy})
+        tracker.log_file(masks_path)
+        table = Path(tmp) / "layers.csv"
+        with table.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        tracker.log_file(table)
+        weights = Path(tmp) / WEIGHTS
+        save_file(_cpu_state(model), str(weights))
+        tracker.log_file(weights)
+
+
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {prefix + k: v for k, v in metrics.items()}
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def _export_copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).cpu().eval()
+
+
+def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
+    """A progress bar over epochs on a terminal; the plain iterable otherwise."""
+    if not sys.stderr.isatty():
+        return epochs
+    from tqdm import tqdm
+
+    return tqdm(epochs, desc=desc, unit="epoch", leave=False)
+
+
+def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
+    """Check everything, then prune (training the base model first if needed)."""
+    tracker = Tracker(tracking)
+    setup = prepare(cfg)
+    return prune(setup, tracker)
+
+
+def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
+    """Check everything, then train and register the base model (or reuse it)."""
+    tracker = Tracker(tracking)
+    setup = prepare(cfg, prune=False)
+    found = tracker.find_base(registered_name(cfg), cfg.base_hash())
+    if found is not None:
+        return found
+    return train_base(setup, tracker)
+
+
+__all__ = [
+    "ConfigError",
+    "Setup",
+    "compute_masks",
+    "prepare",
+    "prune",
+    "run_prune",
+    "run_train",
+    "train_base",
+]

@@ -1,0 +1,35 @@
+"""Pruning strategies: named scoring functions, each with an allocation (global or layer).
+
+A strategy takes the model, its prunable parameters, a fixed list of training batches
+and a seeded generator, and returns one score per weight (higher = keep). It never
+edits the model. Adding a strategy is one decorated function:
+
+    >>> @register_strategy("global_my_score", allocation="global")
+    ... def my_score(model, params, batches, generator):
+    ...     return {name: p.detach().abs() for name, p in params.items()}
+"""
+
+from __future__ import annotations
+
+from mlbench.strategies._registry import (
+    STRATEGIES,
+    Batch,
+    Scorer,
+    register_strategy,
+    strategy_allocation,
+    strategy_names,
+)
+
+# Importing the modules registers the paper's five baselines, in the paper's order.
+from mlbench.strategies import _magnitude  # noqa: F401, I001
+from mlbench.strategies import _gradient  # noqa: F401, I001
+from mlbench.strategies import _random  # noqa: F401, I001
+
+__all__ = [
+    "STRATEGIES",
+    "Batch",
+    "Scorer",
+    "register_strategy",
+    "strategy_allocation",
+    "strategy_names",
+]

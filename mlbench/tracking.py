@@ -1,0 +1,229 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+DESIGN.md's schema: one run per unit of work, tagged ``mlbench.stage``, nested under
+the run that orchestrates it; base models registered in the Model Registry and found
+again by the hash of what determines them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus
+
+from mlbench import __version__
+from mlbench.config import TrackingConfig
+from mlbench.errors import ConfigError
+
+STAGE = "mlbench.stage"
+CONFIG_HASH = "mlbench.config_hash"
+BASE_HASH = "mlbench.base_hash"
+VERSION = "mlbench.version"
+GIT_COMMIT = "mlbench.git_commit"
+WEIGHTS = "weights.safetensors"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """An absolute tracking URI: relative sqlite/file paths are made absolute.
+
+    ``None`` means MLflow's own default (``MLFLOW_TRACKING_URI`` or ``./mlflow.db``),
+    resolved against the current directory now, so subprocesses agree on it.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    if "://" not in uri:
+        return str(Path(uri).resolve())
+    if uri.startswith("file://") and not uri.startswith("file:///"):
+        return Path(uri[len("file://") :]).resolve().as_uri()
+    return uri
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, as a ConfigError, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
+            reply.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(
+            f"--tracking-uri {uri}: no MLflow server answers there ({reason}); start one with "
+            "`mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
+            "./mlflow.db"
+        ) from None
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A registered dense base model: where its weights are and what made them."""
+
+    run_id: str
+    name: str
+    version: str | None
+
+
+class Tracker:
+    """Opens runs, logs params/metrics/artifacts and finds registered base models.
+
+    Example:
+        >>> tracker = Tracker(TrackingConfig(tracking_uri="sqlite:////tmp/m.db"))
+        >>> with tracker.run("prune", "global_weight-c8-s0") as run_id:
+        ...     tracker.log_params({"strategy": "global_weight"})
+    """
+
+    def __init__(self, cfg: TrackingConfig) -> None:
+        self.cfg = cfg
+        self.uri = resolve_uri(cfg.tracking_uri)
+        check_reachable(self.uri)
+        os.environ["MLFLOW_TRACKING_URI"] = self.uri  # nested processes agree with us
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        self.inside_project = "MLFLOW_RUN_ID" in os.environ
+
+    # -- runs ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def run(self, stage: str, name: str, tags: Mapping[str, str] | None = None) -> Iterator[str]:
+        """Start (or, at top level under `mlflow run`, resume) a run; yield its id.
+
+        Nested under the active run if there is one. Ends FINISHED on success, KILLED
+        on Ctrl-C and FAILED on any other exception, which propagates.
+        """
+        active = mlflow.active_run()
+        if active is None and not self.inside_project:
+            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            experiment_id = (
+                experiment.experiment_id
+                if experiment is not None
+                else self.client.create_experiment(self.cfg.experiment)
+            )
+            started = mlflow.start_run(experiment_id=experiment_id, run_name=name)
+        else:
+            started = mlflow.start_run(nested=active is not None, run_name=name)
+        run_id = started.info.run_id
+        all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **(tags or {})}
+        mlflow.set_tags(all_tags)
+        if self.inside_project and active is None:
+            mlflow.set_tag("mlflow.runName", name)
+        status = RunStatus.to_string(RunStatus.FAILED)
+        try:
+            yield run_id
+            status = RunStatus.to_string(RunStatus.FINISHED)
+        except KeyboardInterrupt:
+            status = RunStatus.to_string(RunStatus.KILLED)
+            raise
+        finally:
+            mlflow.end_run(status=status)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
+        run = mlflow.active_run()
+        existing = self.client.get_run(run.info.run_id).data.params
+        fresh = [Param(k, _param_str(v)) for k, v in params.items() if k not in existing]
+        for start in range(0, len(fresh), 100):
+            self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log many metrics in one call (one request against a server)."""
+        run_id = mlflow.active_run().info.run_id
+        now = _now_ms()
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch)
+
+    def log_dict(self, data: Any, artifact_file: str) -> None:
+        """A JSON artifact."""
+        mlflow.log_text(json.dumps(data, indent=2, sort_keys=True, default=str), artifact_file)
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload one local file as an artifact of the active run."""
+        mlflow.log_artifact(str(path), artifact_path)
+
+    def download(self, run_id: str, artifact: str) -> Path:
+        """Fetch one artifact of a run to a local temp folder; a ConfigError if missing."""
+        target = tempfile.mkdtemp(prefix="mlbench-")
+        try:
+            return Path(self.client.download_artifacts(run_id, artifact, target))
+        except Exception as exc:
+            raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
+
+    # -- base models --------------------------------------------------------------
+    def find_base(self, name: str, base_hash: str) -> BaseModel | None:
+        """The newest registered version of ``name`` whose base hash matches, if any."""
+        try:
+            versions = self.client.search_model_versions(
+                f"name='{name}' and tags.`{BASE_HASH}`='{base_hash}'"
+            )
+        except mlflow.exceptions.MlflowException:
+            versions = []
+        for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
+            run = self.client.get_run(mv.run_id)
+            if run.info.status == "FINISHED":
+                return BaseModel(run_id=mv.run_id, name=name, version=str(mv.version))
+        return None
+
+    def register_base(self, name: str, model: Any, example: Any, base_hash: str) -> str | None:
+        """Log ``model`` as an MLflow model of the active run and register it as ``name``.
+
+        Serialized with torch.export (``pt2``, no pickle) so anyone can load it with
+        ``mlflow.pytorch.load_model("models:/<name>/<version>")``; mlbench itself
+        reloads the safetensors weights logged beside it.
+        """
+        if not self.cfg.register:
+            return None
+        run_id = mlflow.active_run().info.run_id
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            input_example=example,
+            pip_requirements=["torch", "torchvision"],
+        )
+        mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
+        self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
+        return str(mv.version)
+
+    def find_finished(self, stage: str, config_hash: str) -> str | None:
+        """The id of a FINISHED run of ``stage`` with this config hash, if any."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.client.search_runs(
+            experiments,
+            filter_string=(
+                f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'"
+                " and attributes.status = 'FINISHED'"
+            ),
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+
+def _param_str(value: Any) -> str:
+    return str(value)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"

@@ -1,0 +1,68 @@
+"""Shared fixtures: small real models and batches, and real MLflow stores in temp dirs."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mlbench.masks import prunable_parameters
+from mlbench.models import classifier_name, create_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny but real run: synthetic 1x8x8 data, 4 classes, LeNet, a few epochs.
+TINY = {
+    "dataset": "synthetic",
+    "synthetic_shape": "1x8x8",
+    "synthetic_classes": 4,
+    "synthetic_samples": 192,
+    "model": "lenet",
+    "base_epochs": 2,
+    "epochs": 1,
+    "batch_size": 32,
+    "base_batch_size": 32,
+    "device": "cpu",
+    "compression": 4.0,
+}
+
+
+def tiny_argv(**overrides: object) -> list[str]:
+    """TINY (plus overrides) as CLI options."""
+    values = {**TINY, **overrides}
+    argv: list[str] = []
+    for key, value in values.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
+
+
+@pytest.fixture
+def lenet() -> nn.Module:
+    torch.manual_seed(0)
+    return create_model("lenet", (1, 8, 8), 4)
+
+
+@pytest.fixture
+def prunable(lenet: nn.Module) -> dict[str, nn.Parameter]:
+    return prunable_parameters(lenet, classifier_name(lenet))
+
+
+@pytest.fixture
+def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    return [(torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 4, (16,), generator=g))
+            for _ in range(2)]
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
