@@ -256,9 +256,13 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     tracker = Tracker(tracking)
     setup = prepare(cfg, prune=False)
     found = tracker.find_base(registered_name(cfg), cfg.base_hash())
-    if found is not None:
-        return found
-    return train_base(setup, tracker)
+    if found is None:
+        return train_base(setup, tracker)
+    if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
+        with tracker.run("train", f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}",
+                         {"mlbench.reused_run_id": found.run_id}):
+            tracker.log_params({**cfg.base_key(), "base_run_id": found.run_id})
+    return found
 
 
 __all__ = [

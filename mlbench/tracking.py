@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -90,6 +91,7 @@ class Tracker:
         self.uri = resolve_uri(cfg.tracking_uri)
         check_reachable(self.uri)
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # nested processes agree with us
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
         self.inside_project = "MLFLOW_RUN_ID" in os.environ
@@ -132,14 +134,14 @@ class Tracker:
         """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
         run = mlflow.active_run()
         existing = self.client.get_run(run.info.run_id).data.params
-        fresh = [Param(k, _param_str(v)) for k, v in params.items() if k not in existing]
+        fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         """Log many metrics in one call (one request against a server)."""
         run_id = mlflow.active_run().info.run_id
-        now = _now_ms()
+        now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         self.client.log_batch(run_id, metrics=batch)
 
@@ -206,16 +208,6 @@ class Tracker:
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
-
-
-def _param_str(value: Any) -> str:
-    return str(value)
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
 
 
 def _git_commit() -> str:

@@ -21,7 +21,8 @@ TINY = {
     "synthetic_classes": 4,
     "synthetic_samples": 192,
     "model": "lenet",
-    "base_epochs": 2,
+    "base_epochs": 8,
+    "base_lr": 0.1,
     "epochs": 1,
     "batch_size": 32,
     "base_batch_size": 32,
@@ -66,3 +67,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Tracker exports MLFLOW_TRACKING_URI for subprocesses; undo it after each test."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)

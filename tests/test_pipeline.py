@@ -1,0 +1,147 @@
+"""A real prune run on a real sqlite MLflow store: schema, masks, reuse, determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+from safetensors.torch import load_file
+
+from mlbench.cli import main
+from mlbench.config import RunConfig
+from mlbench.device import Precision
+from mlbench.engine import evaluate, fit
+from mlbench.masks import apply_masks, load_masks
+from mlbench.pipeline import generator, prepare, seeded
+from tests.conftest import TINY, tiny_argv
+
+PARAMS = ["dataset", "model", "strategy", "compression", "seed", "epochs", "batch_size",
+          "optimizer", "lr", "momentum", "weight_decay", "schedule", "base_run_id"]
+EPOCH_METRICS = ["train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5", "lr"]
+FINAL_METRICS = ["acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5",
+                 "params", "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz",
+                 "speedup"]
+
+
+def prune(uri: str, experiment: str = "t", **overrides: object) -> None:
+    code = main(["prune", *tiny_argv(**overrides), "--tracking-uri", uri,
+                 "--experiment", experiment])
+    assert code == 0
+
+
+def runs(uri: str, stage: str) -> list:
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, f"tags.`mlbench.stage` = '{stage}'")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One tracked prune run (base model trained in a nested run), shared by the tests."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        prune(uri)
+    return uri
+
+
+def test_prune_run_follows_the_tracking_schema(store):
+    (run,) = runs(store, "prune")
+    (train,) = runs(store, "train")
+    assert run.info.status == "FINISHED" and train.info.status == "FINISHED"
+    assert run.info.run_name == "global_weight-c4-s0"
+    assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert set(PARAMS) <= set(run.data.params)
+    assert run.data.params["base_run_id"] == train.info.run_id
+    assert run.data.params["strategy"] == "global_weight"
+    assert set(FINAL_METRICS) <= set(run.data.metrics)
+    m = run.data.metrics
+    assert abs(m["params_nz"] - m["params"] / 4) <= 1
+    assert m["compression"] == pytest.approx(m["params"] / m["params_nz"])
+    assert m["flops"] == 2 * m["macs"] and m["speedup"] == pytest.approx(m["macs"] / m["macs_nz"])
+    assert m["base_acc1"] > 0.5  # 4 classes: chance is 0.25
+    for tag in ("mlbench.config_hash", "mlbench.version", "mlbench.git_commit"):
+        assert run.data.tags[tag]
+    client = MlflowClient(store)
+    for key in EPOCH_METRICS:
+        history = client.get_metric_history(run.info.run_id, key)
+        assert [h.step for h in history] == [1]  # TINY fine-tunes one epoch
+    assert len(client.get_metric_history(train.info.run_id, "val_acc1")) == TINY["base_epochs"]
+
+
+def test_artifacts_rebuild_the_pruned_and_fine_tuned_model(store, tmp_path):
+    (run,) = runs(store, "prune")
+    client = MlflowClient(store)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"masks.safetensors", "layers.csv", "config.json", "weights.safetensors"} <= names
+
+    # the base model is registered, and its weights load without pickle
+    (version,) = client.search_model_versions("name='mlbench-synthetic-lenet'")
+    assert version.run_id == run.data.params["base_run_id"]
+    assert version.tags["mlbench.base_hash"]
+    base = load_file(client.download_artifacts(version.run_id, "weights.safetensors", tmp_path))
+    masks = load_masks(client.download_artifacts(run.info.run_id, "masks.safetensors", tmp_path))
+
+    cfg = RunConfig.from_flat(TINY)
+    setup = prepare(cfg)
+    setup.model.load_state_dict(base)
+    apply_masks(setup.model, masks)
+    precision = Precision(setup.device, False)
+    pre = evaluate(setup.model, setup.splits.test, cfg.finetune.batch_size)
+    assert pre["acc1"] == run.data.metrics["pre_acc1"]  # masks + base = the pruned model
+
+    with seeded(cfg.seed):  # fine-tuning again reproduces the logged run exactly
+        fit(setup.model, setup.splits.train, setup.splits.val, cfg.finetune,
+            generator=generator(cfg.seed), precision=precision, masks=masks)
+    final = evaluate(setup.model, setup.splits.test, cfg.finetune.batch_size)
+    assert final["acc1"] == run.data.metrics["acc1"]
+    logged = load_file(client.download_artifacts(run.info.run_id, "weights.safetensors", tmp_path))
+    assert all(torch.equal(logged[k], v) for k, v in setup.model.state_dict().items())
+
+    rows = list(csv.DictReader(open(client.download_artifacts(
+        run.info.run_id, "layers.csv", tmp_path))))
+    assert {"name", "shape", "params", "nonzero", "density", "macs", "macs_nz"} <= set(rows[0])
+    assert sum(int(r["params"]) for r in rows) == run.data.metrics["params"]
+    assert sum(int(r["nonzero"]) for r in rows) == run.data.metrics["params_nz"]
+    config = json.loads(open(client.download_artifacts(
+        run.info.run_id, "config.json", tmp_path)).read())
+    assert config["strategy"] == "global_weight" and config["base_run_id"] == version.run_id
+
+
+def test_a_second_strategy_reuses_the_registered_base_model(store):
+    prune(store, strategy="layer_grad")
+    trains = runs(store, "train")
+    assert len(trains) == 1  # not trained again
+    prunes = runs(store, "prune")
+    assert {r.data.params["base_run_id"] for r in prunes} == {trains[0].info.run_id}
+    assert {r.data.metrics["base_acc1"] for r in prunes} == {prunes[0].data.metrics["base_acc1"]}
+    client = MlflowClient(store)
+    assert len(client.search_model_versions("name='mlbench-synthetic-lenet'")) == 1
+
+
+def test_same_seed_gives_identical_masks_and_metrics(tmp_path):
+    """Two stores: one trains its base model, and both runs give the same numbers."""
+    results = []
+    for name in ("a", "b"):
+        uri = f"sqlite:///{tmp_path / name}.db"
+        prune(uri, strategy="random")
+        (run,) = runs(uri, "prune")
+        masks = MlflowClient(uri).download_artifacts(
+            run.info.run_id, "masks.safetensors", str(tmp_path / name))
+        results.append((run.data.metrics, load_masks(masks)))
+    (ma, ka), (mb, kb) = results
+    assert ma == mb
+    assert all(torch.equal(ka[n], kb[n]) for n in ka)
+
+
+def test_default_store_is_an_absolute_sqlite_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from mlbench.tracking import resolve_uri
+
+    assert resolve_uri(None) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert resolve_uri("sqlite:///x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+    assert mlflow  # imported for the store
