@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -180,6 +181,7 @@ def _list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # stderr is for our one line
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -81,7 +81,7 @@ class PruneConfig:
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
-FINETUNE_DEFAULTS = OptimConfig(epochs=5, batch_size=64, lr=0.01, weight_decay=5e-4)
+FINETUNE_DEFAULTS = OptimConfig(epochs=5, batch_size=64, lr=0.03, weight_decay=5e-4)
 
 
 @dataclass(frozen=True)

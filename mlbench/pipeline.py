@@ -27,7 +27,15 @@ from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_par
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
 from mlbench.strategies import STRATEGIES, strategy_allocation
-from mlbench.tracking import BASE_HASH, CONFIG_HASH, WEIGHTS, BaseModel, Tracker
+from mlbench.tracking import (
+    BASE_HASH,
+    CONFIG_HASH,
+    WEIGHTS,
+    BaseModel,
+    Tracker,
+    check_reachable,
+    resolve_uri,
+)
 
 
 @dataclass
@@ -246,15 +254,16 @@ def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (training the base model first if needed)."""
-    tracker = Tracker(tracking)
+    check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     setup = prepare(cfg)
-    return prune(setup, tracker)
+    return prune(setup, Tracker(tracking))
 
 
 def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     """Check everything, then train and register the base model (or reuse it)."""
-    tracker = Tracker(tracking)
+    check_reachable(resolve_uri(tracking.tracking_uri))
     setup = prepare(cfg, prune=False)
+    tracker = Tracker(tracking)
     found = tracker.find_base(registered_name(cfg), cfg.base_hash())
     if found is None:
         return train_base(setup, tracker)

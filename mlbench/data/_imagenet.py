@@ -40,7 +40,7 @@ def folder_splits(name: str, cfg: DataConfig, device: torch.device) -> Splits:
     root = imagenet_root(cfg)
     elsewhere = data_root(cfg) if root != data_root(cfg) else None
     train = _scan(name, root, "train", elsewhere)
-    test = _scan(name, root, "val", elsewhere)
+    test = _scan(name, root, "val", None)  # val/ belongs next to train/
     unknown = sorted(set(test.classes) - set(train.classes))
     if unknown:
         raise ConfigError(
@@ -52,14 +52,14 @@ def folder_splits(name: str, cfg: DataConfig, device: torch.device) -> Splits:
     keep, val = holdout(len(train.samples), cfg.val_fraction)
     normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
 
-    def split(samples: FileSamples, indices: list[int], train: bool = False) -> LoaderSplit:
-        return LoaderSplit(samples, indices, normalize, cfg.workers, train and cfg.augment)
+    def split(samples: FileSamples, indices: list[int], augment: bool = False) -> LoaderSplit:
+        return LoaderSplit(samples, indices, normalize, cfg.workers, augment and cfg.augment)
 
     train_files = FileSamples(train.samples, train.loader, TRAIN_TRANSFORM, EVAL_TRANSFORM)
     test_files = FileSamples(test_samples, train.loader, TRAIN_TRANSFORM, EVAL_TRANSFORM)
     return Splits(
         info=DatasetInfo(name, (3, 224, 224), len(train.classes)),
-        train=split(train_files, keep.tolist(), train=True),
+        train=split(train_files, keep.tolist(), augment=True),
         val=split(train_files, val.tolist()),
         test=split(test_files, list(range(len(test_samples)))),
     )
