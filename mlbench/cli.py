@@ -68,7 +68,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 
 def _add_fields(
-    group: argparse._ArgumentGroup, cls: type, defaults: Any, key_prefix: str = "", flag_prefix: str = ""
+    group: argparse._ArgumentGroup,
+    cls: type,
+    defaults: Any,
+    key_prefix: str = "",
+    flag_prefix: str = "",
 ) -> None:
     """One option per dataclass field; values land under the flat config key."""
     for f in dataclasses.fields(cls):

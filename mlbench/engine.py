@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from mlbench.config import OptimConfig
 from mlbench.data import Split
 from mlbench.device import Precision
-from mlbench.masks import Masks, MaskHold
+from mlbench.masks import MaskHold, Masks
 from mlbench.metrics import topk_correct
 from mlbench.optim import build_optimizer, build_scheduler
 
@@ -87,7 +87,7 @@ def evaluate(
     if samples == 0:
         raise ValueError("cannot evaluate on an empty split")
     out = {"loss": loss_sum.item() / samples}
-    out.update({f"acc{k}": c / samples for k, c in zip(ks, correct.tolist())})
+    out.update({f"acc{k}": c / samples for k, c in zip(ks, correct.tolist(), strict=True)})
     return out
 
 

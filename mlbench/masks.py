@@ -123,7 +123,9 @@ class MaskHold:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, masks: Masks) -> None:
         params = dict(model.named_parameters())
         self._params = [params[name] for name in masks]
-        self._masks = [m.to(dtype=params[n].dtype, device=params[n].device) for n, m in masks.items()]
+        self._masks = [
+            m.to(dtype=params[n].dtype, device=params[n].device) for n, m in masks.items()
+        ]
         self._handles = [
             optimizer.register_step_pre_hook(self._mask_grads),
             optimizer.register_step_post_hook(self._mask_weights),
@@ -131,9 +133,14 @@ class MaskHold:
 
     @torch.no_grad()
     def _mask_grads(self, *_: Any) -> None:
-        pairs = [(p.grad, m) for p, m in zip(self._params, self._masks) if p.grad is not None]
-        if pairs:
-            torch._foreach_mul_([g for g, _ in pairs], [m for _, m in pairs])
+        pairs = zip(self._params, self._masks, strict=True)
+        grads, masks = [], []
+        for param, mask in pairs:
+            if param.grad is not None:
+                grads.append(param.grad)
+                masks.append(mask)
+        if grads:
+            torch._foreach_mul_(grads, masks)
 
     @torch.no_grad()
     def _mask_weights(self, *_: Any) -> None:
@@ -165,5 +172,7 @@ def load_masks(path: str | Path) -> Masks:
         raise ConfigError(f"{path} is not a readable masks file: {exc}") from None
     bad = [n for n, m in masks.items() if m.dtype != torch.bool]
     if bad:
-        raise ConfigError(f"{path}: masks must be bool tensors, {bad[0]!r} is {masks[bad[0]].dtype}")
+        raise ConfigError(
+            f"{path}: masks must be bool tensors, {bad[0]!r} is {masks[bad[0]].dtype}"
+        )
     return masks

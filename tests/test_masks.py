@@ -47,7 +47,7 @@ def test_layer_allocation_rounds_to_the_exact_total():
     scores = {"a": torch.rand(7), "b": torch.rand(5), "c": torch.rand(3)}
     masks = allocate(scores, 8, "layer")
     assert sum(int(m.sum()) for m in masks.values()) == 8
-    for name, m in masks.items():  # each tensor within one weight of 8/15 of it
+    for m in masks.values():  # each tensor within one weight of 8/15 of it
         assert abs(int(m.sum()) - 8 / 15 * m.numel()) < 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -102,13 +103,15 @@ def test_artifacts_rebuild_the_pruned_and_fine_tuned_model(store, tmp_path):
     logged = load_file(client.download_artifacts(run.info.run_id, "weights.safetensors", tmp_path))
     assert all(torch.equal(logged[k], v) for k, v in setup.model.state_dict().items())
 
-    rows = list(csv.DictReader(open(client.download_artifacts(
-        run.info.run_id, "layers.csv", tmp_path))))
+    table = client.download_artifacts(run.info.run_id, "layers.csv", tmp_path)
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
     assert {"name", "shape", "params", "nonzero", "density", "macs", "macs_nz"} <= set(rows[0])
     assert sum(int(r["params"]) for r in rows) == run.data.metrics["params"]
     assert sum(int(r["nonzero"]) for r in rows) == run.data.metrics["params_nz"]
-    config = json.loads(open(client.download_artifacts(
-        run.info.run_id, "config.json", tmp_path)).read())
+    config = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "config.json", tmp_path)).read_text()
+    )
     assert config["strategy"] == "global_weight" and config["base_run_id"] == version.run_id
 
 

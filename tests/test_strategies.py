@@ -74,7 +74,7 @@ def test_allocation_semantics(name, lenet, prunable, batches):
     masks = allocate(scores, keep, strategy_allocation(name))
     if strategy_allocation(name) == "layer":
         fraction = keep / sum(p.numel() for p in prunable.values())
-        for n, m in masks.items():
+        for m in masks.values():
             assert abs(int(m.sum()) - fraction * m.numel()) < 1
     else:  # one global threshold: every kept score >= every pruned score
         kept = torch.cat([scores[n][masks[n]].flatten() for n in masks])
@@ -96,7 +96,7 @@ def test_gradient_scores_are_weight_times_gradient(lenet, prunable, batches):
     loss = sum(F.cross_entropy(lenet(x), y, reduction="sum") for x, y in batches)
     grads = torch.autograd.grad(loss, list(prunable.values()))
     scores = STRATEGIES.get("global_grad")(lenet, prunable, batches, torch.Generator())
-    for (n, p), g in zip(prunable.items(), grads):
+    for (n, p), g in zip(prunable.items(), grads, strict=True):
         torch.testing.assert_close(scores[n], (p.detach() * g).abs())
 
 

@@ -11,6 +11,8 @@ edits the model. Adding a strategy is one decorated function:
 
 from __future__ import annotations
 
+import importlib
+
 from mlbench.strategies._registry import (
     STRATEGIES,
     Batch,
@@ -21,9 +23,8 @@ from mlbench.strategies._registry import (
 )
 
 # Importing the modules registers the paper's five baselines, in the paper's order.
-from mlbench.strategies import _magnitude  # noqa: F401, I001
-from mlbench.strategies import _gradient  # noqa: F401, I001
-from mlbench.strategies import _random  # noqa: F401, I001
+for _module in ("_magnitude", "_gradient", "_random"):
+    importlib.import_module(f"mlbench.strategies.{_module}")
 
 __all__ = [
     "STRATEGIES",

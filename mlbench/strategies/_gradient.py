@@ -35,8 +35,8 @@ def weight_times_gradient(
     try:
         for x, y in batches:
             loss = F.cross_entropy(model(x), y, reduction="sum")
-            for acc, g in zip(grads, torch.autograd.grad(loss, tensors)):
+            for acc, g in zip(grads, torch.autograd.grad(loss, tensors), strict=True):
                 acc.add_(g)
     finally:
         model.train(was_training)
-    return {n: (t.detach() * g).abs() for n, t, g in zip(names, tensors, grads)}
+    return {n: (t.detach() * g).abs() for n, t, g in zip(names, tensors, grads, strict=True)}
