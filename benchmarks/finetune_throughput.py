@@ -53,6 +53,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlbench.config import DataConfig, OptimConfig, PruneConfig, RunConfig, TrackingConfig
+from mlbench.data._augment import CropFlip
+from mlbench.data._tensor import TensorSplit
 from mlbench.device import Precision
 from mlbench.engine import evaluate, fit
 from mlbench.masks import MaskHold, Masks, apply_masks
@@ -133,6 +135,10 @@ def build(steps: int, batch_size: int, tracker: Tracker) -> Bench:
     """Data, one seeded model copied three times, masks, and the three timed blocks."""
     setup = prepare(run_config(steps, batch_size))
     train = setup.splits.train
+    # ``synthetic`` registers no augmentation; give its training split the one the cifar10
+    # loader gives (RandomCrop(32, padding=4) + flip, batched), so (b) pays for CropFlip.
+    assert isinstance(train, TensorSplit) and train.augmentation is None
+    train.augmentation = CropFlip(pad=4)
     assert len(train) == steps * batch_size, (len(train), steps * batch_size)
     assert len(setup.splits.val) == 1
     base = copy.deepcopy(setup.model.state_dict())
