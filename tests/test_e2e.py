@@ -57,6 +57,7 @@ def test_mlflow_run_with_the_defaults(tmp_path: Path):
     names = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)}
     assert {"masks.safetensors", "layers.csv", "config.json"} <= names
     assert "acc1=" in proc.stdout
+    assert "fine-tune" not in proc.stderr  # no progress bars when not on a terminal
 
 
 def test_mlflow_run_with_bad_input_ends_failed(tmp_path: Path):

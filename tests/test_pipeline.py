@@ -148,3 +148,23 @@ def test_default_store_is_an_absolute_sqlite_path(tmp_path, monkeypatch):
     assert resolve_uri(None) == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert resolve_uri("sqlite:///x.db") == f"sqlite:///{tmp_path / 'x.db'}"
     assert mlflow  # imported for the store
+
+
+TRAIN_ARGV = ["--dataset", "synthetic", "--synthetic-shape", "1x8x8", "--synthetic-classes", "4",
+              "--synthetic-samples", "192", "--model", "mlp", "--epochs", "3",
+              "--batch-size", "32", "--device", "cpu"]
+
+
+def test_train_registers_the_base_model_once(tracking_uri, capsys):
+    assert main(["train", *TRAIN_ARGV, "--tracking-uri", tracking_uri]) == 0
+    first = capsys.readouterr().out
+    assert "base model mlbench-synthetic-mlp version 1" in first
+    (train,) = runs(tracking_uri, "train")
+    assert train.data.params["base_epochs"] == "3" and train.data.params["model"] == "mlp"
+    assert len(MlflowClient(tracking_uri).get_metric_history(train.info.run_id, "val_acc1")) == 3
+    assert main(["train", *TRAIN_ARGV, "--tracking-uri", tracking_uri]) == 0
+    assert capsys.readouterr().out == first  # found again, not trained again
+    assert len(runs(tracking_uri, "train")) == 1
+    # a different recipe is a different base model
+    assert main(["train", *TRAIN_ARGV, "--lr", "0.02", "--tracking-uri", tracking_uri]) == 0
+    assert "version 2" in capsys.readouterr().out
