@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
+import ctypes.util
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -87,6 +90,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=128, help="samples per batch")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's own)"
+    )
+    parser.add_argument(
+        "--steady-malloc",
+        action="store_true",
+        help="glibc only: never hand freed memory back to the OS (removes page-fault noise)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     return parser
@@ -192,18 +200,49 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(bench: Bench, repeats: int) -> dict[str, list[float]]:
+def steady_malloc() -> None:
+    """Keep glibc's malloc from returning freed memory to the OS, for every variant alike.
+
+    By default glibc trims the heap top and serves big blocks by mmap, and its thresholds
+    move with the process's history; a training step frees and re-allocates ~100 MB of
+    activations, so a block may re-fault many thousands of pages per step, or none,
+    depending on what ran before it. Fixing both thresholds makes every block fault none.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    if not hasattr(libc, "mallopt") or not (
+        libc.mallopt(m_trim_threshold, 2**30) and libc.mallopt(m_mmap_threshold, 2**25)
+    ):
+        raise SystemExit("--steady-malloc needs glibc's mallopt")
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (pages the allocator got back from the OS)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+@dataclass
+class Timings:
+    """Per variant, one entry per repeat: wall seconds and minor page faults of the block."""
+
+    seconds: dict[str, list[float]]
+    faults: dict[str, list[int]]
+
+
+def measure(bench: Bench, repeats: int) -> Timings:
     """Warm up every variant once, then time ``repeats`` interleaved blocks of each."""
     for name in VARIANTS:
         bench.run[name]()
-    seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    out = Timings({name: [] for name in VARIANTS}, {name: [] for name in VARIANTS})
     for r in range(repeats):
         order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
         for name in order:
-            seconds[name].append(timed(bench.run[name]))
-        done = ", ".join(f"{name} {seconds[name][-1]:.2f}s" for name in VARIANTS)
+            faults = minor_faults()
+            out.seconds[name].append(timed(bench.run[name]))
+            out.faults[name].append(minor_faults() - faults)
+        done = ", ".join(f"{name} {out.seconds[name][-1]:.2f}s" for name in VARIANTS)
         print(f"repeat {r + 1}/{repeats}: {done}", file=sys.stderr, flush=True)
-    return seconds
+    return out
 
 
 def per_epoch_costs(bench: Bench, samples: int = 5) -> dict[str, float]:
@@ -232,9 +271,10 @@ def per_epoch_costs(bench: Bench, samples: int = 5) -> dict[str, float]:
     return {k: statistics.median(timed(fn) for _ in range(samples)) for k, fn in work.items()}
 
 
-def summarize(seconds: dict[str, list[float]], samples: int) -> dict[str, object]:
-    """Throughputs per repeat, and paired ratios to the bare loop (median, min, max)."""
-    rate = {k: [samples / s for s in v] for k, v in seconds.items()}
+def summarize(timings: Timings, samples: int, steps: int) -> dict[str, object]:
+    """Throughputs per repeat, paired ratios to the bare loop (median, min, max), and the
+    median minor page faults per step of each variant."""
+    rate = {k: [samples / s for s in v] for k, v in timings.seconds.items()}
     out: dict[str, object] = {"samples_per_s": rate}
     for name in ("masks", "mlbench"):
         ratios = [b / a for a, b in zip(rate["bare"], rate[name], strict=True)]
@@ -244,17 +284,19 @@ def summarize(seconds: dict[str, list[float]], samples: int) -> dict[str, object
             "min": min(ratios),
             "max": max(ratios),
         }
+    out["faults_per_step"] = {k: statistics.median(v) / steps for k, v in timings.faults.items()}
     return out
 
 
 def report(summary: dict[str, object], costs: dict[str, float], bare_block: float) -> str:
-    """A small table: throughput per repeat, ratios, and per-epoch costs."""
+    """A small table: throughput per repeat, ratios, page faults and per-epoch costs."""
     rate: dict[str, list[float]] = summary["samples_per_s"]  # type: ignore[assignment]
-    lines = [f"{'variant':<9}" + "".join(f"{f'r{i}':>9}" for i in range(len(rate["bare"])))
-             + f"{'median':>9}   samples/s"]
+    faults: dict[str, float] = summary["faults_per_step"]  # type: ignore[assignment]
+    repeats = "".join(f"{f'r{i}':>8}" for i in range(len(rate["bare"])))
+    lines = [f"{'samples/s':<9}{repeats}{'median':>8}{'faults/step':>13}"]
     for name in VARIANTS:
-        row = rate[name] + [statistics.median(rate[name])]
-        lines.append(f"{name:<9}" + "".join(f"{v:>9.1f}" for v in row))
+        row = "".join(f"{v:>8.1f}" for v in [*rate[name], statistics.median(rate[name])])
+        lines.append(f"{name:<9}{row}{faults[name]:>13.0f}")
     lines.append("")
     for name, label in (("mlbench", "(b)/(a) mlbench / bare"), ("masks", "(m)/(a) masks / bare")):
         r: dict[str, float] = summary[f"ratio_{name}"]  # type: ignore[assignment]
@@ -262,7 +304,7 @@ def report(summary: dict[str, object], costs: dict[str, float], bare_block: floa
             f"{label:<24} median {r['median']:.3f}   min {r['min']:.3f}   max {r['max']:.3f}"
         )
     lines.append("")
-    lines.append("mlbench per-epoch work, timed alone (share of a bare block):")
+    lines.append("mlbench per-epoch work, timed alone (share of a median bare block):")
     for name, sec in costs.items():
         lines.append(f"  {name:<5} {sec * 1e3:8.1f} ms   {sec / bare_block:6.2%}")
     lines.append("Validation is left out of training throughput (val split = 1 sample, its")
@@ -277,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--steps and --repeats must be >= 1 and --batch-size >= 2")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.steady_malloc:
+        steady_malloc()
     with tempfile.TemporaryDirectory(prefix="mlbench-bench-") as tmp:
         tracker = Tracker(
             TrackingConfig(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench",
@@ -284,15 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         with tracker.run("benchmark", "finetune-throughput"):
             bench = build(args.steps, args.batch_size, tracker)
-            seconds = measure(bench, args.repeats)
+            timings = measure(bench, args.repeats)
             costs = per_epoch_costs(bench)
     samples = args.steps * args.batch_size
-    summary = summarize(seconds, samples)
-    bare_block = statistics.median(seconds["bare"])
+    summary = summarize(timings, samples, args.steps)
+    bare_block = statistics.median(timings.seconds["bare"])
     print(
         f"resnet20, synthetic 3x32x32 / 10 classes, batch {args.batch_size}, {args.steps} steps "
         f"({samples} samples) per block, {args.repeats} repeats, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"malloc {'steady' if args.steady_malloc else 'default'}"
     )
     print(report(summary, costs, bare_block))
     if args.json is not None:
@@ -304,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeats": args.repeats,
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
-            "seconds": seconds,
+            "steady_malloc": args.steady_malloc,
+            "seconds": timings.seconds,
             **summary,
             "per_epoch_seconds": costs,
         }

@@ -73,9 +73,12 @@ def _add_fields(
     defaults: Any,
     key_prefix: str = "",
     flag_prefix: str = "",
+    skip: tuple[str, ...] = (),
 ) -> None:
     """One option per dataclass field; values land under the flat config key."""
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         key = key_prefix + f.name
         flag = option_name(flag_prefix + f.name)
         default = getattr(defaults, f.name)
@@ -138,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
                 "base_", "base_")
     prune.set_defaults(func=_prune)
 
+    sweep = sub.add_parser("sweep", help="run a grid of strategies x compressions x seeds",
+                           description="Prune every strategy at every compression for every "
+                           "seed, one base model per seed, under one sweep run. Started again "
+                           "with the same arguments, it redoes only the unfinished cells.")
+    grid = sweep.add_argument_group("grid")
+    grid.add_argument("--project", default=None, metavar="YAML",
+                      help="a preset from projects/ (options given here override it)")
+    grid.add_argument("--strategies", default=None, metavar="LIST",
+                      help="comma-separated strategies (default: the five baselines)")
+    grid.add_argument("--compressions", default=None, metavar="LIST",
+                      help="comma-separated compressions, 1 = dense (default: 1,2,4,8,16,32)")
+    grid.add_argument("--seeds", default=None, metavar="LIST",
+                      help="comma-separated seeds (default: 0,1,2)")
+    _add_common(sweep)
+    _add_fields(sweep.add_argument_group("pruning"), PruneConfig, PruneConfig(),
+                skip=("strategy", "compression"))
+    _add_fields(sweep.add_argument_group("fine-tuning"), OptimConfig, FINETUNE_DEFAULTS)
+    _add_fields(sweep.add_argument_group("base model training"), OptimConfig, BASE_DEFAULTS,
+                "base_", "base_")
+    sweep.set_defaults(func=_sweep)
+
     names = sub.add_parser("list", help="list registered datasets, models and strategies")
     names.set_defaults(func=_list)
     return parser
@@ -152,9 +176,17 @@ def _split(args: argparse.Namespace) -> tuple[RunConfig, TrackingConfig]:
     return RunConfig.from_flat(values), tracking
 
 
+def _quiet_mlflow() -> None:
+    """Keep stderr for our one line: MLflow sets its logger to INFO when imported."""
+    import mlflow  # noqa: F401
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
 def _train(args: argparse.Namespace) -> int:
     from mlbench.pipeline import run_train
 
+    _quiet_mlflow()
     cfg, tracking = _split(args)
     base = run_train(cfg, tracking)
     print(f"base model {base.name} version {base.version} (run {base.run_id})")
@@ -164,10 +196,39 @@ def _train(args: argparse.Namespace) -> int:
 def _prune(args: argparse.Namespace) -> int:
     from mlbench.pipeline import run_prune
 
+    _quiet_mlflow()
     cfg, tracking = _split(args)
     results = run_prune(cfg, tracking)
     keys = ("base_acc1", "pre_acc1", "acc1", "acc5", "compression", "speedup", "params_nz")
     print("  ".join(f"{k}={results[k]:.4g}" for k in keys))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from mlbench.presets import GRID_KEYS, load_preset
+    from mlbench.sweep import DEFAULT_COMPRESSIONS, DEFAULT_SEEDS, Grid, parse_list, run_sweep
+
+    _quiet_mlflow()
+    given = vars(args)
+    project = given.pop("project")
+    preset = load_preset(project) if project else {}
+    grid_values = {k: given.pop(k) for k in GRID_KEYS}
+    for key in GRID_KEYS:  # an empty option (MLproject's default) means "not given"
+        if grid_values[key] in (None, ""):
+            grid_values[key] = preset.get(key)
+    defaults = Grid()
+    grid = Grid(
+        strategies=parse_list(grid_values["strategies"] or defaults.strategies, str,
+                              "--strategies"),
+        compressions=parse_list(grid_values["compressions"] or DEFAULT_COMPRESSIONS, float,
+                                "--compressions"),
+        seeds=parse_list(grid_values["seeds"] or DEFAULT_SEEDS, int, "--seeds"),
+    )
+    args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in GRID_KEYS},
+                                 **given})
+    cfg, tracking = _split(args)
+    results = run_sweep(cfg, grid, tracking)
+    print(f"sweep done: {len(results)} cells run, {len(grid.cells(cfg)) - len(results)} found")
     return 0
 
 
@@ -185,7 +246,6 @@ def _list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # stderr is for our one line
     try:
         return args.func(args)
     except ConfigError as exc:

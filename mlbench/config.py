@@ -167,12 +167,16 @@ class RunConfig:
         """Hash identifying the base model: same hash, same dense weights."""
         return config_hash(self.base_key())
 
-    def run_hash(self) -> str:
-        """Hash identifying a prune run's result (paths and device left out)."""
+    def run_key(self) -> dict[str, Any]:
+        """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
         for key in ("data_dir", "download", "workers", "device"):
             flat.pop(key)
-        return config_hash(flat)
+        return flat
+
+    def run_hash(self) -> str:
+        """Hash identifying a prune run's result: same hash, same numbers."""
+        return config_hash(self.run_key())
 
 
 _RESULT_DATA = {

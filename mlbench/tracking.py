@@ -98,14 +98,27 @@ class Tracker:
 
     # -- runs ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def run(self, stage: str, name: str, tags: Mapping[str, str] | None = None) -> Iterator[str]:
+    def run(
+        self,
+        stage: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        *,
+        resume: bool = False,
+    ) -> Iterator[str]:
         """Start (or, at top level under `mlflow run`, resume) a run; yield its id.
 
-        Nested under the active run if there is one. Ends FINISHED on success, KILLED
-        on Ctrl-C and FAILED on any other exception, which propagates.
+        Nested under the active run if there is one. With ``resume``, a top-level run
+        of the same stage and config hash is reopened (a sweep started again), and its
+        children left RUNNING by a killed process are marked FAILED. Ends FINISHED on
+        success, KILLED on Ctrl-C and FAILED on any other exception, which propagates.
         """
         active = mlflow.active_run()
-        if active is None and not self.inside_project:
+        previous = self._previous(stage, (tags or {}).get(CONFIG_HASH)) if resume else None
+        if previous is not None and active is None and not self.inside_project:
+            self.fail_running_children(previous)
+            started = mlflow.start_run(run_id=previous)
+        elif active is None and not self.inside_project:
             experiment = self.client.get_experiment_by_name(self.cfg.experiment)
             experiment_id = (
                 experiment.experiment_id
@@ -113,8 +126,12 @@ class Tracker:
                 else self.client.create_experiment(self.cfg.experiment)
             )
             started = mlflow.start_run(experiment_id=experiment_id, run_name=name)
-        else:
-            started = mlflow.start_run(nested=active is not None, run_name=name)
+        elif active is not None:  # a child lives in its parent's experiment
+            started = mlflow.start_run(
+                experiment_id=active.info.experiment_id, nested=True, run_name=name
+            )
+        else:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
+            started = mlflow.start_run(run_name=name)
         run_id = started.info.run_id
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **(tags or {})}
         mlflow.set_tags(all_tags)
@@ -129,6 +146,33 @@ class Tracker:
             raise
         finally:
             mlflow.end_run(status=status)
+
+    def _previous(self, stage: str, config_hash: str | None) -> str | None:
+        if config_hash is None:
+            return None
+        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        if experiment is None:
+            return None
+        runs = self.client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def fail_running_children(self, parent_run_id: str) -> list[str]:
+        """Mark descendants left RUNNING (their process was killed) FAILED; return their ids."""
+        run = self.client.get_run(parent_run_id)
+        children = self.client.search_runs(
+            [run.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'"
+        )
+        failed = []
+        for child in children:
+            failed += self.fail_running_children(child.info.run_id)
+            if child.info.status == "RUNNING":
+                self.client.set_terminated(child.info.run_id, status="FAILED")
+                failed.append(child.info.run_id)
+        return failed
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""

@@ -48,6 +48,7 @@ def test_mlflow_run_with_the_defaults(tmp_path: Path):
     assert run.info.run_name == "layer_grad-c8-s0"
     assert run.data.tags.get("mlflow.project.entryPoint") == "main"
     assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert train.info.experiment_id == run.info.experiment_id
     m = run.data.metrics
     assert m["base_acc1"] > 0.9  # digits: chance is 0.1
     assert m["acc1"] > 0.7  # 8x with layer-wise allocation: a visible but modest drop

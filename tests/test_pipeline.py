@@ -56,6 +56,8 @@ def test_prune_run_follows_the_tracking_schema(store):
     assert run.info.status == "FINISHED" and train.info.status == "FINISHED"
     assert run.info.run_name == "global_weight-c4-s0"
     assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert train.info.experiment_id == run.info.experiment_id  # nested in the same experiment
+    assert MlflowClient(store).get_experiment(run.info.experiment_id).name == "t"
     assert set(PARAMS) <= set(run.data.params)
     assert run.data.params["base_run_id"] == train.info.run_id
     assert run.data.params["strategy"] == "global_weight"

@@ -1,0 +1,46 @@
+"""Presets: YAML files in ``projects/`` naming a dataset, model, recipes and a grid.
+
+A preset holds flat config keys (the CLI's option names with underscores) plus the
+grid keys ``strategies``, ``compressions`` and ``seeds``. Options given on the command
+line override it. An unknown key or a wrong type is a ConfigError naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlbench.config import RunConfig
+from mlbench.errors import ConfigError
+
+GRID_KEYS = ("strategies", "compressions", "seeds")
+
+
+def load_preset(path: str | Path) -> dict[str, Any]:
+    """The flat dict of a preset file, checked for unknown keys and value types."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"--project {path}: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--project {path}: not valid YAML ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset is a mapping of option names to values")
+    allowed = set(RunConfig().flat()) | set(GRID_KEYS)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+        )
+    try:
+        RunConfig.from_flat({k: v for k, v in data.items() if k not in GRID_KEYS})
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return data
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

@@ -1,0 +1,160 @@
+"""Sweeps: grid expansion, one base model per seed, presets, resume after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from mlbench.cli import main
+from mlbench.config import RunConfig
+from mlbench.errors import ConfigError
+from mlbench.presets import load_preset
+from mlbench.sweep import Grid, parse_list
+from tests.conftest import REPO, TINY
+
+SWEEP_TINY = {k: v for k, v in TINY.items() if k not in ("strategy", "compression")}
+
+
+def sweep_argv(**grid: str) -> list[str]:
+    argv = ["sweep"]
+    for key, value in {**SWEEP_TINY, **grid}.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
+
+
+def all_runs(uri: str, stage: str) -> list:
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, f"tags.`mlbench.stage` = '{stage}'")
+
+
+def test_grid_expands_every_cell_grouped_by_seed():
+    grid = Grid(strategies=("global_weight", "random"), compressions=(1.0, 4.0), seeds=(0, 1))
+    cells = grid.cells(RunConfig())
+    assert [(c.seed, c.prune.strategy, c.prune.compression) for c in cells] == [
+        (0, "global_weight", 1.0), (0, "global_weight", 4.0), (0, "random", 1.0),
+        (0, "random", 4.0), (1, "global_weight", 1.0), (1, "global_weight", 4.0),
+        (1, "random", 1.0), (1, "random", 4.0)]
+    assert len({c.run_hash() for c in cells}) == 8
+    assert len({c.base_hash() for c in cells}) == 2  # one base model per seed
+
+
+def test_default_grid_is_the_papers():
+    grid = Grid()
+    assert grid.strategies == ("global_weight", "layer_weight", "global_grad", "layer_grad",
+                               "random")
+    assert grid.compressions == (1, 2, 4, 8, 16, 32) and grid.seeds == (0, 1, 2)
+
+
+def test_list_parsing_names_the_bad_item():
+    assert parse_list("1, 2,4", float, "--compressions") == (1.0, 2.0, 4.0)
+    with pytest.raises(ConfigError, match="--seeds: expected an integer, got 'x'"):
+        parse_list("0,x", int, "--seeds")
+    with pytest.raises(ConfigError, match="unknown strategy 'magic'"):
+        Grid(strategies=("magic",)).check()
+
+
+def test_sweep_prunes_every_cell_from_one_base_model_per_seed(tracking_uri):
+    argv = sweep_argv(strategies="global_weight,random", compressions="1,4", seeds="0,1")
+    assert main([*argv, "--tracking-uri", tracking_uri]) == 0
+    (sweep,) = all_runs(tracking_uri, "sweep")
+    prunes = all_runs(tracking_uri, "prune")
+    trains = all_runs(tracking_uri, "train")
+    assert len(prunes) == 8 and len(trains) == 2
+    assert {p.data.tags["mlflow.parentRunId"] for p in prunes} == {sweep.info.run_id}
+    assert sorted(p.info.run_name for p in prunes) == sorted(
+        f"{s}-c{c}-s{seed}" for s in ("global_weight", "random") for c in (1, 4)
+        for seed in (0, 1))
+    by_seed: dict[str, set[str]] = {}
+    for p in prunes:
+        by_seed.setdefault(p.data.params["seed"], set()).add(p.data.params["base_run_id"])
+    assert all(len(ids) == 1 for ids in by_seed.values())
+    assert by_seed["0"] != by_seed["1"]
+    keys = {frozenset(p.data.metrics) for p in prunes}
+    assert len(keys) == 1  # the same metric columns on every child
+    dense = [p for p in prunes if p.data.params["compression"] == "1.0"]
+    assert all(p.data.metrics["compression"] == 1.0 for p in dense)
+
+    # started again with the same arguments: the same sweep run, no cell redone
+    assert main([*argv, "--tracking-uri", tracking_uri]) == 0
+    assert len(all_runs(tracking_uri, "sweep")) == 1
+    assert len(all_runs(tracking_uri, "prune")) == 8
+
+
+def test_resume_after_kill_9(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = [sys.executable, "-m", "mlbench", *sweep_argv(
+        strategies="global_weight,layer_weight,random", compressions="2,4", seeds="0"),
+        "--epochs", "3", "--tracking-uri", uri]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        finished = [r for r in all_runs(uri, "prune") if r.info.status == "FINISHED"]
+        running = [r for r in all_runs(uri, "prune") if r.info.status == "RUNNING"]
+        if finished and running:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted = {r.info.run_id for r in all_runs(uri, "prune") if r.info.status == "RUNNING"}
+    assert interrupted
+
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    prunes = all_runs(uri, "prune")
+    finished = Counter(r.data.tags["mlbench.config_hash"] for r in prunes
+                       if r.info.status == "FINISHED")
+    assert len(finished) == 6 and set(finished.values()) == {1}  # every cell exactly once
+    status = {r.info.run_id: r.info.status for r in prunes}
+    assert all(status[i] == "FAILED" for i in interrupted)  # never left looking finished
+    (sweep,) = all_runs(uri, "sweep")
+    assert sweep.info.status == "FINISHED"
+
+
+def test_presets_load_and_validate(tmp_path):
+    for path in sorted((REPO / "projects").glob("*.yaml")):
+        preset = load_preset(path)
+        assert {"dataset", "model"} <= set(preset)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: digits\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key 'learning_rate'"):
+        load_preset(bad)
+    bad.write_text("dataset: digits\nepochs: many\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: --epochs must be an integer"):
+        load_preset(bad)
+
+
+def test_options_override_the_preset(tmp_path, tracking_uri, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("dataset: synthetic\nmodel: mlp\nstrategies: [random]\n"
+                      "compressions: [2]\nseeds: [5]\nepochs: 9\n")
+    argv = sweep_argv()
+    argv = [a for a in argv if a not in ("--model", "lenet")]
+    assert main([*argv, "--project", str(preset), "--tracking-uri", tracking_uri]) == 0
+    (run,) = all_runs(tracking_uri, "prune")
+    assert run.info.run_name == "random-c2-s5"  # grid from the preset
+    assert run.data.params["model"] == "mlp"  # not overridden: from the preset
+    assert run.data.params["epochs"] == "1"  # given on the command line: overrides 9
+
+
+def test_the_default_preset_is_used_by_the_sweep_entry_point():
+    import yaml
+
+    project = yaml.safe_load((REPO / "MLproject").read_text())
+    sweep = project["entry_points"]["sweep"]
+    assert sweep["parameters"]["project"]["default"] == "projects/digits-lenet.yaml"
+    for key in ("strategies", "compressions", "seeds"):
+        assert f"--{key} {{{key}}}" in sweep["command"]
+    assert Path(REPO / sweep["parameters"]["project"]["default"]).exists()
