@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="comma-separated compressions, 1 = dense (default: 1,2,4,8,16,32)")
     grid.add_argument("--seeds", default=None, metavar="LIST",
                       help="comma-separated seeds (default: 0,1,2)")
+    grid.add_argument("--workers", dest="sweep_workers", type=_parse_int, default=1,
+                      metavar="INT",
+                      help="processes running cells at once on this machine (default: 1)")
     _add_common(sweep)
     _add_fields(sweep.add_argument_group("pruning"), PruneConfig, PruneConfig(),
                 skip=("strategy", "compression"))
@@ -224,10 +227,11 @@ def _sweep(args: argparse.Namespace) -> int:
                                 "--compressions"),
         seeds=parse_list(grid_values["seeds"] or DEFAULT_SEEDS, int, "--seeds"),
     )
+    sweep_workers = given.pop("sweep_workers")
     args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in GRID_KEYS},
                                  **given})
     cfg, tracking = _split(args)
-    results = run_sweep(cfg, grid, tracking)
+    results = run_sweep(cfg, grid, tracking, workers=sweep_workers)
     print(f"sweep done: {len(results)} cells run, {len(grid.cells(cfg)) - len(results)} found")
     return 0
 

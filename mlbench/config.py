@@ -35,7 +35,7 @@ class DataConfig:
     download: bool = _opt(False, "download torchvision datasets into --data-dir if missing")
     val_fraction: float = _opt(0.1, "fraction of the training data held out as val", gt=0, lt=1)
     augment: bool = _opt(True, "apply the dataset's standard training augmentation")
-    workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0)
+    loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0)
     synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
     synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
     synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
@@ -170,7 +170,7 @@ class RunConfig:
     def run_key(self) -> dict[str, Any]:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
-        for key in ("data_dir", "download", "workers", "device"):
+        for key in ("data_dir", "download", "loader_workers", "device"):
             flat.pop(key)
         return flat
 

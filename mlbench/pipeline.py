@@ -10,6 +10,7 @@ import contextlib
 import csv
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from mlbench.tracking import (
     CONFIG_HASH,
     WEIGHTS,
     BaseModel,
+    CellTaken,
     Tracker,
     check_reachable,
     resolve_uri,
@@ -88,13 +90,16 @@ def registered_name(cfg: RunConfig) -> str:
     return f"mlbench-{cfg.data.dataset}-{cfg.model}"
 
 
-def train_base(setup: Setup, tracker: Tracker) -> BaseModel:
-    """Train the dense base model in a ``train`` run, log it and register it."""
+def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> BaseModel:
+    """Train the dense base model in a ``train`` run, log it and register it.
+
+    With ``exclusive``, raise CellTaken if another live process is training it.
+    """
     cfg, model = setup.cfg, setup.model
     base_hash = cfg.base_hash()
     name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
     tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
-    with tracker.run("train", name, tags) as run_id:
+    with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
         tracker.log_params(cfg.base_key())
         precision = Precision(setup.device, cfg.amp)
         with seeded(cfg.seed):
@@ -129,10 +134,23 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     setup.model.to(setup.device)
 
 
-def find_or_train_base(setup: Setup, tracker: Tracker) -> BaseModel:
-    """Reuse the registered base model with the same base hash, or train one."""
-    found = tracker.find_base(registered_name(setup.cfg), setup.cfg.base_hash())
-    return found if found is not None else train_base(setup, tracker)
+def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> BaseModel:
+    """Reuse the registered base model with the same base hash, or train one.
+
+    If another process (a sweep on another machine) is training that very model, wait
+    for it rather than train a second one: every strategy must prune the same weights.
+    """
+    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    while True:
+        found = tracker.find_base(name, base_hash)
+        if found is not None:
+            return found
+        if not tracker.running("train", base_hash):
+            try:
+                return train_base(setup, tracker, exclusive=True)
+            except CellTaken:
+                pass
+        time.sleep(poll_s)
 
 
 def run_name(cfg: RunConfig) -> str:
@@ -140,14 +158,22 @@ def run_name(cfg: RunConfig) -> str:
     return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
 
 
-def prune(setup: Setup, tracker: Tracker) -> dict[str, float]:
+def prune(
+    setup: Setup, tracker: Tracker, *, parent_run_id: str | None = None, exclusive: bool = False
+) -> dict[str, float]:
     """One (strategy, compression, seed): prune the base model, fine-tune, evaluate, log.
+
+    ``parent_run_id`` nests the run under a sweep run of another process; ``exclusive``
+    makes it a claim on the cell (raising CellTaken if a live worker already has it).
 
     Returns the final metrics of DESIGN.md (acc1, acc5, pre_acc1, base_acc1, params,
     params_nz, compression, macs, flops, speedup, ...).
     """
     cfg = setup.cfg
-    with tracker.run("prune", run_name(cfg), {CONFIG_HASH: cfg.run_hash()}):
+    tags = {CONFIG_HASH: cfg.run_hash()}
+    with tracker.run(
+        "prune", run_name(cfg), tags, parent_run_id=parent_run_id, exclusive=exclusive
+    ):
         base = find_or_train_base(setup, tracker)
         tracker.log_params(
             {

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mlbench.config import RunConfig, TrackingConfig, config_hash
 from mlbench.errors import ConfigError
 from mlbench.masks import keep_count
 from mlbench.strategies import STRATEGIES, strategy_names
-from mlbench.tracking import CONFIG_HASH, Tracker, check_reachable, resolve_uri
+from mlbench.tracking import CONFIG_HASH, CellTaken, Tracker, check_reachable, resolve_uri
 
 DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 DEFAULT_SEEDS = (0, 1, 2)
@@ -93,14 +94,21 @@ def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     )
 
 
-def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig) -> list[dict[str, float]]:
+def run_sweep(
+    cfg: RunConfig, grid: Grid, tracking: TrackingConfig, workers: int = 1
+) -> list[dict[str, float]]:
     """Run every unfinished cell of ``grid`` under one ``sweep`` run; return their results.
 
     All input is checked first: the grid, every compression against the model (the
-    largest one must be reachable), the data and the tracking server.
+    largest one must be reachable), the data and the tracking server. Base models are
+    made once per seed, before any cell. Cells then run in ``workers`` processes that
+    claim them through the tracking store, so each cell runs once even when several
+    machines run the same sweep against one tracking server.
     """
-    from mlbench.pipeline import find_or_train_base, prepare, prune
+    from mlbench.pipeline import find_or_train_base, prepare
 
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     grid.check()
     check_reachable(resolve_uri(tracking.tracking_uri))
     setup = prepare(dataclasses.replace(cfg, prune=dataclasses.replace(
@@ -108,29 +116,87 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig) -> list[dict
     for c in grid.compressions:
         keep_count(setup.model, setup.prunable, c)
     tracker = Tracker(tracking)
-    results = []
-    token = sweep_hash(cfg, grid)
-    with tracker.run("sweep", sweep_name(cfg), {CONFIG_HASH: token}, resume=True):
+    cells = grid.cells(cfg)
+    with tracker.run("sweep", sweep_name(cfg), {CONFIG_HASH: sweep_hash(cfg, grid)},
+                     resume=True) as sweep_id:
         tracker.log_params(
             {
                 **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
                 "strategies": ",".join(grid.strategies),
                 "compressions": ",".join(f"{c:g}" for c in grid.compressions),
                 "seeds": ",".join(map(str, grid.seeds)),
-                "cells": len(grid.cells(cfg)),
+                "cells": len(cells),
             }
         )
-        done = 0
-        for seed in grid.seeds:
-            seeded_cfg = dataclasses.replace(cfg, seed=seed)
-            cells = [c for c in grid.cells(cfg) if c.seed == seed]
-            todo = [c for c in cells if tracker.find_finished("prune", c.run_hash()) is None]
-            done += len(cells) - len(todo)
-            if not todo:
-                continue
-            base_setup = prepare(dataclasses.replace(seeded_cfg, prune=todo[0].prune))
-            find_or_train_base(base_setup, tracker)
-            for cell in todo:
-                results.append(prune(prepare(cell), tracker))
-        tracker.log_metrics({"cells_done": done + len(results), "cells_skipped": done})
+        todo = [c for c in cells if tracker.find_finished("prune", c.run_hash()) is None]
+        for seed in dict.fromkeys(c.seed for c in todo):  # one base model per seed, first
+            first = next(c for c in todo if c.seed == seed)
+            find_or_train_base(prepare(first), tracker)
+        if workers == 1 or len(todo) <= 1:
+            results, failed = work(todo, tracking, sweep_id)
+        else:
+            results, failed = _in_processes(todo, tracking, sweep_id, workers)
+        tracker.log_metrics({"cells_run": len(results), "cells_found": len(cells) - len(todo)})
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} cell(s) failed ({', '.join(failed)}); "
+                "run the same command again to redo them"
+            )
     return results
+
+
+def work(
+    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str
+) -> tuple[list[dict[str, float]], list[str]]:
+    """A worker: run each cell no one has finished or holds; return results and failures.
+
+    A cell that fails is logged FAILED and left for the next run of the sweep; the
+    worker goes on with the others.
+    """
+    from mlbench.pipeline import prepare, prune, run_name
+
+    tracker = Tracker(tracking)
+    results, failed = [], []
+    for cell in cells:
+        token = cell.run_hash()
+        if tracker.find_finished("prune", token) or tracker.running("prune", token):
+            continue
+        try:
+            results.append(prune(prepare(cell), tracker, parent_run_id=sweep_id,
+                                 exclusive=True))
+        except CellTaken:
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the sweep
+            failed.append(f"{run_name(cell)}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+    return results, failed
+
+
+def _worker_main(cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str,
+                 queue: Any) -> None:
+    queue.put(work(cells, tracking, sweep_id))
+
+
+def _in_processes(
+    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str, workers: int
+) -> tuple[list[dict[str, float]], list[str]]:
+    """Run ``work`` in ``workers`` spawned processes, each starting at a different cell."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    tracking = dataclasses.replace(tracking, tracking_uri=resolve_uri(tracking.tracking_uri))
+    # Each worker walks the whole list from its own offset: claims settle any overlap.
+    procs = [
+        ctx.Process(target=_worker_main,
+                    args=(cells[i:] + cells[:i], tracking, sweep_id, queue))
+        for i in range(0, len(cells), max(1, len(cells) // workers))[:workers]
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    results = [r for rs, _ in outcomes for r in rs]
+    failed = [f for _, fs in outcomes for f in fs]
+    failed += [f"worker exited with code {p.exitcode}" for p in procs if p.exitcode]
+    return results, failed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 from mlbench import __version__
 from mlbench.config import TrackingConfig
@@ -34,6 +35,13 @@ BASE_HASH = "mlbench.base_hash"
 VERSION = "mlbench.version"
 GIT_COMMIT = "mlbench.git_commit"
 WEIGHTS = "weights.safetensors"
+WORKER = "mlbench.worker"  # host:pid of the process doing a run
+HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
+STALE_AFTER_S = float(os.environ.get("MLBENCH_STALE_AFTER", "900"))  # other hosts' runs
+
+
+class CellTaken(Exception):  # noqa: N818 - a signal, not an error
+    """Another live worker holds this cell; the run opened for it was deleted."""
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -105,27 +113,33 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         *,
         resume: bool = False,
+        parent_run_id: str | None = None,
+        exclusive: bool = False,
     ) -> Iterator[str]:
         """Start (or, at top level under `mlflow run`, resume) a run; yield its id.
 
         Nested under the active run if there is one. With ``resume``, a top-level run
         of the same stage and config hash is reopened (a sweep started again), and its
-        children left RUNNING by a killed process are marked FAILED. Ends FINISHED on
-        success, KILLED on Ctrl-C and FAILED on any other exception, which propagates.
+        children left RUNNING by a dead process are marked FAILED. ``parent_run_id``
+        nests a run started by another process (a sweep worker). With ``exclusive``,
+        the run is a claim on its config hash: if another live run holds that hash,
+        this run is deleted and CellTaken is raised. Ends FINISHED on success, KILLED
+        on Ctrl-C and FAILED on any other exception, which propagates.
         """
         active = mlflow.active_run()
         previous = self._previous(stage, (tags or {}).get(CONFIG_HASH)) if resume else None
         if previous is not None and active is None and not self.inside_project:
-            self.fail_running_children(previous)
+            self.fail_dead_children(previous)
             started = mlflow.start_run(run_id=previous)
-        elif active is None and not self.inside_project:
-            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
-            experiment_id = (
-                experiment.experiment_id
-                if experiment is not None
-                else self.client.create_experiment(self.cfg.experiment)
+        elif parent_run_id is not None and active is None:
+            parent = self.client.get_run(parent_run_id)
+            started = mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=name,
+                tags={"mlflow.parentRunId": parent_run_id},
             )
-            started = mlflow.start_run(experiment_id=experiment_id, run_name=name)
+        elif active is None and not self.inside_project:
+            started = mlflow.start_run(experiment_id=self._experiment_id(), run_name=name)
         elif active is not None:  # a child lives in its parent's experiment
             started = mlflow.start_run(
                 experiment_id=active.info.experiment_id, nested=True, run_name=name
@@ -133,19 +147,44 @@ class Tracker:
         else:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
             started = mlflow.start_run(run_name=name)
         run_id = started.info.run_id
-        all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **(tags or {})}
+        all_tags = {
+            STAGE: stage,
+            VERSION: __version__,
+            GIT_COMMIT: _git_commit(),
+            WORKER: f"{socket.gethostname()}:{os.getpid()}",
+            HEARTBEAT: str(time.time()),
+            **(tags or {}),
+        }
         mlflow.set_tags(all_tags)
         if self.inside_project and active is None:
             mlflow.set_tag("mlflow.runName", name)
         status = RunStatus.to_string(RunStatus.FAILED)
         try:
+            if exclusive and not self._won(stage, all_tags[CONFIG_HASH], run_id):
+                mlflow.end_run(status=RunStatus.to_string(RunStatus.KILLED))
+                self.client.delete_run(run_id)
+                raise CellTaken(all_tags[CONFIG_HASH])
             yield run_id
             status = RunStatus.to_string(RunStatus.FINISHED)
         except KeyboardInterrupt:
             status = RunStatus.to_string(RunStatus.KILLED)
             raise
         finally:
-            mlflow.end_run(status=status)
+            if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
+                mlflow.end_run(status=status)
+
+    def _experiment_id(self) -> str:
+        """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
+        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return self.client.create_experiment(self.cfg.experiment)
+        except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
     def _previous(self, stage: str, config_hash: str | None) -> str | None:
         if config_hash is None:
@@ -160,19 +199,44 @@ class Tracker:
         )
         return runs[0].info.run_id if runs else None
 
-    def fail_running_children(self, parent_run_id: str) -> list[str]:
-        """Mark descendants left RUNNING (their process was killed) FAILED; return their ids."""
+    def fail_dead_children(self, parent_run_id: str) -> list[str]:
+        """Mark descendants left RUNNING by a dead process FAILED; return their ids."""
         run = self.client.get_run(parent_run_id)
         children = self.client.search_runs(
             [run.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'"
         )
         failed = []
         for child in children:
-            failed += self.fail_running_children(child.info.run_id)
-            if child.info.status == "RUNNING":
+            failed += self.fail_dead_children(child.info.run_id)
+            if child.info.status == "RUNNING" and not is_alive(child):
                 self.client.set_terminated(child.info.run_id, status="FAILED")
                 failed.append(child.info.run_id)
         return failed
+
+    def running(self, stage: str, config_hash: str) -> list[Any]:
+        """Live RUNNING runs of ``stage`` with this hash; dead ones are marked FAILED."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.client.search_runs(
+            experiments,
+            f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'"
+            " and attributes.status = 'RUNNING'",
+        )
+        live = []
+        for run in runs:
+            if is_alive(run):
+                live.append(run)
+            else:
+                self.fail_dead_children(run.info.run_id)
+                self.client.set_terminated(run.info.run_id, status="FAILED")
+        return live
+
+    def _won(self, stage: str, config_hash: str, run_id: str) -> bool:
+        """Of the live runs holding a hash, the earliest started (then lowest id) wins."""
+        live = self.running(stage, config_hash)
+        if not live:  # our own run must be visible; if not, be safe and yield
+            return False
+        first = min(live, key=lambda r: (r.info.start_time, r.info.run_id))
+        return first.info.run_id == run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
@@ -187,7 +251,8 @@ class Tracker:
         run_id = mlflow.active_run().info.run_id
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(run_id, metrics=batch)
+        beat = [RunTag(HEARTBEAT, str(time.time()))]  # liveness, in the same request
+        self.client.log_batch(run_id, metrics=batch, tags=beat)
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
         """A JSON artifact."""
@@ -252,6 +317,21 @@ class Tracker:
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
+
+
+def is_alive(run: Any) -> bool:
+    """Is the process doing ``run`` alive? Same host: its pid; elsewhere: its heartbeat."""
+    host, _, pid = run.data.tags.get(WORKER, ":").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    beat = float(run.data.tags.get(HEARTBEAT, "0") or 0)
+    return time.time() - beat < STALE_AFTER_S
 
 
 def _git_commit() -> str:

@@ -167,7 +167,7 @@ def gen(seed: int) -> torch.Generator:
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_dataset_serves_normalized_batches(name, tmp_path, monkeypatch):
     n_train = write_files(name, tmp_path, monkeypatch)
-    cfg = DataConfig(dataset=name, data_dir=str(tmp_path), workers=0, val_fraction=0.25)
+    cfg = DataConfig(dataset=name, data_dir=str(tmp_path), loader_workers=0, val_fraction=0.25)
     splits = load_dataset(cfg, CPU)
     info = splits.info
     assert isinstance(splits, Splits) and isinstance(info, DatasetInfo) and info.name == name
@@ -442,7 +442,9 @@ def unnormalize_approx(x: torch.Tensor, split: Split) -> torch.Tensor:
 
 def test_imagenet_folders_keep_labels_and_split_sizes(tmp_path):
     write_imagenet(tmp_path)  # data_dir itself holds train/ and val/
-    cfg = DataConfig(dataset="imagenet", data_dir=str(tmp_path), workers=0, val_fraction=0.25)
+    cfg = DataConfig(
+        dataset="imagenet", data_dir=str(tmp_path), loader_workers=0, val_fraction=0.25
+    )
     splits = load_dataset(cfg, CPU)
     assert splits.info == DatasetInfo("imagenet", (3, 224, 224), 3)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (9, 3, 6)
@@ -458,7 +460,7 @@ def test_imagenet_folders_keep_labels_and_split_sizes(tmp_path):
 
 def test_imagenet_augmentation_depends_only_on_the_generator(tmp_path):
     write_imagenet(tmp_path / "imagenet")
-    cfg = DataConfig(dataset="imagenet", data_dir=str(tmp_path), workers=0)
+    cfg = DataConfig(dataset="imagenet", data_dir=str(tmp_path), loader_workers=0)
     train = load_dataset(cfg, CPU).train
     torch.manual_seed(0)
     first = epoch(train, 4, shuffle=True, augment=True, generator=gen(1))
@@ -469,6 +471,8 @@ def test_imagenet_augmentation_depends_only_on_the_generator(tmp_path):
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     assert not torch.equal(first[0], other[0])
     assert torch.equal(first[1], plain[1]) and not torch.equal(first[0], plain[0])
-    workers = load_dataset(DataConfig(dataset="imagenet", data_dir=str(tmp_path), workers=2), CPU)
+    workers = load_dataset(
+        DataConfig(dataset="imagenet", data_dir=str(tmp_path), loader_workers=2), CPU
+    )
     in_workers = epoch(workers.train, 4, shuffle=True, augment=True, generator=gen(1))
     assert torch.equal(in_workers[0], first[0]) and torch.equal(in_workers[1], first[1])

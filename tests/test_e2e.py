@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, free_port, tiny_argv
+from tests.conftest import REPO, clean_env, tiny_argv
 
 pytestmark = pytest.mark.slow
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 
 
-def _env(uri: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_TRACKING_URI"] = uri
-    # `mlflow run --env-manager local` runs `python -m mlbench`: this interpreter's
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
+_env = clean_env
 
 
 def _runs(uri: str, stage: str) -> list:
@@ -73,33 +63,6 @@ def test_mlflow_run_with_bad_input_ends_failed(tmp_path: Path):
     ids = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(ids)
     assert run.info.status == "FAILED"
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """A real `mlflow server` on a free loopback port, with its own store and artifacts."""
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=_env(""), start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail((tmp_path / "server.log").read_text()[-2000:])
-            time.sleep(0.5)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
 
 
 def test_prune_logs_to_a_real_mlflow_server(mlflow_server: str, tmp_path: Path):

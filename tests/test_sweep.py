@@ -18,7 +18,7 @@ from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.presets import load_preset
 from mlbench.sweep import Grid, parse_list
-from tests.conftest import REPO, TINY
+from tests.conftest import REPO, TINY, clean_env
 
 SWEEP_TINY = {k: v for k, v in TINY.items() if k not in ("strategy", "compression")}
 
@@ -95,16 +95,18 @@ def test_resume_after_kill_9(tmp_path):
         strategies="global_weight,layer_weight,random", compressions="2,4", seeds="0"),
         "--epochs", "3", "--tracking-uri", uri]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    assert all_runs(uri, "prune") == []  # creates the store: two first users would race
+    log = (tmp_path / "sweep.log").open("w")
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         finished = [r for r in all_runs(uri, "prune") if r.info.status == "FINISHED"]
         running = [r for r in all_runs(uri, "prune") if r.info.status == "RUNNING"]
         if finished and running:
             break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.5)
+    assert proc.poll() is None, (tmp_path / "sweep.log").read_text()[-3000:]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     interrupted = {r.info.run_id for r in all_runs(uri, "prune") if r.info.status == "RUNNING"}
@@ -158,3 +160,22 @@ def test_the_default_preset_is_used_by_the_sweep_entry_point():
     for key in ("strategies", "compressions", "seeds"):
         assert f"--{key} {{{key}}}" in sweep["command"]
     assert Path(REPO / sweep["parameters"]["project"]["default"]).exists()
+
+
+@pytest.mark.slow
+def test_two_machines_with_two_workers_split_one_grid_on_a_server(mlflow_server, tmp_path):
+    """Two sweep commands (as on two machines), two workers each, one tracking server."""
+    argv = [sys.executable, "-m", "mlbench", *sweep_argv(
+        strategies="global_weight,layer_weight,global_grad,random", compressions="2,4",
+        seeds="0"), "--workers", "2", "--tracking-uri", mlflow_server]
+    procs = [subprocess.Popen(argv, cwd=tmp_path, env=clean_env(mlflow_server),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-4000:] for o in outs]
+    prunes = [r for r in all_runs(mlflow_server, "prune") if r.info.status == "FINISHED"]
+    hashes = Counter(r.data.tags["mlbench.config_hash"] for r in prunes)
+    assert len(hashes) == 8 and set(hashes.values()) == {1}  # no cell done twice
+    assert len({r.data.tags["mlbench.worker"] for r in prunes}) >= 2  # the work was shared
+    assert len({r.data.params["base_run_id"] for r in prunes}) == 1  # one base model
+    assert len([r for r in all_runs(mlflow_server, "train") if r.info.status == "FINISHED"]) == 1

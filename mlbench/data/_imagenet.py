@@ -53,7 +53,7 @@ def folder_splits(name: str, cfg: DataConfig, device: torch.device) -> Splits:
     normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
 
     def split(samples: FileSamples, indices: list[int], augment: bool = False) -> LoaderSplit:
-        return LoaderSplit(samples, indices, normalize, cfg.workers, augment and cfg.augment)
+        return LoaderSplit(samples, indices, normalize, cfg.loader_workers, augment and cfg.augment)
 
     train_files = FileSamples(train.samples, train.loader, TRAIN_TRANSFORM, EVAL_TRANSFORM)
     test_files = FileSamples(test_samples, train.loader, TRAIN_TRANSFORM, EVAL_TRANSFORM)
