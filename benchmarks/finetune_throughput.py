@@ -29,10 +29,20 @@ b, m, a, ...) so load from other processes on the machine hits all variants alik
 How to read it: the ratio (b)/(a) of throughputs, paired per repeat; its median is the
 figure (target >= 0.97 on CPU). Per-epoch costs (drawing the epoch's order and
 augmentation parameters, logging, the one-sample val pass) are amortized over
-``--steps`` batches; a real CIFAR-10 epoch at batch 128 has ~350.
+``--steps`` batches; a real CIFAR-10 epoch at batch 128 has ~350. The breakdown times
+each piece of (b)'s extra work alone (data, mask hooks, logging, val) as a share of a
+bare block.
+
+``faults/step`` is the median number of minor page faults per step of a variant. With
+glibc's default malloc, a training step that frees ~100 MB of activations may hand them
+back to the OS and fault them in again next step: tens of thousands of faults and
+20-45 ms of kernel time per step. Which variant pays depends on the heap's history, not
+on its code, so a ratio far from 1 with very unequal faults/step measures the allocator.
+``--steady-malloc`` fixes glibc's thresholds for the whole process (all variants alike).
 
 Run:
     python benchmarks/finetune_throughput.py --steps 20 --repeats 5 --json out.json
+    python benchmarks/finetune_throughput.py --steady-malloc
 """
 
 from __future__ import annotations
@@ -298,7 +308,7 @@ def summarize(timings: Timings, samples: int, steps: int) -> dict[str, object]:
 
 
 def report(summary: dict[str, object], costs: dict[str, float], bare_block: float) -> str:
-    """A small table: throughput per repeat, ratios, page faults and per-epoch costs."""
+    """A small table: throughput per repeat, ratios, page faults and the work timed alone."""
     rate: dict[str, list[float]] = summary["samples_per_s"]  # type: ignore[assignment]
     faults: dict[str, float] = summary["faults_per_step"]  # type: ignore[assignment]
     repeats = "".join(f"{f'r{i}':>8}" for i in range(len(rate["bare"])))

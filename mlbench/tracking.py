@@ -38,6 +38,9 @@ WEIGHTS = "weights.safetensors"
 WORKER = "mlbench.worker"  # host:pid of the process doing a run
 HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
 STALE_AFTER_S = float(os.environ.get("MLBENCH_STALE_AFTER", "900"))  # other hosts' runs
+# Claims settle this long before the election: longer than any create-run request takes,
+# so every contender sees every other one and all elect the same winner.
+CLAIM_SETTLE_S = float(os.environ.get("MLBENCH_CLAIM_SETTLE", "2"))
 
 
 class CellTaken(Exception):  # noqa: N818 - a signal, not an error
@@ -146,6 +149,8 @@ class Tracker:
             )
         else:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
             started = mlflow.start_run(run_name=name)
+        if resume and previous is None and active is None and not self.inside_project:
+            started = self._join_earliest(stage, (tags or {}).get(CONFIG_HASH), started)
         run_id = started.info.run_id
         all_tags = {
             STAGE: stage,
@@ -185,6 +190,22 @@ class Tracker:
             if experiment is None:
                 raise
             return experiment.experiment_id
+
+    def _join_earliest(self, stage: str, config_hash: str | None, started: Any) -> Any:
+        """Two processes started the same sweep at once: all join the earliest run."""
+        mlflow.set_tag(STAGE, stage)
+        if config_hash is not None:
+            mlflow.set_tag(CONFIG_HASH, config_hash)
+        runs = self.client.search_runs(
+            [started.info.experiment_id],
+            f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'",
+        )
+        first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        if first is None or first.info.run_id == started.info.run_id:
+            return started
+        mlflow.end_run(status=RunStatus.to_string(RunStatus.KILLED))
+        self.client.delete_run(started.info.run_id)
+        return mlflow.start_run(run_id=first.info.run_id)
 
     def _previous(self, stage: str, config_hash: str | None) -> str | None:
         if config_hash is None:
@@ -231,7 +252,13 @@ class Tracker:
         return live
 
     def _won(self, stage: str, config_hash: str, run_id: str) -> bool:
-        """Of the live runs holding a hash, the earliest started (then lowest id) wins."""
+        """Of the live runs holding a hash, the earliest started (then lowest id) wins.
+
+        start_time is stamped by the client before its request reaches the store, so a
+        run stamped earlier may become visible later: waiting CLAIM_SETTLE_S first makes
+        all contenders see the same set and elect the same run.
+        """
+        time.sleep(CLAIM_SETTLE_S)
         live = self.running(stage, config_hash)
         if not live:  # our own run must be visible; if not, be safe and yield
             return False

@@ -18,7 +18,14 @@ from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.presets import load_preset
 from mlbench.sweep import Grid, parse_list
-from tests.conftest import REPO, TINY, clean_env
+from tests.conftest import (
+    REPO,
+    TINY,
+    clean_env,
+    free_port,
+    start_mlflow_server,
+    stop_mlflow_server,
+)
 
 SWEEP_TINY = {k: v for k, v in TINY.items() if k not in ("strategy", "compression")}
 
@@ -93,7 +100,7 @@ def test_resume_after_kill_9(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     argv = [sys.executable, "-m", "mlbench", *sweep_argv(
         strategies="global_weight,layer_weight,random", compressions="2,4", seeds="0"),
-        "--epochs", "3", "--tracking-uri", uri]
+        "--epochs", "60", "--tracking-uri", uri]  # cells long enough to be caught mid-run
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     assert all_runs(uri, "prune") == []  # creates the store: two first users would race
     log = (tmp_path / "sweep.log").open("w")
@@ -178,4 +185,42 @@ def test_two_machines_with_two_workers_split_one_grid_on_a_server(mlflow_server,
     assert len(hashes) == 8 and set(hashes.values()) == {1}  # no cell done twice
     assert len({r.data.tags["mlbench.worker"] for r in prunes}) >= 2  # the work was shared
     assert len({r.data.params["base_run_id"] for r in prunes}) == 1  # one base model
+    (sweep,) = all_runs(mlflow_server, "sweep")  # both machines joined one sweep run
+    assert {r.data.tags["mlflow.parentRunId"] for r in prunes} == {sweep.info.run_id}
     assert len([r for r in all_runs(mlflow_server, "train") if r.info.status == "FINISHED"]) == 1
+
+
+@pytest.mark.slow
+def test_a_sweep_survives_the_server_going_away_for_30_seconds(tmp_path):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port)
+    argv = [sys.executable, "-m", "mlbench", *sweep_argv(
+        strategies="global_weight,random", compressions="2,4", seeds="0"),
+        "--epochs", "4", "--tracking-uri", uri]
+    log = (tmp_path / "sweep.log").open("w")
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=clean_env(uri), stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 300
+        while not [r for r in all_runs(uri, "prune") if r.info.status == "FINISHED"]:
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                (tmp_path / "sweep.log").read_text()[-3000:])
+            time.sleep(0.5)
+        before = {r.info.run_id: r.data.metrics for r in all_runs(uri, "prune")
+                  if r.info.status == "FINISHED"}
+        stop_mlflow_server(server)  # the server goes away mid-sweep ...
+        time.sleep(30)
+        server = start_mlflow_server(tmp_path, port)  # ... and comes back on the same store
+        code = proc.wait(timeout=600)
+        if code != 0:  # a cell that failed clearly is redone by running the sweep again
+            assert "run the same command again" in (tmp_path / "sweep.log").read_text()
+            again = subprocess.run(argv, cwd=tmp_path, env=clean_env(uri), timeout=600)
+            assert again.returncode == 0
+        finished = Counter(r.data.tags["mlbench.config_hash"] for r in all_runs(uri, "prune")
+                           if r.info.status == "FINISHED")
+        assert len(finished) == 4 and set(finished.values()) == {1}
+        after = {r.info.run_id: r.data.metrics for r in all_runs(uri, "prune")}
+        assert all(after[i] == m for i, m in before.items())  # nothing logged was lost
+    finally:
+        proc.kill()
+        stop_mlflow_server(server)
