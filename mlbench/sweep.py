@@ -162,12 +162,18 @@ def work(
         if tracker.find_finished("prune", token) or tracker.running("prune", token):
             continue
         try:
-            results.append(prune(prepare(cell), tracker, parent_run_id=sweep_id,
-                                 exclusive=True))
+            metrics = prune(prepare(cell), tracker, parent_run_id=sweep_id, exclusive=True)
         except CellTaken:
             continue
         except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the sweep
             failed.append(f"{run_name(cell)}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+            continue
+        results.append(metrics)
+        print(
+            f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  acc5={metrics['acc5']:.4f}  "
+            f"compression={metrics['compression']:.3f}  speedup={metrics['speedup']:.2f}",
+            flush=True,
+        )
     return results, failed
 
 
