@@ -1,0 +1,127 @@
+"""What logging to a remote MLflow server costs a sweep, as a share of its wall time.
+
+Starts a real ``mlflow server`` on a free 127.0.0.1 port, runs a small sweep against it
+in this process, and times every call mlbench makes to MLflow: every public method of
+``Tracker`` and the starting and ending of runs (wrapped here, in the benchmark only).
+The figure is (time inside tracking calls) / (sweep wall time). Tracking reads (finding
+finished cells and base models), the registration of the base model and the artifact
+uploads count against mlbench too.
+
+Cells here are small (LeNet on digits, a few seconds of compute each), so this is a
+worst case: real cells (ResNets on CIFAR, minutes each) make the same calls.
+
+Run:
+    python benchmarks/tracking_overhead.py [--epochs 5] [--cells-per-seed 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.sweep import Grid, run_sweep
+from mlbench.tracking import Tracker
+
+SPENT: dict[str, float] = defaultdict(float)
+
+
+def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its wall time added to SPENT[name] (nested calls counted once)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if getattr(timed, "depth", 0):
+            return fn(*args, **kwargs)
+        timed.depth = 1  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            SPENT[name] += time.perf_counter() - start
+            timed.depth = 0  # type: ignore[attr-defined]
+
+    return wrapper
+
+
+def instrument() -> None:
+    """Wrap every MLflow-facing call mlbench makes."""
+    for name in ("log_params", "log_metrics", "log_dict", "log_file", "download", "find_base",
+                 "register_base", "find_finished", "running", "fail_dead_children",
+                 "_previous", "_won", "_experiment_id"):
+        setattr(Tracker, name, timed(name, getattr(Tracker, name)))
+    mlflow.start_run = timed("start_run", mlflow.start_run)
+    mlflow.end_run = timed("end_run", mlflow.end_run)
+    mlflow.set_tags = timed("set_tags", mlflow.set_tags)
+    mlflow.set_tag = timed("set_tag", mlflow.set_tag)
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow_bin = str(Path(sys.executable).parent / "mlflow")
+    proc = subprocess.Popen(
+        [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("mlflow server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per cell")
+    parser.add_argument("--base-epochs", type=int, default=20)
+    args = parser.parse_args()
+    os.environ["MLBENCH_CLAIM_SETTLE"] = os.environ.get("MLBENCH_CLAIM_SETTLE", "2")
+    instrument()
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(Path(tmp))
+        try:
+            cfg = RunConfig.from_flat({"epochs": args.epochs, "base_epochs": args.base_epochs,
+                                       "device": "cpu"})
+            grid = Grid(strategies=("global_weight", "layer_grad"), compressions=(2.0, 8.0),
+                        seeds=(0,))
+            start = time.perf_counter()
+            run_sweep(cfg, grid, TrackingConfig(tracking_uri=url, experiment="bench"))
+            wall = time.perf_counter() - start
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
+    total = sum(SPENT.values())
+    settle = SPENT.get("_won", 0.0)
+    print(f"sweep: 4 cells + 1 base model, {args.epochs} fine-tuning epochs each, "
+          f"wall {wall:.1f} s")
+    print(f"{'call':<20}{'seconds':>10}{'share':>9}")
+    for name, spent in sorted(SPENT.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<20}{spent:>10.2f}{spent / wall:>9.2%}")
+    print(f"{'all tracking':<20}{total:>10.2f}{total / wall:>9.2%}")
+    print(f"{'without claim wait':<20}{total - settle:>10.2f}{(total - settle) / wall:>9.2%}"
+          "  (the claim's settle sleep is idle time, not logging)")
+
+
+if __name__ == "__main__":
+    main()
