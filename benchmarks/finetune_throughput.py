@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import ctypes.util
 import json
 import resource
 import statistics
@@ -65,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlbench._malloc import steady_malloc
 from mlbench.config import DataConfig, OptimConfig, PruneConfig, RunConfig, TrackingConfig
 from mlbench.data._augment import CropFlip
 from mlbench.data._tensor import TensorSplit
@@ -211,19 +210,9 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def steady_malloc() -> None:
-    """Keep glibc's malloc from returning freed memory to the OS, for every variant alike.
-
-    By default glibc trims the heap top and serves big blocks by mmap, and its thresholds
-    move with the process's history; a training step frees and re-allocates ~100 MB of
-    activations, so a block may re-fault many thousands of pages per step, or none,
-    depending on what ran before it. Fixing both thresholds makes every block fault none.
-    """
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
-    if not hasattr(libc, "mallopt") or not (
-        libc.mallopt(m_trim_threshold, 2**30) and libc.mallopt(m_mmap_threshold, 2**25)
-    ):
+def require_steady_malloc() -> None:
+    """Fix glibc's malloc thresholds for every variant alike (what the mlbench CLI does)."""
+    if not steady_malloc():
         raise SystemExit("--steady-malloc needs glibc's mallopt")
 
 
@@ -339,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.steady_malloc:
-        steady_malloc()
+        require_steady_malloc()
     with tempfile.TemporaryDirectory(prefix="mlbench-bench-") as tmp:
         tracker = Tracker(
             TrackingConfig(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench",

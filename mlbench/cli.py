@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from mlbench._malloc import steady_malloc
 from mlbench.config import (
     BASE_DEFAULTS,
     FINETUNE_DEFAULTS,
@@ -250,6 +251,7 @@ def _list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
+    steady_malloc()  # before any tensor exists: see mlbench/_malloc.py
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -119,3 +120,14 @@ def test_mlproject_parameters_are_the_cli_options_with_the_same_defaults():
         assert str(train_params[key]["default"]) == str(getattr(BASE_DEFAULTS, key))
     for key in ("dataset", "model", "seed", "data_dir"):
         assert key in train_params
+
+
+def test_the_cli_keeps_glibc_from_trimming_activations_away():
+    code = ("import ctypes, mlbench.cli, sys; sys.argv = ['mlbench', 'list'];"
+            "from mlbench._malloc import steady_malloc; print(steady_malloc())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "MLBENCH_STEADY_MALLOC": "0"})
+    assert off.stdout.strip() == "False"
