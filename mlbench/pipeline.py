@@ -23,7 +23,6 @@ from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import Splits, load_dataset
 from mlbench.device import Precision, pick_device
 from mlbench.engine import evaluate, fit
-from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
@@ -301,7 +300,6 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
 
 
 __all__ = [
-    "ConfigError",
     "Setup",
     "compute_masks",
     "prepare",

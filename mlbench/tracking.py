@@ -316,18 +316,19 @@ class Tracker:
         """Log ``model`` as an MLflow model of the active run and register it as ``name``.
 
         Serialized with torch.export (``pt2``, no pickle) so anyone can load it with
-        ``mlflow.pytorch.load_model("models:/<name>/<version>")``; mlbench itself
-        reloads the safetensors weights logged beside it.
+        ``mlflow.pytorch.load_model("models:/<name>/<version>")``, or pickled where
+        export cannot trace the model; mlbench itself reloads the safetensors weights
+        logged beside it and never unpickles.
         """
         if not self.cfg.register:
             return None
         run_id = mlflow.active_run().info.run_id
-        info = mlflow.pytorch.log_model(
-            model,
-            name="model",
-            input_example=example,
-            pip_requirements=["torch", "torchvision"],
-        )
+        options = {"name": "model", "pip_requirements": ["torch", "torchvision"]}
+        try:
+            info = mlflow.pytorch.log_model(model, input_example=example, **options)
+        except Exception:  # noqa: BLE001 - torch.export cannot trace every model
+            # Pickled by us; mlbench itself only ever reloads the safetensors weights.
+            info = mlflow.pytorch.log_model(model, serialization_format="pickle", **options)
         mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
         self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
         return str(mv.version)

@@ -170,3 +170,30 @@ def test_train_registers_the_base_model_once(tracking_uri, capsys):
     # a different recipe is a different base model
     assert main(["train", *TRAIN_ARGV, "--lr", "0.02", "--tracking-uri", tracking_uri]) == 0
     assert "version 2" in capsys.readouterr().out
+
+
+class Untraceable(torch.nn.Module):
+    """Data-dependent Python control flow: torch.export cannot trace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) if float(x.sum()) > 0 else -self.fc(x)
+
+
+def test_a_model_torch_export_cannot_trace_is_still_registered(tracking_uri, tmp_path):
+    from mlbench.config import TrackingConfig
+    from mlbench.tracking import Tracker
+
+    tracker = Tracker(TrackingConfig(tracking_uri=tracking_uri, experiment="x"))
+    with tracker.run("train", "untraceable"):
+        version = tracker.register_base("mlbench-test-untraceable", Untraceable().eval(),
+                                        torch.ones(2, 4).numpy(), "h")
+    assert version == "1"
+    (mv,) = MlflowClient(tracking_uri).search_model_versions("name='mlbench-test-untraceable'")
+    assert mv.tags["mlbench.base_hash"] == "h"
+    files = Path(mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp_path)))
+    saved = {p.name for p in (files / "data").iterdir()}
+    assert "model.pth" in saved and "model.pt2" not in saved  # the pickle fallback
