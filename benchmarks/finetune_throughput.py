@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import resource
 import statistics
 import sys
@@ -329,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.steady_malloc:
         require_steady_malloc()
+    load_before = os.getloadavg()[0]  # other processes' load shows here; ours adds ~threads
     with tempfile.TemporaryDirectory(prefix="mlbench-bench-") as tmp:
         tracker = Tracker(
             TrackingConfig(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench",
@@ -338,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench = build(args.steps, args.batch_size, tracker)
             timings = measure(bench, args.repeats)
             costs = work_costs(bench)
+    load = (load_before, os.getloadavg()[0])
     samples = args.steps * args.batch_size
     summary = summarize(timings, samples, args.steps)
     bare_block = statistics.median(timings.seconds["bare"])
@@ -345,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"resnet20, synthetic 3x32x32 / 10 classes, batch {args.batch_size}, {args.steps} steps "
         f"({samples} samples) per block, {args.repeats} repeats, "
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"malloc {'steady' if args.steady_malloc else 'default'}"
+        f"malloc {'steady' if args.steady_malloc else 'default'}, "
+        f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after"
     )
     print(report(summary, costs, bare_block))
     if args.json is not None:
@@ -358,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "steady_malloc": args.steady_malloc,
+            "load_average_before_after": load,
             "seconds": timings.seconds,
             **summary,
             "work_seconds_per_block": costs,

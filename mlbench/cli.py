@@ -25,7 +25,7 @@ from mlbench.config import (
     TrackingConfig,
     option_name,
 )
-from mlbench.errors import ConfigError
+from mlbench.errors import ConfigError, SweepIncomplete
 
 EXIT_BAD_INPUT = 2
 
@@ -257,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mlbench {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SweepIncomplete as exc:  # work that failed after it started, kept for a rerun
+        print(f"mlbench {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mlbench {args.command}: interrupted", file=sys.stderr)
         return 130

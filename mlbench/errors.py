@@ -9,3 +9,7 @@ class ConfigError(ValueError):
     The CLI turns it into one line on stderr and exit code 2. Raise it at the edge,
     before any work starts, with a message that names the bad value and what is allowed.
     """
+
+
+class SweepIncomplete(RuntimeError):
+    """Some cells failed (and are logged FAILED); running the sweep again redoes them."""

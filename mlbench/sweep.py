@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlbench.config import RunConfig, TrackingConfig, config_hash
-from mlbench.errors import ConfigError
+from mlbench.errors import ConfigError, SweepIncomplete
 from mlbench.masks import keep_count
 from mlbench.strategies import STRATEGIES, strategy_names
 from mlbench.tracking import CONFIG_HASH, CellTaken, Tracker, check_reachable, resolve_uri
 
 DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
 DEFAULT_SEEDS = (0, 1, 2)
 
 
@@ -138,7 +139,7 @@ def run_sweep(
             results, failed = _in_processes(todo, tracking, sweep_id, workers)
         tracker.log_metrics({"cells_run": len(results), "cells_found": len(cells) - len(todo)})
         if failed:
-            raise RuntimeError(
+            raise SweepIncomplete(
                 f"{len(failed)} cell(s) failed ({', '.join(failed)}); "
                 "run the same command again to redo them"
             )
