@@ -151,7 +151,9 @@ def test_options_override_the_preset(tmp_path, tracking_uri, capsys):
                       "compressions: [2]\nseeds: [5]\nepochs: 9\n")
     argv = sweep_argv()
     argv = [a for a in argv if a not in ("--model", "lenet")]
-    assert main([*argv, "--project", str(preset), "--tracking-uri", tracking_uri]) == 0
+    # empty grid options (the MLproject's defaults) mean "the preset's"
+    empty = ["--strategies", "", "--compressions", "", "--seeds", ""]
+    assert main([*argv, *empty, "--project", str(preset), "--tracking-uri", tracking_uri]) == 0
     (run,) = all_runs(tracking_uri, "prune")
     assert run.info.run_name == "random-c2-s5"  # grid from the preset
     assert run.data.params["model"] == "mlp"  # not overridden: from the preset
