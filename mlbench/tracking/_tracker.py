@@ -1,4 +1,4 @@
-"""MLflow tracking: the only module that imports mlflow.
+"""The Tracker: runs, params, metrics, artifacts, claims and registered base models.
 
 DESIGN.md's schema: one run per unit of work, tagged ``mlbench.stage``, nested under
 the run that orchestrates it; base models registered in the Model Registry and found
