@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -182,9 +181,9 @@ def _split(args: argparse.Namespace) -> tuple[RunConfig, TrackingConfig]:
 
 def _quiet_mlflow() -> None:
     """Keep stderr for our one line: MLflow sets its logger to INFO when imported."""
-    import mlflow  # noqa: F401
+    from mlbench.tracking import quiet
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    quiet()
 
 
 def _train(args: argparse.Namespace) -> int:

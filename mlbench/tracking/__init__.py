@@ -20,6 +20,7 @@ from mlbench.tracking._tracker import (
     Tracker,
     check_reachable,
     is_alive,
+    quiet,
     resolve_uri,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "Tracker",
     "check_reachable",
     "is_alive",
+    "quiet",
     "resolve_uri",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -360,6 +361,11 @@ def is_alive(run: Any) -> bool:
         return True
     beat = float(run.data.tags.get(HEARTBEAT, "0") or 0)
     return time.time() - beat < STALE_AFTER_S
+
+
+def quiet() -> None:
+    """Keep stderr for mlbench's own lines: MLflow sets its logger to INFO on import."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _git_commit() -> str:
