@@ -114,6 +114,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                           help="MLflow experiment (ignored inside `mlflow run`) (default: mlbench)")
     tracking.add_argument("--register", type=_parse_bool, nargs="?", const=True, default=True,
                           metavar="BOOL", help="register base models in the Model Registry")
+    tracking.add_argument("--checkpoint-every", type=_parse_float, default=60.0,
+                          metavar="SECONDS",
+                          help="seconds between training checkpoints, logged to the run; a "
+                          "run started again resumes from its last one (0: every epoch, "
+                          "-1: never) (default: 60)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_TRACKING_KEYS = ("tracking_uri", "experiment", "register")
+_TRACKING_KEYS = ("tracking_uri", "experiment", "register", "checkpoint_every")
 
 
 def _split(args: argparse.Namespace) -> tuple[RunConfig, TrackingConfig]:

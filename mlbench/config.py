@@ -244,3 +244,6 @@ class TrackingConfig:
     tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else ./mlflow.db (absolute)
     experiment: str = "mlbench"  # ignored inside `mlflow run` (the run is already chosen)
     register: bool = True  # register base models in the Model Registry
+    # seconds between training checkpoints (each uploaded as an artifact of its run);
+    # 0 = after every epoch, < 0 = never. Long runs resume from their last one.
+    checkpoint_every: float = 60.0

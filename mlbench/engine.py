@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlbench.checkpoint import Checkpointer, capture, restore
 from mlbench.config import OptimConfig
 from mlbench.data import Split
 from mlbench.device import Precision
@@ -103,6 +104,7 @@ def fit(
     augment: bool = True,
     on_epoch: EpochCallback | None = None,
     epochs: Iterable[int] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> dict[str, float]:
     """Train ``model`` for ``cfg.epochs`` epochs, holding ``masks`` if given.
 
@@ -110,6 +112,9 @@ def fit(
     receives ``train_loss``, ``train_acc1``, ``val_loss``, ``val_acc1``, ``val_acc5``
     and ``lr`` (epochs count from 1). Shuffling and augmentation draw only from
     ``generator``. ``epochs`` may wrap the epoch range (e.g. in a progress bar).
+    With ``checkpoint``, training starts after its ``resume`` state's epoch (if any),
+    exactly where that run stood, and a checkpoint is written after each epoch that
+    is due (never after the last: the finished model is the result).
 
     Returns:
         The last epoch's metrics (empty when ``cfg.epochs`` is 0).
@@ -119,9 +124,16 @@ def fit(
     steps = train.num_batches(cfg.batch_size, drop_last=drop_last)
     scheduler = build_scheduler(optimizer, cfg, steps)
     hold = MaskHold(model, optimizer, masks) if masks else None
-    last: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    done = 0
+    if checkpoint is not None and checkpoint.resume is not None:
+        restore(checkpoint.resume, model, optimizer, scheduler, precision, generator)
+        done, history = checkpoint.resume.epoch, list(checkpoint.resume.history)
+    last: dict[str, float] = dict(history[-1]) if history else {}
     try:
         for epoch in epochs if epochs is not None else range(1, cfg.epochs + 1):
+            if epoch <= done:
+                continue
             batches = train.batches(
                 cfg.batch_size,
                 shuffle=True,
@@ -133,8 +145,13 @@ def fit(
             val_metrics = evaluate(model, val, cfg.batch_size, precision)
             last.update({f"val_{k}": v for k, v in val_metrics.items()})
             last["lr"] = optimizer.param_groups[0]["lr"]
+            history.append(dict(last))
             if on_epoch is not None:
                 on_epoch(epoch, dict(last))
+            if checkpoint is not None and epoch < cfg.epochs and checkpoint.due():
+                checkpoint.write(
+                    capture(epoch, model, optimizer, scheduler, precision, generator, history)
+                )
     finally:
         if hold is not None:
             hold.remove()

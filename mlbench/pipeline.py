@@ -19,16 +19,19 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mlbench import checkpoint
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import Splits, load_dataset
 from mlbench.device import Precision, pick_device
 from mlbench.engine import evaluate, fit
+from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.tracking import (
     BASE_HASH,
+    CHECKPOINT_DIR,
     CONFIG_HASH,
     WEIGHTS,
     BaseModel,
@@ -112,6 +115,7 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
                 augment=cfg.data.augment,
                 on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
                 epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
+                checkpoint=checkpointer(tracker, "train", base_hash),
             )
         test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision)
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
@@ -201,6 +205,7 @@ def prune(
                 augment=cfg.data.augment,
                 on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
                 epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
+                checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH]),
             )
         results |= evaluate(setup.model, setup.splits.test, batch, precision)
         sizes, rows = size_and_ops(setup.model, masks, setup.splits.info.input_shape)
@@ -209,6 +214,31 @@ def prune(
         _log_artifacts(tracker, cfg, base, masks, rows, setup.model)
         tracker.log_metrics(results)
     return results
+
+
+def checkpointer(tracker: Tracker, stage: str, config_hash: str) -> checkpoint.Checkpointer:
+    """Checkpoints for the active run, resuming from an interrupted run's last one.
+
+    The interrupted run (same stage and config hash, its process gone) that got
+    furthest is continued: its checkpoint is loaded, its per-epoch metrics are copied
+    into this run, and this run is tagged ``mlbench.resumed_from``. A checkpoint that
+    cannot be read is reported on stderr and training starts from the beginning.
+    """
+    found = tracker.find_checkpoint(stage, config_hash)
+    state = None
+    if found is not None:
+        run_id, epoch = found
+        try:
+            path = tracker.download(run_id, f"{CHECKPOINT_DIR}/{checkpoint.FILENAME}")
+            state = checkpoint.load(path)
+        except ConfigError as exc:
+            print(f"mlbench: not resuming from run {run_id}: {exc}", file=sys.stderr)
+        else:
+            tracker.mark_resumed(run_id, state.epoch)
+            tracker.log_history(state.history)
+    return checkpoint.Checkpointer(
+        tracker.log_checkpoint, every_s=tracker.cfg.checkpoint_every, resume=state
+    )
 
 
 def compute_masks(setup: Setup) -> Masks:

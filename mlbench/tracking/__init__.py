@@ -6,10 +6,14 @@ trial runs, the report's queries) add what their stage needs, importing mlflow h
 
 from mlbench.tracking._tracker import (
     BASE_HASH,
+    CHECKPOINT_DIR,
+    CHECKPOINT_EPOCH,
     CLAIM_SETTLE_S,
     CONFIG_HASH,
     GIT_COMMIT,
     HEARTBEAT,
+    RESUMED_EPOCH,
+    RESUMED_FROM,
     STAGE,
     STALE_AFTER_S,
     VERSION,
@@ -26,10 +30,14 @@ from mlbench.tracking._tracker import (
 
 __all__ = [
     "BASE_HASH",
+    "CHECKPOINT_DIR",
+    "CHECKPOINT_EPOCH",
     "CLAIM_SETTLE_S",
     "CONFIG_HASH",
     "GIT_COMMIT",
     "HEARTBEAT",
+    "RESUMED_EPOCH",
+    "RESUMED_FROM",
     "STAGE",
     "STALE_AFTER_S",
     "VERSION",

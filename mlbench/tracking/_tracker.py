@@ -38,6 +38,10 @@ GIT_COMMIT = "mlbench.git_commit"
 WEIGHTS = "weights.safetensors"
 WORKER = "mlbench.worker"  # host:pid of the process doing a run
 HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
+CHECKPOINT_EPOCH = "mlbench.checkpoint_epoch"  # the epoch of the run's last checkpoint
+RESUMED_FROM = "mlbench.resumed_from"  # the interrupted run this one continued
+RESUMED_EPOCH = "mlbench.resumed_epoch"
+CHECKPOINT_DIR = "checkpoint"
 STALE_AFTER_S = float(os.environ.get("MLBENCH_STALE_AFTER", "900"))  # other hosts' runs
 # Claims settle this long before the election: longer than any create-run request takes,
 # so every contender sees every other one and all elect the same winner.
@@ -281,6 +285,62 @@ class Tracker:
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         beat = [RunTag(HEARTBEAT, str(time.time()))]  # liveness, in the same request
         self.client.log_batch(run_id, metrics=batch, tags=beat)
+
+    def log_history(self, history: list[Mapping[str, float]]) -> None:
+        """Per-epoch metrics of epochs 1..len(history), all in one request."""
+        run_id = mlflow.active_run().info.run_id
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), now, epoch)
+            for epoch, metrics in enumerate(history, start=1)
+            for k, v in metrics.items()
+        ]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
+    # -- checkpoints --------------------------------------------------------------
+    def log_checkpoint(self, path: Path, epoch: int) -> None:
+        """Upload a training checkpoint (replacing the last one) and tag its epoch."""
+        run_id = mlflow.active_run().info.run_id
+        self.client.log_artifact(run_id, str(path), CHECKPOINT_DIR)
+        self.client.set_tag(run_id, CHECKPOINT_EPOCH, str(epoch))
+
+    def find_checkpoint(self, stage: str, config_hash: str) -> tuple[str, int] | None:
+        """The interrupted run of ``stage`` with this hash that got furthest, and its epoch.
+
+        Only runs whose process is gone count (a dead RUNNING one is marked FAILED
+        here); FINISHED runs never do.
+        """
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.client.search_runs(
+            experiments,
+            f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'"
+            " and attributes.status != 'FINISHED'",
+        )
+        active = mlflow.active_run()
+        candidates = []
+        for run in runs:
+            if CHECKPOINT_EPOCH not in run.data.tags or (
+                active is not None and run.info.run_id == active.info.run_id
+            ):
+                continue
+            if run.info.status == "RUNNING":
+                if is_alive(run):
+                    continue
+                self.client.set_terminated(run.info.run_id, status="FAILED")
+            candidates.append(run)
+        best = max(
+            candidates,
+            key=lambda r: (int(r.data.tags[CHECKPOINT_EPOCH]), r.info.start_time),
+            default=None,
+        )
+        if best is None:
+            return None
+        return best.info.run_id, int(best.data.tags[CHECKPOINT_EPOCH])
+
+    def mark_resumed(self, from_run_id: str, epoch: int) -> None:
+        """Tag the active run as the continuation of ``from_run_id`` after ``epoch``."""
+        mlflow.set_tags({RESUMED_FROM: from_run_id, RESUMED_EPOCH: str(epoch)})
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
         """A JSON artifact."""
