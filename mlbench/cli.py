@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -191,13 +192,19 @@ def _quiet_mlflow() -> None:
     quiet()
 
 
+def _main_rank() -> bool:
+    """Not one of torchrun's other ranks (rank 0 alone prints results)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _train(args: argparse.Namespace) -> int:
     from mlbench.pipeline import run_train
 
     _quiet_mlflow()
     cfg, tracking = _split(args)
     base = run_train(cfg, tracking)
-    print(f"base model {base.name} version {base.version} (run {base.run_id})")
+    if _main_rank():
+        print(f"base model {base.name} version {base.version} (run {base.run_id})")
     return 0
 
 
@@ -208,7 +215,8 @@ def _prune(args: argparse.Namespace) -> int:
     cfg, tracking = _split(args)
     results = run_prune(cfg, tracking)
     keys = ("base_acc1", "pre_acc1", "acc1", "acc5", "compression", "speedup", "params_nz")
-    print("  ".join(f"{k}={results[k]:.4g}" for k in keys))
+    if _main_rank():
+        print("  ".join(f"{k}={results[k]:.4g}" for k in keys))
     return 0
 
 

@@ -18,6 +18,7 @@ from mlbench.checkpoint import Checkpointer, capture, restore
 from mlbench.config import OptimConfig
 from mlbench.data import Split
 from mlbench.device import Precision
+from mlbench.distributed import Dist
 from mlbench.masks import MaskHold, Masks
 from mlbench.metrics import topk_correct
 from mlbench.optim import build_optimizer, build_scheduler
@@ -31,8 +32,13 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     precision: Precision,
+    dist: Dist = Dist(),
 ) -> dict[str, float]:
-    """One pass over ``batches``; returns ``train_loss`` and ``train_acc1`` (exact)."""
+    """One pass over ``batches``; returns ``train_loss`` and ``train_acc1`` (exact).
+
+    Under data parallelism ``model`` is the DDP wrapper and ``batches`` this rank's
+    part; the sums are reduced over the ranks once, at the end.
+    """
     model.train()
     loss_sum = correct = None
     samples = 0
@@ -51,9 +57,15 @@ def train_one_epoch(
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
             correct = batch_correct if correct is None else correct + batch_correct
         samples += y.numel()
+    if dist.enabled:
+        totals = torch.tensor([0.0, 0.0, float(samples)], dtype=torch.float64)
+        totals = totals.to(dist.device())
+        if samples:
+            totals[0], totals[1] = loss_sum.double(), correct.double()
+        loss_sum, correct, samples = (float(v) for v in dist.all_sum(totals).tolist())
     if samples == 0:
         return {"train_loss": float("nan"), "train_acc1": float("nan")}
-    return {"train_loss": loss_sum.item() / samples, "train_acc1": correct.item() / samples}
+    return {"train_loss": float(loss_sum) / samples, "train_acc1": float(correct) / samples}
 
 
 @torch.no_grad()
@@ -63,11 +75,13 @@ def evaluate(
     batch_size: int,
     precision: Precision | None = None,
     ks: tuple[int, ...] = (1, 5),
+    dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Loss and exact top-k accuracies (``acc1``, ``acc5``) over the whole ``split``.
 
     Accuracies are correct / samples over the split (a partial last batch counts
-    exactly its samples); k is capped at the number of classes.
+    exactly its samples); k is capped at the number of classes. Under data
+    parallelism each rank evaluates its part and the sums are reduced.
     """
     was_training = model.training
     model.eval()
@@ -76,7 +90,7 @@ def evaluate(
     correct = torch.zeros(len(ks), dtype=torch.int64)
     samples = 0
     first = True
-    for x, y in split.batches(batch_size):
+    for x, y in split.batches(batch_size, shard=dist.shard):
         if first:
             loss_sum, correct, first = loss_sum.to(x.device), correct.to(x.device), False
         with autocast():
@@ -85,6 +99,11 @@ def evaluate(
         correct += topk_correct(logits, y, ks)
         samples += y.numel()
     model.train(was_training)
+    if dist.enabled:
+        totals = torch.cat([loss_sum.reshape(1).cpu(), correct.cpu().double(),
+                            torch.tensor([float(samples)], dtype=torch.float64)])
+        totals = dist.all_sum(totals.to(dist.device())).cpu()
+        loss_sum, correct, samples = totals[0], totals[1:-1].long(), int(totals[-1])
     if samples == 0:
         raise ValueError("cannot evaluate on an empty split")
     out = {"loss": loss_sum.item() / samples}
@@ -105,6 +124,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     epochs: Iterable[int] | None = None,
     checkpoint: Checkpointer | None = None,
+    dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Train ``model`` for ``cfg.epochs`` epochs, holding ``masks`` if given.
 
@@ -114,7 +134,9 @@ def fit(
     ``generator``. ``epochs`` may wrap the epoch range (e.g. in a progress bar).
     With ``checkpoint``, training starts after its ``resume`` state's epoch (if any),
     exactly where that run stood, and a checkpoint is written after each epoch that
-    is due (never after the last: the finished model is the result).
+    is due (never after the last: the finished model is the result). Under data
+    parallelism (``dist``) the model trains inside DistributedDataParallel, each rank on
+    its part of every batch, and ``on_epoch`` gets the metrics reduced over the ranks.
 
     Returns:
         The last epoch's metrics (empty when ``cfg.epochs`` is 0).
@@ -124,6 +146,7 @@ def fit(
     steps = train.num_batches(cfg.batch_size, drop_last=drop_last)
     scheduler = build_scheduler(optimizer, cfg, steps)
     hold = MaskHold(model, optimizer, masks) if masks else None
+    trained = dist.wrap(model)
     history: list[dict[str, float]] = []
     done = 0
     if checkpoint is not None and checkpoint.resume is not None:
@@ -140,9 +163,11 @@ def fit(
                 augment=augment,
                 generator=generator,
                 drop_last=drop_last,
+                shard=dist.shard,
             )
-            last = train_one_epoch(model, batches, optimizer, scheduler, precision)
-            val_metrics = evaluate(model, val, cfg.batch_size, precision)
+            last = train_one_epoch(trained, batches, optimizer, scheduler, precision, dist)
+            dist.broadcast_module(model)  # one set of BatchNorm statistics for evaluation
+            val_metrics = evaluate(model, val, cfg.batch_size, precision, dist=dist)
             last.update({f"val_{k}": v for k, v in val_metrics.items()})
             last["lr"] = optimizer.param_groups[0]["lr"]
             history.append(dict(last))

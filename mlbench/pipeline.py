@@ -23,6 +23,7 @@ from mlbench import checkpoint
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import Splits, load_dataset
 from mlbench.device import Precision, pick_device
+from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
 from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
@@ -36,6 +37,7 @@ from mlbench.tracking import (
     WEIGHTS,
     BaseModel,
     CellTaken,
+    Follower,
     Tracker,
     check_reachable,
     resolve_uri,
@@ -52,6 +54,7 @@ class Setup:
     model: nn.Module
     prunable: dict[str, nn.Parameter]
     keep: int
+    dist: Dist = Dist()
 
 
 @contextlib.contextmanager
@@ -67,16 +70,20 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def prepare(cfg: RunConfig, *, prune: bool = True) -> Setup:
+def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup:
     """Validate everything about ``cfg`` that can be wrong and build data and model.
 
     Raises ConfigError for an unknown strategy, model or dataset, missing data, an
-    unavailable device or an unreachable compression.
+    unavailable device, an unreachable compression, or (under torchrun) a batch size
+    that does not split over the processes.
     """
     cfg.check()
     if prune:
         STRATEGIES.get(cfg.prune.strategy)
-    device = pick_device(cfg.device)
+    check_batch(cfg.base.batch_size, dist, "--base-batch-size" if prune else "--batch-size")
+    if prune:
+        check_batch(cfg.finetune.batch_size, dist, "--batch-size")
+    device = rank_device(pick_device(cfg.device), dist)
     splits = load_dataset(cfg.data, device)
     with seeded(cfg.seed):
         model = create_model(cfg.model, splits.info.input_shape, splits.info.num_classes)
@@ -84,7 +91,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True) -> Setup:
     classifier = None if cfg.prune.prune_classifier else classifier_name(model)
     prunable = prunable_parameters(model, classifier)
     keep = keep_count(model, prunable, cfg.prune.compression) if prune else 0
-    return Setup(cfg, device, splits, model, prunable, keep)
+    return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
 def registered_name(cfg: RunConfig) -> str:
@@ -97,13 +104,14 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
 
     With ``exclusive``, raise CellTaken if another live process is training it.
     """
-    cfg, model = setup.cfg, setup.model
+    cfg, model, dist = setup.cfg, setup.model, setup.dist
     base_hash = cfg.base_hash()
     name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
     tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
     with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
         tracker.log_params(cfg.base_key())
         precision = Precision(setup.device, cfg.amp)
+        tracker.confirm_claim()
         with seeded(cfg.seed):
             fit(
                 model,
@@ -113,12 +121,15 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
                 generator=generator(cfg.seed),
                 precision=precision,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
+                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
                 epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
-                checkpoint=checkpointer(tracker, "train", base_hash),
+                checkpoint=checkpointer(tracker, "train", base_hash, dist),
+                dist=dist,
             )
-        test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision)
+        test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
+        if not dist.is_main:
+            return BaseModel(run_id=run_id, name=registered_name(cfg), version=None)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / WEIGHTS
             save_file(_cpu_state(model), str(path))
@@ -131,10 +142,15 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
 
 
 def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
-    """Load the base model's logged weights (safetensors, no pickle) into ``setup.model``."""
-    state = load_file(str(tracker.download(base.run_id, WEIGHTS)))
-    setup.model.load_state_dict(state)
-    setup.model.to(setup.device)
+    """Load the base model's logged weights (safetensors, no pickle) into ``setup.model``.
+
+    Under torchrun rank 0 loads them and broadcasts them to the other ranks.
+    """
+    if setup.dist.is_main:
+        state = load_file(str(tracker.download(base.run_id, WEIGHTS, cache=True)))
+        setup.model.load_state_dict(state)
+        setup.model.to(setup.device)
+    setup.dist.broadcast_module(setup.model)
 
 
 def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> BaseModel:
@@ -144,6 +160,11 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
     for it rather than train a second one: every strategy must prune the same weights.
     """
     name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    if setup.dist.enabled:  # rank 0 looks, and all ranks train together if need be
+        found = tracker.find_base(name, base_hash)
+        if setup.dist.broadcast_flag(found is not None):
+            return found or BaseModel(run_id="", name=name, version=None)
+        return train_base(setup, tracker)
     while True:
         found = tracker.find_base(name, base_hash)
         if found is not None:
@@ -172,7 +193,7 @@ def prune(
     Returns the final metrics of DESIGN.md (acc1, acc5, pre_acc1, base_acc1, params,
     params_nz, compression, macs, flops, speedup, ...).
     """
-    cfg = setup.cfg
+    cfg, dist = setup.cfg, setup.dist
     tags = {CONFIG_HASH: cfg.run_hash()}
     with tracker.run(
         "prune", run_name(cfg), tags, parent_run_id=parent_run_id, exclusive=exclusive
@@ -189,10 +210,13 @@ def prune(
         load_base(setup, tracker, base)
         precision = Precision(setup.device, cfg.amp)
         batch = cfg.finetune.batch_size
-        results = _prefixed("base_", evaluate(setup.model, setup.splits.test, batch, precision))
-        masks = compute_masks(setup)
+        test = setup.splits.test
+        results = _prefixed("base_", evaluate(setup.model, test, batch, precision, dist=dist))
+        masks = dist.broadcast_masks(compute_masks(setup) if dist.is_main else None,
+                                     setup.prunable)
         apply_masks(setup.model, masks)
-        results |= _prefixed("pre_", evaluate(setup.model, setup.splits.test, batch, precision))
+        results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
+        tracker.confirm_claim()  # the claim settled while the work above was done
         with seeded(cfg.seed):
             fit(
                 setup.model,
@@ -203,42 +227,54 @@ def prune(
                 precision=precision,
                 masks=masks,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
+                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
                 epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
-                checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH]),
+                checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
+                dist=dist,
             )
-        results |= evaluate(setup.model, setup.splits.test, batch, precision)
+        results |= evaluate(setup.model, test, batch, precision, dist=dist)
         sizes, rows = size_and_ops(setup.model, masks, setup.splits.info.input_shape)
         results |= sizes
         del results["base_loss"], results["pre_loss"]
-        _log_artifacts(tracker, cfg, base, masks, rows, setup.model)
+        if dist.is_main:
+            _log_artifacts(tracker, cfg, base, masks, rows, setup.model)
         tracker.log_metrics(results)
     return results
 
 
-def checkpointer(tracker: Tracker, stage: str, config_hash: str) -> checkpoint.Checkpointer:
+def checkpointer(
+    tracker: Tracker, stage: str, config_hash: str, dist: Dist = Dist()
+) -> checkpoint.Checkpointer:
     """Checkpoints for the active run, resuming from an interrupted run's last one.
 
     The interrupted run (same stage and config hash, its process gone) that got
     furthest is continued: its checkpoint is loaded, its per-epoch metrics are copied
     into this run, and this run is tagged ``mlbench.resumed_from``. A checkpoint that
     cannot be read is reported on stderr and training starts from the beginning.
+    Under torchrun, rank 0 finds and writes checkpoints and broadcasts the one to
+    resume from.
     """
     found = tracker.find_checkpoint(stage, config_hash)
-    state = None
+    data = None
     if found is not None:
-        run_id, epoch = found
+        run_id = found[0]
         try:
             path = tracker.download(run_id, f"{CHECKPOINT_DIR}/{checkpoint.FILENAME}")
-            state = checkpoint.load(path)
+            checkpoint.load(path)  # readable, or not worth broadcasting
+            data = path.read_bytes()
         except ConfigError as exc:
             print(f"mlbench: not resuming from run {run_id}: {exc}", file=sys.stderr)
-        else:
-            tracker.mark_resumed(run_id, state.epoch)
+    data = dist.broadcast_bytes(data)
+    state = None
+    if data is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / checkpoint.FILENAME).write_bytes(data)
+            state = checkpoint.load(Path(tmp) / checkpoint.FILENAME)
+        if found is not None:
+            tracker.mark_resumed(found[0], state.epoch)
             tracker.log_history(state.history)
-    return checkpoint.Checkpointer(
-        tracker.log_checkpoint, every_s=tracker.cfg.checkpoint_every, resume=state
-    )
+    every_s = tracker.cfg.checkpoint_every if dist.is_main else -1.0
+    return checkpoint.Checkpointer(tracker.log_checkpoint, every_s=every_s, resume=state)
 
 
 def compute_masks(setup: Setup) -> Masks:
@@ -310,23 +346,25 @@ def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (training the base model first if needed)."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
-    setup = prepare(cfg)
-    return prune(setup, Tracker(tracking))
+    dist = from_env(pick_device(cfg.device))
+    setup = prepare(cfg, dist=dist)
+    return prune(setup, Tracker(tracking) if dist.is_main else Follower(tracking))
 
 
 def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     """Check everything, then train and register the base model (or reuse it)."""
     check_reachable(resolve_uri(tracking.tracking_uri))
-    setup = prepare(cfg, prune=False)
-    tracker = Tracker(tracking)
+    dist = from_env(pick_device(cfg.device))
+    setup = prepare(cfg, prune=False, dist=dist)
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     found = tracker.find_base(registered_name(cfg), cfg.base_hash())
-    if found is None:
+    if not dist.broadcast_flag(found is not None):
         return train_base(setup, tracker)
     if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
         with tracker.run("train", f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}",
                          {"mlbench.reused_run_id": found.run_id}):
             tracker.log_params({**cfg.base_key(), "base_run_id": found.run_id})
-    return found
+    return found or BaseModel(run_id="", name=registered_name(cfg), version=None)
 
 
 __all__ = [

@@ -129,7 +129,8 @@ def run_sweep(
                 "cells": len(cells),
             }
         )
-        todo = [c for c in cells if tracker.find_finished("prune", c.run_hash()) is None]
+        finished = tracker.finished_hashes("prune")
+        todo = [c for c in cells if c.run_hash() not in finished]
         for seed in dict.fromkeys(c.seed for c in todo):  # one base model per seed, first
             first = next(c for c in todo if c.seed == seed)
             find_or_train_base(prepare(first), tracker)
@@ -160,7 +161,7 @@ def work(
     results, failed = [], []
     for cell in cells:
         token = cell.run_hash()
-        if tracker.find_finished("prune", token) or tracker.running("prune", token):
+        if not tracker.claimable("prune", token):
             continue
         try:
             metrics = prune(prepare(cell), tracker, parent_run_id=sweep_id, exclusive=True)

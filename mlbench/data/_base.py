@@ -49,6 +49,7 @@ class Split(Protocol):
         augment: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over the split as ``(x, y)`` batches on the device.
 
@@ -57,6 +58,8 @@ class Split(Protocol):
         generator), so the same generator state gives identical batches. ``augment``
         applies the dataset's training augmentation where the split has one (the
         training split, when ``DataConfig.augment`` is on) and is a no-op elsewhere.
+        ``shard=(rank, world)`` yields only this rank's part of each batch: samples
+        ``rank, rank + world, ...`` of it (data-parallel training; see ``windows``).
         """
         ...
 
@@ -84,6 +87,22 @@ def check_batching(batch_size: int, random: bool, generator: torch.Generator | N
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if random and generator is None:
         raise ValueError("shuffle/augment need a torch.Generator: randomness is passed in")
+
+
+def windows(
+    n: int, batch_size: int, drop_last: bool, shard: tuple[int, int] = (0, 1)
+) -> Iterator[slice]:
+    """Index slices of one pass: batch i is ``[i*B, (i+1)*B)``, strided to this rank's part.
+
+    With ``shard=(rank, world)`` the ranks together see exactly the batches of a single
+    process (same order, same augmentation draws), each a 1/world part of every batch;
+    a rank whose part of a short last batch is empty skips it.
+    """
+    rank, world = shard
+    for i in range(count_batches(n, batch_size, drop_last)):
+        window = slice(i * batch_size + rank, min((i + 1) * batch_size, n), world)
+        if window.start < window.stop:
+            yield window
 
 
 def count_batches(n: int, batch_size: int, drop_last: bool) -> int:

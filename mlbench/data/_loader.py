@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mlbench.data._base import check_batching, count_batches
+from mlbench.data._base import check_batching, count_batches, windows
 from mlbench.data._normalize import Normalize
 
 Transform = Callable[[Any], torch.Tensor]  # a loaded image -> (C, H, W) uint8
@@ -88,6 +88,7 @@ class LoaderSplit:
         augment: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass as normalized ``(x, y)`` batches; see ``Split.batches``.
 
@@ -102,13 +103,12 @@ class LoaderSplit:
         if augment:
             seeds = torch.randint(0, 2**62, (len(order),), generator=generator).tolist()
         device = self.normalize.scale.device
+        keys = list(zip(order.tolist(), seeds, strict=True))
         loader = DataLoader(
             self.samples,
-            batch_size=batch_size,
-            sampler=list(zip(order.tolist(), seeds, strict=True)),
+            batch_sampler=[keys[w] for w in windows(len(keys), batch_size, drop_last, shard)],
             num_workers=self.workers,
             pin_memory=device.type == "cuda",
-            drop_last=drop_last,
             generator=torch.Generator().manual_seed(0),  # keeps the global RNG untouched
         )
         return self._iterate(loader, device)

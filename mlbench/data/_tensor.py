@@ -8,7 +8,7 @@ import torch
 
 from mlbench.config import DataConfig
 from mlbench.data._augment import Augmentation
-from mlbench.data._base import DatasetInfo, Splits, check_batching, count_batches
+from mlbench.data._base import DatasetInfo, Splits, check_batching, count_batches, windows
 from mlbench.data._normalize import Normalize, channel_stats
 from mlbench.errors import ConfigError
 
@@ -59,6 +59,7 @@ class TensorSplit:
         augment: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass as normalized ``(x, y)`` batches; see ``Split.batches``.
 
@@ -70,18 +71,17 @@ class TensorSplit:
         device = self.y.device
         order = torch.randperm(len(self), generator=generator).to(device) if shuffle else None
         params = augmentation.draw(len(self), generator, device) if augmentation else None
-        return self._iterate(batch_size, order, augmentation, params, drop_last)
+        slices = windows(len(self), batch_size, drop_last, shard)
+        return self._iterate(slices, order, augmentation, params)
 
     def _iterate(
         self,
-        batch_size: int,
+        slices: Iterator[slice],
         order: torch.Tensor | None,
         augmentation: Augmentation | None,
         params: torch.Tensor | None,
-        drop_last: bool,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(self.num_batches(batch_size, drop_last)):
-            window = slice(i * batch_size, (i + 1) * batch_size)
+        for window in slices:
             if order is None:  # a view: no copy before the float conversion
                 x, y = self.x[window], self.y[window]
             else:

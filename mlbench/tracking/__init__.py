@@ -4,6 +4,7 @@
 trial runs, the report's queries) add what their stage needs, importing mlflow here.
 """
 
+from mlbench.tracking._follower import Follower
 from mlbench.tracking._tracker import (
     BASE_HASH,
     CHECKPOINT_DIR,
@@ -45,6 +46,7 @@ __all__ = [
     "WORKER",
     "BaseModel",
     "CellTaken",
+    "Follower",
     "Tracker",
     "check_reachable",
     "is_alive",

@@ -45,7 +45,7 @@ CHECKPOINT_DIR = "checkpoint"
 STALE_AFTER_S = float(os.environ.get("MLBENCH_STALE_AFTER", "900"))  # other hosts' runs
 # Claims settle this long before the election: longer than any create-run request takes,
 # so every contender sees every other one and all elect the same winner.
-CLAIM_SETTLE_S = float(os.environ.get("MLBENCH_CLAIM_SETTLE", "2"))
+CLAIM_SETTLE_S = float(os.environ.get("MLBENCH_CLAIM_SETTLE", "1"))
 
 
 class CellTaken(Exception):  # noqa: N818 - a signal, not an error
@@ -111,6 +111,10 @@ class Tracker:
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
         self.inside_project = "MLFLOW_RUN_ID" in os.environ
+        self._claims: dict[str, tuple[str, str] | None] = {}  # run id -> unsettled claim
+        self._pending: dict[str, list[Any]] = {}  # run id -> async logging futures
+        self._bases: dict[tuple[str, str], BaseModel] = {}  # found base models
+        self._downloads: dict[tuple[str, str], Path] = {}  # fetched immutable artifacts
 
     # -- runs ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -130,33 +134,14 @@ class Tracker:
         of the same stage and config hash is reopened (a sweep started again), and its
         children left RUNNING by a dead process are marked FAILED. ``parent_run_id``
         nests a run started by another process (a sweep worker). With ``exclusive``,
-        the run is a claim on its config hash: if another live run holds that hash,
-        this run is deleted and CellTaken is raised. Ends FINISHED on success, KILLED
-        on Ctrl-C and FAILED on any other exception, which propagates.
+        the run is a claim on its config hash, settled by ``confirm_claim`` (which the
+        block calls before its exclusive work, or which runs when the block ends): if
+        another live run holds that hash, this run is deleted and CellTaken is raised.
+        Metrics logged asynchronously are flushed before the run ends. Ends FINISHED
+        on success, KILLED on Ctrl-C and FAILED on any other exception, which
+        propagates.
         """
         active = mlflow.active_run()
-        previous = self._previous(stage, (tags or {}).get(CONFIG_HASH)) if resume else None
-        if previous is not None and active is None and not self.inside_project:
-            self.fail_dead_children(previous)
-            started = mlflow.start_run(run_id=previous)
-        elif parent_run_id is not None and active is None:
-            parent = self.client.get_run(parent_run_id)
-            started = mlflow.start_run(
-                experiment_id=parent.info.experiment_id,
-                run_name=name,
-                tags={"mlflow.parentRunId": parent_run_id},
-            )
-        elif active is None and not self.inside_project:
-            started = mlflow.start_run(experiment_id=self._experiment_id(), run_name=name)
-        elif active is not None:  # a child lives in its parent's experiment
-            started = mlflow.start_run(
-                experiment_id=active.info.experiment_id, nested=True, run_name=name
-            )
-        else:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
-            started = mlflow.start_run(run_name=name)
-        if resume and previous is None and active is None and not self.inside_project:
-            started = self._join_earliest(stage, (tags or {}).get(CONFIG_HASH), started)
-        run_id = started.info.run_id
         all_tags = {
             STAGE: stage,
             VERSION: __version__,
@@ -165,23 +150,82 @@ class Tracker:
             HEARTBEAT: str(time.time()),
             **(tags or {}),
         }
-        mlflow.set_tags(all_tags)
+        started, fresh = self._start(stage, name, all_tags, active, resume, parent_run_id)
+        run_id = started.info.run_id
+        if not fresh:
+            mlflow.set_tags(all_tags)
         if self.inside_project and active is None:
             mlflow.set_tag("mlflow.runName", name)
         status = RunStatus.to_string(RunStatus.FAILED)
+        self._claims[run_id] = (stage, all_tags[CONFIG_HASH]) if exclusive else None
         try:
-            if exclusive and not self._won(stage, all_tags[CONFIG_HASH], run_id):
-                mlflow.end_run(status=RunStatus.to_string(RunStatus.KILLED))
-                self.client.delete_run(run_id)
-                raise CellTaken(all_tags[CONFIG_HASH])
             yield run_id
+            self.confirm_claim()
+            self.flush()
             status = RunStatus.to_string(RunStatus.FINISHED)
+        except CellTaken:
+            status = RunStatus.to_string(RunStatus.KILLED)
+            mlflow.end_run(status=status)
+            self.client.delete_run(run_id)
+            raise
         except KeyboardInterrupt:
             status = RunStatus.to_string(RunStatus.KILLED)
             raise
         finally:
+            self._claims.pop(run_id, None)
+            self._pending.pop(run_id, None)
             if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
                 mlflow.end_run(status=status)
+
+    def _start(
+        self,
+        stage: str,
+        name: str,
+        tags: dict[str, str],
+        active: Any,
+        resume: bool,
+        parent_run_id: str | None,
+    ) -> tuple[Any, bool]:
+        """Open the run ``run`` describes; True when it was created with ``tags``."""
+        previous = self._previous(stage, tags.get(CONFIG_HASH)) if resume else None
+        if previous is not None and active is None and not self.inside_project:
+            self.fail_dead_children(previous)
+            return mlflow.start_run(run_id=previous), False
+        if parent_run_id is not None and active is None:
+            parent = self.client.get_run(parent_run_id)
+            started = mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=name,
+                tags={**tags, "mlflow.parentRunId": parent_run_id},
+            )
+        elif active is None and not self.inside_project:
+            started = mlflow.start_run(
+                experiment_id=self._experiment_id(), run_name=name, tags=tags
+            )
+            if resume:
+                return self._join_earliest(stage, tags.get(CONFIG_HASH), started)
+        elif active is not None:  # a child lives in its parent's experiment
+            started = mlflow.start_run(
+                experiment_id=active.info.experiment_id, nested=True, run_name=name, tags=tags
+            )
+        else:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
+            return mlflow.start_run(run_name=name), False
+        return started, True
+
+    def confirm_claim(self) -> None:
+        """Settle the active run's claim, if it is one and not yet settled.
+
+        Raises CellTaken if another live run holds the same config hash and won.
+        """
+        run = mlflow.active_run()
+        claim = self._claims.get(run.info.run_id) if run is not None else None
+        if claim is None:
+            return
+        self._claims[run.info.run_id] = None
+        stage, config_hash = claim
+        self._settle(run.info.start_time / 1000 + CLAIM_SETTLE_S)
+        if not self._won(stage, config_hash, run.info.run_id):
+            raise CellTaken(config_hash)
 
     def _experiment_id(self) -> str:
         """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
@@ -196,21 +240,20 @@ class Tracker:
                 raise
             return experiment.experiment_id
 
-    def _join_earliest(self, stage: str, config_hash: str | None, started: Any) -> Any:
+    def _join_earliest(
+        self, stage: str, config_hash: str | None, started: Any
+    ) -> tuple[Any, bool]:
         """Two processes started the same sweep at once: all join the earliest run."""
-        mlflow.set_tag(STAGE, stage)
-        if config_hash is not None:
-            mlflow.set_tag(CONFIG_HASH, config_hash)
         runs = self.client.search_runs(
             [started.info.experiment_id],
             f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'",
         )
         first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
         if first is None or first.info.run_id == started.info.run_id:
-            return started
+            return started, True
         mlflow.end_run(status=RunStatus.to_string(RunStatus.KILLED))
         self.client.delete_run(started.info.run_id)
-        return mlflow.start_run(run_id=first.info.run_id)
+        return mlflow.start_run(run_id=first.info.run_id), False
 
     def _previous(self, stage: str, config_hash: str | None) -> str | None:
         if config_hash is None:
@@ -239,6 +282,40 @@ class Tracker:
                 failed.append(child.info.run_id)
         return failed
 
+    def finished_hashes(self, stage: str) -> set[str]:
+        """The config hashes of every FINISHED run of ``stage`` in the store (paged)."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        hashes: set[str] = set()
+        token = None
+        while True:
+            page = self.client.search_runs(
+                experiments,
+                f"tags.`{STAGE}` = '{stage}' and attributes.status = 'FINISHED'",
+                max_results=1000,
+                page_token=token,
+            )
+            hashes |= {r.data.tags.get(CONFIG_HASH, "") for r in page}
+            token = page.token
+            if not token:
+                return hashes
+
+    def claimable(self, stage: str, config_hash: str) -> bool:
+        """No FINISHED run and no live RUNNING run holds this hash (dead ones -> FAILED)."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.client.search_runs(
+            experiments,
+            f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = '{config_hash}'",
+        )
+        runs = [r for r in runs if r.info.status in ("FINISHED", "RUNNING")]
+        if any(r.info.status == "FINISHED" for r in runs):
+            return False
+        for run in runs:
+            if is_alive(run):
+                return False
+            self.fail_dead_children(run.info.run_id)
+            self.client.set_terminated(run.info.run_id, status="FAILED")
+        return True
+
     def running(self, stage: str, config_hash: str) -> list[Any]:
         """Live RUNNING runs of ``stage`` with this hash; dead ones are marked FAILED."""
         experiments = [e.experiment_id for e in self.client.search_experiments()]
@@ -256,14 +333,19 @@ class Tracker:
                 self.client.set_terminated(run.info.run_id, status="FAILED")
         return live
 
+    @staticmethod
+    def _settle(until: float) -> None:
+        """Sleep until the unix time ``until`` (what is left of a claim's settle time)."""
+        time.sleep(max(0.0, until - time.time()))
+
     def _won(self, stage: str, config_hash: str, run_id: str) -> bool:
         """Of the live runs holding a hash, the earliest started (then lowest id) wins.
 
         start_time is stamped by the client before its request reaches the store, so a
-        run stamped earlier may become visible later: waiting CLAIM_SETTLE_S first makes
-        all contenders see the same set and elect the same run.
+        run stamped earlier may become visible later: ``confirm_claim`` waits until
+        CLAIM_SETTLE_S after the start first, so all contenders see the same set and
+        elect the same run.
         """
-        time.sleep(CLAIM_SETTLE_S)
         live = self.running(stage, config_hash)
         if not live:  # our own run must be visible; if not, be safe and yield
             return False
@@ -273,18 +355,37 @@ class Tracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
         run = mlflow.active_run()
-        existing = self.client.get_run(run.info.run_id).data.params
+        existing = run.data.params
+        if self.inside_project or existing:  # `mlflow run` or a reopened run set some
+            existing = self.client.get_run(run.info.run_id).data.params
         fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        """Log many metrics in one call (one request against a server)."""
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, *, wait: bool = True
+    ) -> None:
+        """Log many metrics in one call (one request against a server).
+
+        With ``wait=False`` (per-epoch curves) the call returns at once and MLflow's
+        async queue sends it; ``flush`` (called before the run ends) waits for every
+        such call and raises if one failed, so a run never ends FINISHED with a gap.
+        """
         run_id = mlflow.active_run().info.run_id
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         beat = [RunTag(HEARTBEAT, str(time.time()))]  # liveness, in the same request
-        self.client.log_batch(run_id, metrics=batch, tags=beat)
+        if wait:
+            self.client.log_batch(run_id, metrics=batch, tags=beat)
+            return
+        pending = self.client.log_batch(run_id, metrics=batch, tags=beat, synchronous=False)
+        self._pending.setdefault(run_id, []).append(pending)
+
+    def flush(self) -> None:
+        """Wait for the active run's asynchronous logging; raise if any of it failed."""
+        run = mlflow.active_run()
+        for pending in self._pending.pop(run.info.run_id, []) if run is not None else []:
+            pending.wait()
 
     def log_history(self, history: list[Mapping[str, float]]) -> None:
         """Per-epoch metrics of epochs 1..len(history), all in one request."""
@@ -350,17 +451,31 @@ class Tracker:
         """Upload one local file as an artifact of the active run."""
         mlflow.log_artifact(str(path), artifact_path)
 
-    def download(self, run_id: str, artifact: str) -> Path:
-        """Fetch one artifact of a run to a local temp folder; a ConfigError if missing."""
+    def download(self, run_id: str, artifact: str, *, cache: bool = False) -> Path:
+        """Fetch one artifact of a run to a local temp folder; a ConfigError if missing.
+
+        ``cache`` keeps the file for later calls (for artifacts of finished runs, which
+        never change, such as a base model's weights).
+        """
+        if cache and (run_id, artifact) in self._downloads:
+            return self._downloads[(run_id, artifact)]
         target = tempfile.mkdtemp(prefix="mlbench-")
         try:
-            return Path(self.client.download_artifacts(run_id, artifact, target))
+            path = Path(self.client.download_artifacts(run_id, artifact, target))
         except Exception as exc:
             raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
+        if cache:
+            self._downloads[(run_id, artifact)] = path
+        return path
 
     # -- base models --------------------------------------------------------------
     def find_base(self, name: str, base_hash: str) -> BaseModel | None:
-        """The newest registered version of ``name`` whose base hash matches, if any."""
+        """The newest registered version of ``name`` whose base hash matches, if any.
+
+        A base model once found is remembered: a finished run never changes.
+        """
+        if (name, base_hash) in self._bases:
+            return self._bases[(name, base_hash)]
         try:
             versions = self.client.search_model_versions(
                 f"name='{name}' and tags.`{BASE_HASH}`='{base_hash}'"
@@ -370,7 +485,9 @@ class Tracker:
         for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
             run = self.client.get_run(mv.run_id)
             if run.info.status == "FINISHED":
-                return BaseModel(run_id=mv.run_id, name=name, version=str(mv.version))
+                found = BaseModel(run_id=mv.run_id, name=name, version=str(mv.version))
+                self._bases[(name, base_hash)] = found
+                return found
         return None
 
     def register_base(self, name: str, model: Any, example: Any, base_hash: str) -> str | None:
