@@ -245,7 +245,9 @@ def _sweep(args: argparse.Namespace) -> int:
                                  **given})
     cfg, tracking = _split(args)
     results = run_sweep(cfg, grid, tracking, workers=sweep_workers)
-    print(f"sweep done: {len(results)} cells run, {len(grid.cells(cfg)) - len(results)} found")
+    if _main_rank():
+        print(f"sweep done: {len(results)} cells run, "
+              f"{len(grid.cells(cfg)) - len(results)} found")
     return 0
 
 

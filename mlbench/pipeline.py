@@ -111,7 +111,7 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
     with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
         tracker.log_params(cfg.base_key())
         precision = Precision(setup.device, cfg.amp)
-        tracker.confirm_claim()
+        _settle_claim(tracker, dist)
         with seeded(cfg.seed):
             fit(
                 model,
@@ -139,6 +139,17 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
             registered_name(cfg), _export_copy(model), example, base_hash
         )
     return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+
+
+def _settle_claim(tracker: Tracker, dist: Dist) -> None:
+    """Settle the run's claim on rank 0 and tell every rank whether it stands."""
+    won = True
+    try:
+        tracker.confirm_claim()
+    except CellTaken:
+        won = False
+    if not dist.broadcast_flag(won):
+        raise CellTaken("another worker holds this run")
 
 
 def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
@@ -216,7 +227,7 @@ def prune(
                                      setup.prunable)
         apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
-        tracker.confirm_claim()  # the claim settled while the work above was done
+        _settle_claim(tracker, dist)  # the claim settled while the work above was done
         with seeded(cfg.seed):
             fit(
                 setup.model,

@@ -13,11 +13,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from mlbench.config import RunConfig, TrackingConfig, config_hash
+from mlbench.device import pick_device
+from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
 from mlbench.masks import keep_count
 from mlbench.strategies import STRATEGIES, strategy_names
-from mlbench.tracking import CONFIG_HASH, CellTaken, Tracker, check_reachable, resolve_uri
+from mlbench.tracking import (
+    CONFIG_HASH,
+    CellTaken,
+    Follower,
+    Tracker,
+    check_reachable,
+    resolve_uri,
+)
 
 DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
@@ -104,7 +115,8 @@ def run_sweep(
     largest one must be reachable), the data and the tracking server. Base models are
     made once per seed, before any cell. Cells then run in ``workers`` processes that
     claim them through the tracking store, so each cell runs once even when several
-    machines run the same sweep against one tracking server.
+    machines run the same sweep against one tracking server. Under torchrun, every
+    cell trains data-parallel over the ranks, one cell after another.
     """
     from mlbench.pipeline import find_or_train_base, prepare
 
@@ -112,11 +124,15 @@ def run_sweep(
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     grid.check()
     check_reachable(resolve_uri(tracking.tracking_uri))
+    dist = from_env(pick_device(cfg.device))
+    if dist.enabled and workers > 1:
+        raise ConfigError("--workers > 1 cannot be combined with torchrun: its processes "
+                          "already train each cell together; use --workers 1")
     setup = prepare(dataclasses.replace(cfg, prune=dataclasses.replace(
-        cfg.prune, strategy=grid.strategies[0], compression=1.0)))
+        cfg.prune, strategy=grid.strategies[0], compression=1.0)), dist=dist)
     for c in grid.compressions:
         keep_count(setup.model, setup.prunable, c)
-    tracker = Tracker(tracking)
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     cells = grid.cells(cfg)
     with tracker.run("sweep", sweep_name(cfg), {CONFIG_HASH: sweep_hash(cfg, grid)},
                      resume=True) as sweep_id:
@@ -130,11 +146,14 @@ def run_sweep(
             }
         )
         finished = tracker.finished_hashes("prune")
-        todo = [c for c in cells if c.run_hash() not in finished]
+        todo_mask = torch.tensor([c.run_hash() not in finished for c in cells])
+        todo = [c for c, do in zip(cells, dist.broadcast(todo_mask).tolist(), strict=True) if do]
         for seed in dict.fromkeys(c.seed for c in todo):  # one base model per seed, first
             first = next(c for c in todo if c.seed == seed)
-            find_or_train_base(prepare(first), tracker)
-        if workers == 1 or len(todo) <= 1:
+            find_or_train_base(prepare(first, dist=dist), tracker)
+        if dist.enabled:
+            results, failed = work(todo, tracking, sweep_id, dist)
+        elif workers == 1 or len(todo) <= 1:
             results, failed = work(todo, tracking, sweep_id)
         else:
             results, failed = _in_processes(todo, tracking, sweep_id, workers)
@@ -148,34 +167,39 @@ def run_sweep(
 
 
 def work(
-    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str
+    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str, dist: Dist = Dist()
 ) -> tuple[list[dict[str, float]], list[str]]:
     """A worker: run each cell no one has finished or holds; return results and failures.
 
     A cell that fails is logged FAILED and left for the next run of the sweep; the
-    worker goes on with the others.
+    worker goes on with the others (under torchrun a failure stops every rank).
     """
     from mlbench.pipeline import prepare, prune, run_name
 
-    tracker = Tracker(tracking)
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     results, failed = [], []
     for cell in cells:
         token = cell.run_hash()
-        if not tracker.claimable("prune", token):
+        if not dist.broadcast_flag(tracker.claimable("prune", token)):
             continue
         try:
-            metrics = prune(prepare(cell), tracker, parent_run_id=sweep_id, exclusive=True)
+            metrics = prune(prepare(cell, dist=dist), tracker, parent_run_id=sweep_id,
+                            exclusive=True)
         except CellTaken:
             continue
         except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the sweep
+            if dist.enabled:
+                raise
             failed.append(f"{run_name(cell)}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
             continue
         results.append(metrics)
-        print(
-            f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  acc5={metrics['acc5']:.4f}  "
-            f"compression={metrics['compression']:.3f}  speedup={metrics['speedup']:.2f}",
-            flush=True,
-        )
+        if dist.is_main:
+            print(
+                f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  "
+                f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}  "
+                f"speedup={metrics['speedup']:.2f}",
+                flush=True,
+            )
     return results, failed
 
 

@@ -106,3 +106,22 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_bad_input():
     cfg = RunConfig.from_flat({**TINY, "batch_size": 33})
     with pytest.raises(ConfigError, match="--batch-size 33 does not split over 2 processes"):
         prepare(cfg, dist=Dist(rank=0, world=2))
+
+
+@pytest.mark.slow
+def test_torchrun_sweep_trains_each_cell_over_both_ranks(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()
+    argv = ["-m", "mlbench", "sweep", "--strategies", "global_weight,random",
+            "--compressions", "2", "--seeds", "0", *tiny_argv(epochs=2)[:-2]]  # no --compression
+    done = _torchrun([*argv, "--tracking-uri", uri], clean_env(uri))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("sweep done: 2 cells run") == 1
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    stages = sorted(r.data.tags["mlbench.stage"] for r in runs)
+    assert stages == ["prune", "prune", "sweep", "train"]
+    (sweep,) = [r for r in runs if r.data.tags["mlbench.stage"] == "sweep"]
+    prunes = [r for r in runs if r.data.tags["mlbench.stage"] == "prune"]
+    assert all(r.data.tags["mlflow.parentRunId"] == sweep.info.run_id for r in prunes)
+    assert all(r.info.status == "FINISHED" for r in runs)

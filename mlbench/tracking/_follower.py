@@ -60,6 +60,14 @@ class Follower(Tracker):
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Rank 0 logs."""
 
+    def finished_hashes(self, stage: str) -> set[str]:
+        """Rank 0 looks; its list of cells to do is broadcast."""
+        return set()
+
+    def claimable(self, stage: str, config_hash: str) -> bool:
+        """Rank 0 decides; its decision is broadcast."""
+        return True
+
     def find_base(self, name: str, base_hash: str) -> BaseModel | None:
         """Rank 0 looks; its decision is broadcast."""
         return None
