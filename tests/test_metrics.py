@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from mlbench.data._base import windows
 from mlbench.engine import evaluate
 from mlbench.metrics import param_counts, size_and_ops, topk_correct
 
@@ -22,9 +23,10 @@ class ListSplit:
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
         return -(-len(self) // batch_size)
 
-    def batches(self, batch_size, *, shuffle=False, augment=False, generator=None, drop_last=False):
-        for i in range(0, len(self), batch_size):
-            yield self.x[i : i + batch_size], self.y[i : i + batch_size]
+    def batches(self, batch_size, *, shuffle=False, augment=False, generator=None,
+                drop_last=False, shard=(0, 1)):
+        for window in windows(len(self), batch_size, drop_last, shard):
+            yield self.x[window], self.y[window]
 
 
 def test_top5_with_a_partial_last_batch_is_exact():
