@@ -344,8 +344,11 @@ class Tracker:
         start_time is stamped by the client before its request reaches the store, so a
         run stamped earlier may become visible later: ``confirm_claim`` waits until
         CLAIM_SETTLE_S after the start first, so all contenders see the same set and
-        elect the same run.
+        elect the same run. A prune cell that some run already FINISHED (while this
+        worker stalled between its check and its claim) is lost too.
         """
+        if stage == "prune" and self.find_finished(stage, config_hash) is not None:
+            return False
         live = self.running(stage, config_hash)
         if not live:  # our own run must be visible; if not, be safe and yield
             return False
