@@ -81,13 +81,14 @@ def test_workers_split_a_sweep_on_the_readmes_postgresql_server(postgres: Postgr
     proc = start_mlflow_server(tmp_path, port, [MLFLOW, *argv[1:]])  # this venv's mlflow
     uri = f"http://127.0.0.1:{port}"
     try:
-        # two sweep commands (as on two machines), two worker processes each
+        # two sweep commands (as on two machines), one with two worker processes
         sweep = [sys.executable, "-m", "mlbench", *sweep_argv(
             strategies="global_weight,random", compressions="2,4", seeds="0"),
-            "--workers", "2", "--tracking-uri", uri]
-        procs = [subprocess.Popen(sweep, cwd=tmp_path, env=clean_env(uri), text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for _ in range(2)]
+            "--tracking-uri", uri]
+        procs = [subprocess.Popen([*sweep, "--workers", workers], cwd=tmp_path, text=True,
+                                  env=clean_env(uri), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+                 for workers in ("2", "1")]
         outs = [p.communicate(timeout=600) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs]
 
