@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from torch import nn
 
 from mlbench.masks import prunable_parameters
 from mlbench.models import classifier_name, create_model
+from tests._postgres import PostgresCluster, find_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,13 +98,17 @@ def clean_env(uri: str) -> dict[str, str]:
     return env
 
 
-def start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
-    """A real `mlflow server` on 127.0.0.1:port over folder's store; waits until healthy."""
+def start_mlflow_server(folder: Path, port: int,
+                        argv: list[str] | None = None) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:port over folder's store; waits until healthy.
+
+    argv replaces the default command (a sqlite store in folder), e.g. for PostgreSQL.
+    """
     log = (folder / "server.log").open("a")
     proc = subprocess.Popen(
-        [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+        argv or [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port),
+                 "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+                 "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, env=clean_env(""), start_new_session=True,
     )
     deadline = time.monotonic() + 120
@@ -135,3 +141,22 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     proc = start_mlflow_server(tmp_path, port)
     yield f"http://127.0.0.1:{port}"
     stop_mlflow_server(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster on a free loopback port, for the whole test session."""
+    if find_bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    cluster = PostgresCluster.start(free_port())
+    yield cluster
+    cluster.stop()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """A fresh, empty database of its own for this test: postgresql://u:pw@127.0.0.1:port/db."""
+    return postgres.create_database(f"test_{next(_databases)}")
