@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import glob
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -344,3 +349,62 @@ def test_a_killed_study_resumes_and_ends_with_exactly_the_budget(tmp_path):
     assert retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     client = MlflowClient(uri)
     assert all(client.get_run(i).info.status == "FAILED" for i in dead_runs)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_url():
+    """A private PostgreSQL cluster (run as the `postgres` user) on a free port."""
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdb or shutil.which("runuser") is None:
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql)")
+    if not any(importlib.util.find_spec(m) for m in ("psycopg", "psycopg2")):
+        pytest.skip("no PostgreSQL driver installed (pip install 'psycopg[binary]')")
+    folder = Path(tempfile.mkdtemp(prefix="mlbench-tune-pg-"))
+    shutil.chown(folder, "postgres")
+    bin_dir, port = Path(initdb[-1]).parent, str(free_port())
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(folder / "data"),
+                    "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+    server = subprocess.Popen([*as_postgres, str(bin_dir / "postgres"), "-D",
+                               str(folder / "data"), "-p", port, "-k", str(folder),
+                               "-h", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    client = ["-h", "127.0.0.1", "-p", port, "-U", "postgres"]
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run([str(bin_dir / "pg_isready"), *client],
+                             capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.3)
+        subprocess.run([str(bin_dir / "createdb"), *client, "optuna"], check=True)
+        yield f"postgresql://postgres:secret@127.0.0.1:{port}/optuna"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_study_on_postgresql_keeps_its_exact_budget(postgres_url, tracking_uri, capsys):
+    setup, tracker, state = tiny_setup(tracking_uri)
+    spec = parse_storage(postgres_url)
+    assert "secret" not in spec.display
+    tune = TuneConfig(space=parse_search_space(SPACE), strategies=("global_weight",), trials=3)
+    row = tune_strategy(setup, tracker, state, tune, open_storage(spec), spec)
+    study = optuna.load_study(study_name=row["study"], storage=spec.url)
+    assert Counter(t.state.is_finished() for t in study.trials) == Counter({True: 3})
+    (tune_run,) = runs(tracking_uri, "tune")
+    assert tune_run.data.tags["mlbench.storage"] == spec.display
+    # the same server, a database that does not exist: one line, exit 2, nothing created
+    line = postgres_url.rsplit("/", 1)[0] + "/nowhere"
+    capsys.readouterr()
+    code = main(["tune", "--storage", line, "--tracking-uri", tracking_uri, "--trials", "2",
+                 "--strategies", "random", *[f"--{k.replace('_', '-')}={v}"
+                                             for k, v in TUNE_TINY.items()]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot reach the database" in err[0], err
+    assert "secret" not in err[0] and len(runs(tracking_uri, "tune")) == 1

@@ -9,6 +9,7 @@ has this built in; for journal files ``_HeartbeatJournal`` adds it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import warnings
@@ -60,6 +61,8 @@ def parse_storage(text: str | None) -> StorageSpec:
         raise ConfigError(f"--storage {text}: unknown storage scheme {scheme or text!r}; {_HELP}")
     if scheme == "postgres":  # SQLAlchemy knows only the long name
         text = "postgresql" + text[len("postgres") :]
+    if text.startswith("postgresql://") and _has("psycopg2") and not _has("psycopg"):
+        text = "postgresql+psycopg2://" + text[len("postgresql://") :]  # the driver there is
     if scheme == "sqlite" and text != "sqlite://" and not text.startswith("sqlite:////"):
         text = "sqlite:///" + str(Path(text[len("sqlite:///") :]).expanduser().resolve())
     from sqlalchemy.engine import make_url
@@ -69,6 +72,10 @@ def parse_storage(text: str | None) -> StorageSpec:
     except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
         raise ConfigError(f"--storage {text}: not a database URL ({exc}); {_HELP}") from None
     return StorageSpec("rdb", text, display)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.BaseStorage:
@@ -93,10 +100,11 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.st
         try:
             return RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
                               heartbeat_stale_trial_callback=retry)
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError
+            missing = getattr(exc.__cause__, "name", None) or exc
             raise ConfigError(
                 f"--storage {spec.display}: its database driver is not installed "
-                f"({exc.name}); for PostgreSQL: pip install psycopg2-binary"
+                f"({missing}); for PostgreSQL: pip install 'psycopg[binary]'"
             ) from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors have no common base here
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
