@@ -83,9 +83,9 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.st
 
     Raises ConfigError when the database cannot be reached or the file not written.
     """
-    retry = RetryHeartbeatStaleTrialCallback()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback()
         if spec.kind == "journal":
             if not Path(spec.url).parent.is_dir():
                 raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url).parent}")
