@@ -1,4 +1,4 @@
-"""``python -m mlbench {train,prune,list}``: options generated from the config dataclasses.
+"""``python -m mlbench {train,prune,sweep,tune,list}``: options from the config dataclasses.
 
 Every option is a flat config key spelled with dashes (``base_lr`` -> ``--base-lr``),
 the same names as the MLproject parameters. Bad input prints one line on stderr and
@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "base_", "base_")
     sweep.set_defaults(func=_sweep)
 
+    from mlbench.tune_cli import add_tune_parser  # here: tune_cli builds on this module
+
+    add_tune_parser(sub)
+
     names = sub.add_parser("list", help="list registered datasets, models and strategies")
     names.set_defaults(func=_list)
     return parser
@@ -221,7 +225,7 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mlbench.presets import GRID_KEYS, load_preset
+    from mlbench.presets import EXTRA_KEYS, GRID_KEYS, load_preset
     from mlbench.sweep import DEFAULT_COMPRESSIONS, DEFAULT_SEEDS, Grid, parse_list, run_sweep
 
     _quiet_mlflow()
@@ -241,7 +245,7 @@ def _sweep(args: argparse.Namespace) -> int:
         seeds=parse_list(grid_values["seeds"] or DEFAULT_SEEDS, int, "--seeds"),
     )
     sweep_workers = given.pop("sweep_workers")
-    args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in GRID_KEYS},
+    args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},
                                  **given})
     cfg, tracking = _split(args)
     results = run_sweep(cfg, grid, tracking, workers=sweep_workers)

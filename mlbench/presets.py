@@ -1,8 +1,9 @@
 """Presets: YAML files in ``projects/`` naming a dataset, model, recipes and a grid.
 
 A preset holds flat config keys (the CLI's option names with underscores) plus the
-grid keys ``strategies``, ``compressions`` and ``seeds``. Options given on the command
-line override it. An unknown key or a wrong type is a ConfigError naming the file.
+grid keys ``strategies``, ``compressions`` and ``seeds``, and the tuner's
+``search_space`` (see mlbench/search_space.py). Options given on the command line
+override it. An unknown key or a wrong type is a ConfigError naming the file.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import yaml
 
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
+from mlbench.search_space import parse_search_space
 
 GRID_KEYS = ("strategies", "compressions", "seeds")
+SEARCH_SPACE = "search_space"
+EXTRA_KEYS = (*GRID_KEYS, SEARCH_SPACE)  # preset keys that are not RunConfig options
 
 
 def load_preset(path: str | Path) -> dict[str, Any]:
@@ -29,14 +33,16 @@ def load_preset(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--project {path}: not valid YAML ({_first_line(exc)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a preset is a mapping of option names to values")
-    allowed = set(RunConfig().flat()) | set(GRID_KEYS)
+    allowed = set(RunConfig().flat()) | set(EXTRA_KEYS)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
             f"{path}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
         )
     try:
-        RunConfig.from_flat({k: v for k, v in data.items() if k not in GRID_KEYS})
+        RunConfig.from_flat({k: v for k, v in data.items() if k not in EXTRA_KEYS})
+        if SEARCH_SPACE in data:
+            parse_search_space(data[SEARCH_SPACE])
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data

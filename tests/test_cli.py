@@ -11,7 +11,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlbench.cli import main
+from mlbench.cli import build_parser, main
 from mlbench.config import BASE_DEFAULTS, RunConfig
 from tests.conftest import REPO, free_port, tiny_argv
 
@@ -120,6 +120,30 @@ def test_mlproject_parameters_are_the_cli_options_with_the_same_defaults():
         assert str(train_params[key]["default"]) == str(getattr(BASE_DEFAULTS, key))
     for key in ("dataset", "model", "seed", "data_dir"):
         assert key in train_params
+
+
+def test_mlproject_tune_parameters_are_the_tune_options_with_the_same_defaults():
+    from mlbench.config import PruneConfig
+    from mlbench.tuning import DEFAULT_TRIALS, TuneConfig
+
+    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["tune"]
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["tune"]
+    options = sub._option_string_actions
+    cli_defaults = {"compression": PruneConfig().compression, "trials": DEFAULT_TRIALS,
+                    "seed": RunConfig().seed, "study_prefix": "mlbench",
+                    "project": "projects/digits-lenet.yaml"}
+    assert TuneConfig.__dataclass_fields__["study_prefix"].default == "mlbench"
+    for key, spec in entry["parameters"].items():
+        flag = f"--{key.replace('_', '-')}"
+        assert flag in options, key
+        assert f"{flag} {{{key}}}" in entry["command"], key
+        default = spec["default"]
+        if default == "":  # empty: "not given", so the preset's value or the CLI's default
+            continue
+        assert str(default) == str(cli_defaults[key]), key
+    for key in ("strategies", "compression", "trials", "storage", "study_prefix", "seeds",
+                "dataset", "model", "seed"):
+        assert key in entry["parameters"]
 
 
 def test_the_cli_keeps_glibc_from_trimming_activations_away():

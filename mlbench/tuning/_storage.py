@@ -1,0 +1,149 @@
+"""Optuna storages from ``--storage``: sqlite (default), PostgreSQL/MySQL, a journal file.
+
+Every storage gets a heartbeat: a worker records one every ``heartbeat_s`` seconds while
+a trial runs; a RUNNING trial whose heartbeat is older than twice that is failed by the
+next worker that looks, and re-queued with the same parameters
+(``RetryHeartbeatStaleTrialCallback``), so its budget is given back. Optuna's RDB storage
+has this built in; for journal files ``_HeartbeatJournal`` adds it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import BaseHeartbeat  # the contract fail_stale_trials uses
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from mlbench.errors import ConfigError
+
+# Seconds between heartbeats of a running trial; a trial is failed after two missed.
+HEARTBEAT_S = int(os.environ.get("MLBENCH_TRIAL_HEARTBEAT", "30"))
+_RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
+_HELP = ("use sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB or journal:PATH "
+         "(a journal file for many workers)")
+_BEAT = "mlbench:heartbeat"
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A parsed ``--storage``: where the studies live and how to show it in logs."""
+
+    kind: str  # "rdb" or "journal"
+    url: str  # an SQLAlchemy URL with absolute sqlite paths, or the journal file's path
+    display: str  # url with any password hidden: what is logged and printed
+
+    def dashboard_arg(self) -> str:
+        """What to pass to ``optuna-dashboard`` to browse these studies."""
+        return self.url if self.kind == "journal" else self.display
+
+
+def parse_storage(text: str | None) -> StorageSpec:
+    """``--storage`` -> StorageSpec; empty means ``sqlite:///$PWD/optuna.db`` (absolute).
+
+    Example:
+        >>> parse_storage("journal:/tmp/studies.log").kind
+        'journal'
+    """
+    text = (text or "").strip() or "sqlite:///optuna.db"
+    if text.startswith("journal:"):
+        path = Path(text[len("journal:") :].removeprefix("//")).expanduser().resolve()
+        return StorageSpec("journal", str(path), f"journal:{path}")
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme.split("+")[0] not in _RDB_SCHEMES:
+        raise ConfigError(f"--storage {text}: unknown storage scheme {scheme or text!r}; {_HELP}")
+    if scheme == "postgres":  # SQLAlchemy knows only the long name
+        text = "postgresql" + text[len("postgres") :]
+    if text.startswith("postgresql://") and _has("psycopg2") and not _has("psycopg"):
+        text = "postgresql+psycopg2://" + text[len("postgresql://") :]  # the driver there is
+    if scheme == "sqlite" and text != "sqlite://" and not text.startswith("sqlite:////"):
+        text = "sqlite:///" + str(Path(text[len("sqlite:///") :]).expanduser().resolve())
+    from sqlalchemy.engine import make_url
+
+    try:
+        display = make_url(text).render_as_string(hide_password=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
+        raise ConfigError(f"--storage {text}: not a database URL ({exc}); {_HELP}") from None
+    return StorageSpec("rdb", text, display)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.BaseStorage:
+    """Connect to the storage (creating its tables, never a study) with a heartbeat.
+
+    Raises ConfigError when the database cannot be reached or the file not written.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback()
+        if spec.kind == "journal":
+            if not Path(spec.url).parent.is_dir():
+                raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url).parent}")
+            try:
+                backend = JournalFileBackend(spec.url)
+            except OSError as exc:
+                raise ConfigError(f"--storage {spec.display}: {exc.strerror}") from None
+            return _HeartbeatJournal(backend, heartbeat_s, retry)
+        if spec.url.startswith("sqlite:///") and not Path(spec.url[10:]).parent.is_dir():
+            raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url[10:]).parent}")
+        kwargs = {"connect_args": {"connect_timeout": 5}} if "sqlite" not in spec.url else {}
+        try:
+            return RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
+                              heartbeat_stale_trial_callback=retry)
+        except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError
+            missing = getattr(exc.__cause__, "name", None) or exc
+            raise ConfigError(
+                f"--storage {spec.display}: its database driver is not installed "
+                f"({missing}); for PostgreSQL: pip install 'psycopg[binary]'"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors have no common base here
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ConfigError(f"--storage {spec.display}: cannot reach the database ({reason})")\
+                from None
+
+
+class _HeartbeatJournal(JournalStorage, BaseHeartbeat):
+    """A journal storage whose running trials record heartbeats as system attributes."""
+
+    def __init__(self, backend: JournalFileBackend, heartbeat_s: int,
+                 callback: RetryHeartbeatStaleTrialCallback) -> None:
+        super().__init__(backend)
+        self._heartbeat_s = heartbeat_s
+        self._callback = callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Stamp the trial with the time now (one journal line)."""
+        self.set_trial_system_attr(trial_id, _BEAT, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        return [
+            t._trial_id
+            for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+            if now - _last_beat(t) > 2 * self._heartbeat_s
+        ]
+
+    def get_heartbeat_interval(self) -> int:
+        """Seconds between heartbeats."""
+        return self._heartbeat_s
+
+    def get_heartbeat_stale_trial_callback(self) -> RetryHeartbeatStaleTrialCallback:
+        """Re-queue a failed stale trial with its parameters."""
+        return self._callback
+
+
+def _last_beat(trial: FrozenTrial) -> float:
+    """The latest sign of life: its last heartbeat, or its start (a retried trial carries
+    the dead trial's old heartbeat until its own first one)."""
+    start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+    return max(float(trial.system_attrs.get(_BEAT, 0.0)), start)

@@ -1,0 +1,173 @@
+"""Fair tuning end to end: one study per strategy, then the best configs on the test split.
+
+``run_tune`` checks all input before creating anything (a study, a run), finds or
+trains the base model once, runs each strategy's study inside its ``tune`` run, and then
+runs each study's best configuration as ordinary ``prune`` runs, one per test seed,
+tagged ``mlbench.tuned``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.pipeline import Setup, find_or_train_base, load_base, prepare, prune
+from mlbench.tracking import (
+    CellTaken,
+    Tracker,
+    TunedTracker,
+    check_reachable,
+    resolve_uri,
+    tune_run,
+    tuned_hash,
+)
+from mlbench.tuning._audit import COLUMNS, summarize
+from mlbench.tuning._budget import run_budget
+from mlbench.tuning._objective import EPOCHS_SPENT, Objective, with_params
+from mlbench.tuning._plots import save_plots
+from mlbench.tuning._sampler import TrialSeededTPE, make_pruner, startup_trials
+from mlbench.tuning._settings import TuneConfig
+from mlbench.tuning._storage import StorageSpec, open_storage, parse_storage
+
+
+def tune_strategy(
+    setup: Setup,
+    tracker: Tracker,
+    base_state: Mapping[str, torch.Tensor],
+    tune: TuneConfig,
+    storage: optuna.storages.BaseStorage,
+    spec: StorageSpec,
+) -> dict[str, Any]:
+    """Run (or resume, or join) the study of ``setup.cfg``'s strategy; return its audit row.
+
+    The study lives in ``storage`` under ``tune.study_name(cfg)``; its ``tune`` run holds
+    a nested ``trial`` run per trial, the audit table and Optuna's plots.
+    """
+    cfg, space = setup.cfg, tune.space
+    name = tune.study_name(cfg)
+    cap = space.epochs_cap(cfg.finetune)
+    with tune_run(tracker, name, spec.display, space.hash()) as tune_run_id:
+        sampler = TrialSeededTPE(cfg.seed, startup_trials(tune.trials))
+        pruner = make_pruner(tune.trials)
+        tracker.log_params({
+            **{k: v for k, v in cfg.flat().items() if k not in space.names()},
+            "trials": tune.trials, "search_space": json.dumps(space.as_dict(), sort_keys=True),
+            "epochs_cap": cap, "sampler": str(sampler), "sampler_seed": cfg.seed,
+            "pruner": type(pruner).__name__, "objective": "val_acc1 (last epoch)",
+            "study": name, "storage": spec.display,
+        })
+        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                    pruner=pruner, direction="maximize", load_if_exists=True)
+        study.set_user_attr("strategy", cfg.prune.strategy)
+        study.set_user_attr("search_space_hash", space.hash())
+        objective = Objective(setup, tracker, base_state, space, name)
+        run_budget(study, objective, tune.trials, after_trial=_print_trial)
+        row = {**summarize(study, tune.trials, cap, space.hash()), "tune_run_id": tune_run_id}
+        _log_audit(tracker, study, row)
+    return row
+
+
+def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker,
+              seeds: tuple[int, ...]) -> list[dict[str, float]]:
+    """The study's best configuration on the test split: a tuned ``prune`` run per seed.
+
+    Runs already finished (a resumed or second worker) are skipped; with several workers,
+    each seed's run is claimed by one of them.
+    """
+    best = with_params(cfg, json.loads(row["best_params"]))
+    tuned = TunedTracker(tracker, row["tune_run_id"], row["study"])
+    results = []
+    for seed in seeds:
+        cell = dataclasses.replace(best, seed=seed)
+        if tuned.find_finished("prune", tuned_hash(cell.run_hash(), row["study"])):
+            continue
+        with contextlib.suppress(CellTaken):
+            metrics = prune(prepare(cell), tuned, exclusive=True)
+            results.append(metrics)
+            print(f"tuned {cell.prune.strategy:<14} seed {seed}  acc1={metrics['acc1']:.4f}  "
+                  f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}",
+                  flush=True)
+    return results
+
+
+def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list[dict[str, Any]]:
+    """Check everything, tune every strategy, then run the tuned configs on test.
+
+    Returns the audit rows, one per strategy. Raises ConfigError (nothing created) for
+    bad input: strategies, budget, seeds, storage scheme or an unreachable database,
+    tracking server, data, model or compression.
+    """
+    tune.check()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
+    spec = parse_storage(tune.storage)
+    check_reachable(resolve_uri(tracking.tracking_uri))
+    first = _with_strategy(cfg, tune.strategies[0])
+    setup = prepare(first)
+    with_params(first, {})  # the recipe outside the space is valid
+    storage = open_storage(spec)
+    tracker = Tracker(tracking)
+    with _project_run(tracker, cfg):
+        base = find_or_train_base(setup, tracker)
+        load_base(setup, tracker, base)
+        base_state = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
+        rows = []
+        for strategy in tune.strategies:
+            strategy_setup = dataclasses.replace(setup, cfg=_with_strategy(cfg, strategy))
+            rows.append(tune_strategy(strategy_setup, tracker, base_state, tune, storage, spec))
+        for row in rows:
+            run_tuned(_with_strategy(cfg, row["strategy"]), row, tracker, tune.seeds)
+    print(f"studies in {spec.display}; browse them with: optuna-dashboard {spec.dashboard_arg()}")
+    return rows
+
+
+def _with_strategy(cfg: RunConfig, strategy: str) -> RunConfig:
+    return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, strategy=strategy))
+
+
+@contextlib.contextmanager
+def _project_run(tracker: Tracker, cfg: RunConfig) -> Iterator[None]:
+    """Under ``mlflow run -e tune``, the run MLflow opened holds the tune runs."""
+    if not tracker.inside_project:
+        yield
+        return
+    with tracker.run("tune", f"tune-{cfg.data.dataset}-{cfg.model}-c{cfg.prune.compression:g}"):
+        yield
+
+
+def _log_audit(tracker: Tracker, study: optuna.Study, row: Mapping[str, Any]) -> None:
+    """The audit table (CSV and JSON), its numbers as metrics, and Optuna's plots."""
+    tracker.log_metrics({k: float(row[k]) for k in (
+        "trials_complete", "trials_pruned", "trials_failed", "epochs_spent", "best_val_acc1")})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with (folder / "budget.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "tune_run_id"])
+            writer.writeheader()
+            writer.writerow(row)
+        (folder / "budget.json").write_text(json.dumps(row, indent=2, sort_keys=True))
+        outcome = save_plots(study, folder)
+        (folder / "plots.json").write_text(json.dumps(outcome, indent=2, sort_keys=True))
+        for path in sorted(folder.iterdir()):
+            tracker.log_file(path)
+
+
+def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+        return
+    value = trial.value if trial.value is not None else trial.intermediate_values.get(
+        max(trial.intermediate_values, default=0), float("nan"))
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in trial.params.items())
+    print(f"{study.user_attrs.get('strategy', ''):<14} trial {trial.number:<3} "
+          f"{trial.state.name:<8} val_acc1={value:.4f}  "
+          f"epochs={trial.user_attrs.get(EPOCHS_SPENT, 0)}  {params}", flush=True)
