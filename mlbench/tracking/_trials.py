@@ -35,7 +35,7 @@ class TrialLog:
 
     def epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """One epoch's metrics (train/val loss and accuracy, lr) at step ``epoch``."""
-        self.tracker.log_metrics(metrics, step=epoch)
+        self.tracker.log_metrics(metrics, step=epoch, wait=False)
 
     def finish(self, state: str, value: float, epochs_spent: int) -> None:
         """The trial's state (COMPLETE or PRUNED), objective value and epochs run."""
