@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "base_", "base_")
     sweep.set_defaults(func=_sweep)
 
+    from mlbench.report.cli import add_report_parser
+
+    add_report_parser(sub)
+
     names = sub.add_parser("list", help="list registered datasets, models and strategies")
     names.set_defaults(func=_list)
     return parser

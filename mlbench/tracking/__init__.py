@@ -4,6 +4,16 @@
 trial runs, the report's queries) add what their stage needs, importing mlflow here.
 """
 
+from mlbench.tracking._query import (
+    TUNE_RUN_ID,
+    TUNED,
+    RunRecords,
+    download_artifact,
+    log_report,
+    query_prune_runs,
+    registered_bases,
+    split_names,
+)
 from mlbench.tracking._tracker import (
     BASE_HASH,
     CLAIM_SETTLE_S,
@@ -32,14 +42,22 @@ __all__ = [
     "HEARTBEAT",
     "STAGE",
     "STALE_AFTER_S",
+    "TUNED",
+    "TUNE_RUN_ID",
     "VERSION",
     "WEIGHTS",
     "WORKER",
     "BaseModel",
     "CellTaken",
+    "RunRecords",
     "Tracker",
     "check_reachable",
+    "download_artifact",
     "is_alive",
+    "log_report",
+    "query_prune_runs",
     "quiet",
+    "registered_bases",
     "resolve_uri",
+    "split_names",
 ]

@@ -1,0 +1,139 @@
+"""Tables: mean ± std over seeds, and strategies compared pairwise, paired by seed.
+
+Spreads are sample standard deviations (ddof=1) over seeds; with one seed there is no
+spread (NaN), never a zero. A paired comparison takes, at one compression, the seeds
+both strategies ran (the same base model for both) and looks at the per-seed
+differences; with fewer than MIN_SEEDS pairs it says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+from scipy import stats
+
+from mlbench.report.frame import GROUP
+
+SUMMARY_METRICS = ("acc1", "acc5", "delta_acc1", "delta_acc5", "pre_acc1", "base_acc1",
+                   "compression_measured", "speedup", "params_nz")
+MIN_SEEDS = 3  # fewer paired seeds than this: "too few seeds to tell"
+CONFIDENCE = 0.95
+
+
+def summary_table(runs: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) -> pd.DataFrame:
+    """Per (dataset, model, group, strategy, recipe, compression): seeds, mean and std.
+
+    Columns: the group keys, ``tuned``, ``n_seeds``, then ``<metric>_mean`` and
+    ``<metric>_std`` for each metric.
+
+    Example:
+        >>> summary_table(usable_runs(df).runs)[["strategy", "acc1_mean", "acc1_std"]]
+    """
+    grouped = runs.groupby(list(GROUP), sort=True, dropna=False)
+    out = grouped.agg(tuned=("tuned", "first"), n_seeds=("seed", "nunique"))
+    for m in metrics:
+        out[f"{m}_mean"] = grouped[m].mean()
+        out[f"{m}_std"] = grouped[m].std(ddof=1)
+    return out.reset_index()
+
+
+def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc5")
+                      ) -> pd.DataFrame:
+    """Every pair of strategies at every compression of a panel, paired by seed.
+
+    Columns: dataset, model, group, compression, metric, ``a``, ``b`` (strategies),
+    ``n_pairs``, ``diff_mean`` (a − b), ``diff_std``, ``ci_low``, ``ci_high`` (the
+    95% t-interval of the mean difference) and ``verdict``: "a better", "b better",
+    "no clear difference", or "too few seeds to tell (n=2, need 3)".
+    """
+    rows = []
+    keys = ["dataset", "model", "group", "compression"]
+    for key, cell in runs.groupby(keys, sort=True):
+        arms = {arm: g.set_index("seed") for arm, g in cell.groupby(_arm(cell))}
+        for (a, ga), (b, gb) in itertools.combinations(sorted(arms.items()), 2):
+            seeds = ga.index.intersection(gb.index)
+            for metric in metrics:
+                diffs = (ga.loc[seeds, metric] - gb.loc[seeds, metric]).to_numpy(float)
+                rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "a": a,
+                             "b": b, **_paired(diffs, a, b)})
+    columns = [*keys, "metric", "a", "b", "n_pairs", "diff_mean", "diff_std", "ci_low",
+               "ci_high", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _arm(cell: pd.DataFrame) -> pd.Series:
+    """The strategy, or "strategy · recipe" when a strategy has several recipes here."""
+    several = cell.groupby("strategy")["recipe"].transform("nunique") > 1
+    return cell["strategy"].where(~several, cell["strategy"] + " · " + cell["recipe"])
+
+
+def _paired(diffs: object, a: str, b: str) -> dict[str, object]:
+    n = len(diffs)  # type: ignore[arg-type]
+    mean = float(diffs.mean()) if n else math.nan  # type: ignore[attr-defined]
+    std = float(diffs.std(ddof=1)) if n > 1 else math.nan  # type: ignore[attr-defined]
+    low = high = math.nan
+    if n < MIN_SEEDS:
+        verdict = f"too few seeds to tell (n={n}, need {MIN_SEEDS})"
+    else:
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+        low, high = mean - half, mean + half
+        if low > 0:
+            verdict = f"{a} better"
+        elif high < 0:
+            verdict = f"{b} better"
+        else:
+            verdict = "no clear difference"
+    return {"n_pairs": n, "diff_mean": mean, "diff_std": std, "ci_low": low, "ci_high": high,
+            "verdict": verdict}
+
+
+def pm(mean: float, std: float, digits: int = 4) -> str:
+    """``0.9712 ± 0.0031``; a lone value (no spread) as ``0.9712``; NaN as ``–``."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as people read it: one ``mean ± std`` column per metric."""
+    out = summary[["dataset", "model", "group", "strategy", "compression", "n_seeds"]].copy()
+    out["compression"] = out["compression"].map(lambda c: f"{c:g}")
+    for m, digits in (("acc1", 4), ("acc5", 4), ("delta_acc1", 4), ("pre_acc1", 4),
+                      ("compression_measured", 2), ("speedup", 2)):
+        out[m] = [pm(a, s, digits) for a, s in zip(summary[f"{m}_mean"], summary[f"{m}_std"],
+                                                   strict=True)]
+    return out
+
+
+def comparison_display(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as people read it: ``a − b`` as mean [95% CI]."""
+    out = comparison[["dataset", "model", "group", "compression", "metric", "a", "b",
+                      "n_pairs"]].copy()
+    out["compression"] = out["compression"].map(lambda c: f"{c:g}")
+    out["a − b"] = [
+        pm(m, s) if math.isnan(lo) else f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        for m, s, lo, hi in zip(comparison["diff_mean"], comparison["diff_std"],
+                                comparison["ci_low"], comparison["ci_high"], strict=True)
+    ]
+    out["verdict"] = comparison["verdict"]
+    return out
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub Markdown table of ``df`` as it is (strings as given, numbers via str)."""
+    cells = [[str(v) for v in df.columns]] + [[_cell(v) for v in row] for row in df.itertuples(
+        index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|")
