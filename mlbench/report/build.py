@@ -9,6 +9,7 @@ ones included with their status), ``summary.csv`` / ``summary.md``,
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class Report:
     usable: Usable
     plots: list[plots.PlotFile] = field(default_factory=list)
     run_id: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
 
 
 def build_report(
@@ -72,8 +74,10 @@ def build_report(
     one every strategy of a panel reached). Raises ConfigError when there is nothing
     to report (unknown or empty experiment, no finished run).
     """
+    clock = _Clock()
     names = split_names(experiments)
     records = query_prune_runs(tracking_uri, names, filter_string)
+    clock.lap("query")
     df = runs_frame(records.runs, records.bases)
     where = f"experiment(s) {', '.join(names)}" + (
         f" matching {filter_string!r}" if filter_string else "")
@@ -90,11 +94,14 @@ def build_report(
     comparison = paired_comparison(usable.runs)
     _write_table(summary, summary_display(summary), folder / "summary")
     _write_table(comparison, comparison_display(comparison), folder / "comparison")
+    clock.lap("tables")
     sections = _sections(report, summary, comparison, records.uri, layers_at)
+    clock.lap("plots")
     meta = [f"mlbench {__version__} · tracking {records.uri} · {where}",
             f"{len(df)} prune runs read, {len(usable.runs)} used"]
     page = html.render("mlbench report", meta, _notes(usable, len(df)), sections)
     report.html.write_text(page, encoding="utf-8")
+    clock.lap("html")
     if log:
         report.run_id = log_report(
             tracking_uri, names[0], folder,
@@ -102,7 +109,22 @@ def build_report(
             {"runs_read": len(df), "runs_used": len(usable.runs),
              "runs_left_out": usable.total_left_out},
         )
+        clock.lap("log")
+    report.seconds = clock.laps
     return report
+
+
+class _Clock:
+    """Wall time per phase, for the speed benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.last = now
 
 
 def _write_table(raw: pd.DataFrame, shown: pd.DataFrame, stem: Path) -> None:
@@ -141,14 +163,14 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
         stem = f"{dataset}-{model}" + (f"-{group}" if several[(dataset, model)] > 1 else "")
         if several[(dataset, model)] > 1 and not tuned:
             name += f" · recipe {group}"
-        in_panel = (summary[list(PANEL)] == key).all(axis=1)
+        in_panel = _in(summary, key)
         section = html.Section(name)
         if tuned:
             _tuned_plots(report, section, summary, summary[in_panel], panel_runs, stem)
         else:
             _accuracy_plots(report, section, summary[in_panel], panel_runs, stem, name)
             _layer_plot(report, section, panel_runs, uri, layers_at, stem, name)
-        cmp = (comparison[list(PANEL)] == key).all(axis=1)
+        cmp = _in(comparison, key)
         section.tables += [
             ("Summary: mean ± std over seeds", summary_display(summary[in_panel]), True),
             ("Strategies compared at each compression, paired by seed (a − b, 95% CI)",
@@ -156,6 +178,14 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
         ]
         sections.append(section)
     return sections
+
+
+def _in(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+    """Rows of ``df`` in the panel ``key`` (dataset, model, group)."""
+    mask = pd.Series(True, index=df.index)
+    for column, value in zip(PANEL, key, strict=True):
+        mask &= df[column] == value
+    return mask
 
 
 def _add(report: Report, section: html.Section, fig: plots.Figure, stem: str, caption: str

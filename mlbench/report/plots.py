@@ -152,6 +152,7 @@ def save(fig: Figure, folder: Path, stem: str) -> list[PlotFile]:
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
         fig.savefig(path, dpi=DPI, format=ext, metadata=_metadata(ext))
+        fig.set_layout_engine("none")  # laid out once: the second format reuses it
         out.append(PlotFile(path, width, height))
     return out
 

@@ -8,12 +8,13 @@ differences; with fewer than MIN_SEEDS pairs it says so instead of guessing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlbench.report.frame import GROUP
 
@@ -34,10 +35,10 @@ def summary_table(runs: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) 
     """
     grouped = runs.groupby(list(GROUP), sort=True, dropna=False)
     out = grouped.agg(tuned=("tuned", "first"), n_seeds=("seed", "nunique"))
-    for m in metrics:
-        out[f"{m}_mean"] = grouped[m].mean()
-        out[f"{m}_std"] = grouped[m].std(ddof=1)
-    return out.reset_index()
+    means = grouped[list(metrics)].mean().add_suffix("_mean")
+    stds = grouped[list(metrics)].std(ddof=1).add_suffix("_std")
+    columns = [c for m in metrics for c in (f"{m}_mean", f"{m}_std")]
+    return out.join(means).join(stds)[["tuned", "n_seeds", *columns]].reset_index()
 
 
 def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc5")
@@ -51,12 +52,12 @@ def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc
     """
     rows = []
     keys = ["dataset", "model", "group", "compression"]
-    for key, cell in runs.groupby(keys, sort=True):
-        arms = {arm: g.set_index("seed") for arm, g in cell.groupby(_arm(cell))}
-        for (a, ga), (b, gb) in itertools.combinations(sorted(arms.items()), 2):
-            seeds = ga.index.intersection(gb.index)
-            for metric in metrics:
-                diffs = (ga.loc[seeds, metric] - gb.loc[seeds, metric]).to_numpy(float)
+    arms = runs.assign(arm=_arm(runs, keys))
+    for key, cell in arms.groupby(keys, sort=True):
+        for metric in metrics:
+            table = cell.pivot(index="seed", columns="arm", values=metric)  # seed x arm
+            for a, b in itertools.combinations(sorted(table.columns), 2):
+                diffs = (table[a] - table[b]).dropna().to_numpy(float)  # seeds both ran
                 rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "a": a,
                              "b": b, **_paired(diffs, a, b)})
     columns = [*keys, "metric", "a", "b", "n_pairs", "diff_mean", "diff_std", "ci_low",
@@ -64,21 +65,21 @@ def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc
     return pd.DataFrame(rows, columns=columns)
 
 
-def _arm(cell: pd.DataFrame) -> pd.Series:
-    """The strategy, or "strategy · recipe" when a strategy has several recipes here."""
-    several = cell.groupby("strategy")["recipe"].transform("nunique") > 1
-    return cell["strategy"].where(~several, cell["strategy"] + " · " + cell["recipe"])
+def _arm(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """The strategy, or "strategy · recipe" where a strategy has several recipes in a cell."""
+    several = runs.groupby([*keys, "strategy"])["recipe"].transform("nunique") > 1
+    return runs["strategy"].where(~several, runs["strategy"] + " · " + runs["recipe"])
 
 
-def _paired(diffs: object, a: str, b: str) -> dict[str, object]:
-    n = len(diffs)  # type: ignore[arg-type]
-    mean = float(diffs.mean()) if n else math.nan  # type: ignore[attr-defined]
-    std = float(diffs.std(ddof=1)) if n > 1 else math.nan  # type: ignore[attr-defined]
+def _paired(diffs: np.ndarray, a: str, b: str) -> dict[str, object]:
+    n = len(diffs)
+    mean = float(diffs.mean()) if n else math.nan
+    std = float(diffs.std(ddof=1)) if n > 1 else math.nan
     low = high = math.nan
     if n < MIN_SEEDS:
         verdict = f"too few seeds to tell (n={n}, need {MIN_SEEDS})"
     else:
-        half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+        half = _t_quantile(n - 1) * std / math.sqrt(n)
         low, high = mean - half, mean + half
         if low > 0:
             verdict = f"{a} better"
@@ -88,6 +89,14 @@ def _paired(diffs: object, a: str, b: str) -> dict[str, object]:
             verdict = "no clear difference"
     return {"n_pairs": n, "diff_mean": mean, "diff_std": std, "ci_low": low, "ci_high": high,
             "verdict": verdict}
+
+
+@functools.cache
+def _t_quantile(dof: int) -> float:
+    """Student's t quantile for a two-sided CONFIDENCE interval."""
+    from scipy import stats  # here, not at the top: importing scipy.stats costs ~0.4 s
+
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
 
 
 def pm(mean: float, std: float, digits: int = 4) -> str:
