@@ -329,11 +329,19 @@ def test_the_report_command(store: Store, tmp_path: Path, capsys: pytest.Capture
 )
 def test_nothing_to_report_is_one_line_and_exit_2(store: Store, argv, expected, tmp_path,
                                                   capsys):
+    """Unknown or empty experiments, a filter that matches nothing or does not parse."""
     line = fails(["report", "--tracking-uri", store.uri, "--output", str(tmp_path / "o"),
                   *argv], capsys)
     assert line.startswith("mlbench report: error: ")
     assert expected in line
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_a_missing_store_is_reported_not_created(tmp_path: Path, capsys):
+    missing = tmp_path / "nowhere.db"
+    line = fails(["report", "--tracking-uri", f"sqlite:///{missing}"], capsys)
+    assert f"no such sqlite file {missing}" in line
+    assert not missing.exists()
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from mlbench.report import html, plots
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.tables import (
     comparison_display,
+    glance_table,
     paired_comparison,
     summary_display,
     summary_table,
@@ -171,8 +172,11 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
             _accuracy_plots(report, section, summary[in_panel], panel_runs, stem, name)
             _layer_plot(report, section, panel_runs, uri, layers_at, stem, name)
         cmp = _in(comparison, key)
+        dense = plots.dense_reference(panel_runs)
         section.tables += [
-            ("Summary: mean ± std over seeds", summary_display(summary[in_panel]), True),
+            ("At a glance: test top-1, mean ± std over seeds (number of seeds)",
+             glance_table(summary[in_panel], (dense.acc1, dense.acc1_std, dense.n)), True),
+            ("Summary: mean ± std over seeds", summary_display(summary[in_panel]), False),
             ("Strategies compared at each compression, paired by seed (a − b, 95% CI)",
              comparison_display(comparison[cmp]), False),
         ]

@@ -44,9 +44,17 @@ NOT_RESULT = ("data_dir", "download", "loader_workers", "device", "base_run_id",
 FINETUNE_FIELDS = tuple(f.name for f in dataclasses.fields(OptimConfig))
 PANEL = ("dataset", "model", "group")
 GROUP = (*PANEL, "strategy", "recipe", "compression")
+# The paper's five baselines first, in its order: tables and colours keep to it.
+STRATEGY_ORDER = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
 TUNED = "mlbench.tuned"
 TUNE_RUN_ID = "mlbench.tune_run_id"
 CONFIG_HASH = "mlbench.config_hash"
+
+
+def strategy_rank(strategy: str) -> tuple[int, str]:
+    """Sort key: the baselines in the paper's order, then other strategies by name."""
+    known = strategy in STRATEGY_ORDER
+    return (STRATEGY_ORDER.index(strategy) if known else len(STRATEGY_ORDER), strategy)
 
 
 def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = ()) -> pd.DataFrame:

@@ -23,6 +23,7 @@ table { border-collapse: collapse; font-size: 13px; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; } td:nth-child(-n+4) { text-align: left; }
 details { margin: .8em 0; } summary { cursor: pointer; font-weight: 600; }
+.scroll { overflow-x: auto; }
 """
 
 
@@ -57,8 +58,9 @@ def render(title: str, meta: Sequence[str], notes: Sequence[str], sections: Sequ
         parts += [f"<p class='note'>{_e(note)}</p>" for note in section.notes]
         parts += [_figure(fig) for fig in section.figures]
         for name, df, is_open in section.tables:
+            table = df.to_html(index=False, border=0, na_rep="–")
             parts.append(f"<details{' open' if is_open else ''}><summary>{_e(name)}</summary>"
-                         f"{df.to_html(index=False, border=0, na_rep='–')}</details>")
+                         f"<div class='scroll'>{table}</div></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

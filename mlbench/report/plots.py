@@ -17,14 +17,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from mlbench.report.frame import STRATEGY_ORDER, strategy_rank
+
 matplotlib.use("Agg")  # harmless if already set; the report never opens a window
 
 DPI = 100
 ACCURACY_SIZE = (11.0, 8.0)  # inches: 1100 x 800 px
 TUNED_SIZE = (11.0, 4.5)
 LAYERS_HEIGHT = 4.5
-# The paper's five baselines first, in its order, so a strategy keeps its colour everywhere.
-STRATEGY_ORDER = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b",
            "#e377c2", "#17becf", "#bcbd22")
 LABELS = {"acc1": "top-1 accuracy", "acc5": "top-5 accuracy", "delta_acc1": "Δ top-1 vs dense",
@@ -106,7 +106,7 @@ def tuned_figure(tuned: pd.DataFrame, untuned: pd.DataFrame, runs: pd.DataFrame,
                 strategy = line["strategy"].iloc[0]
                 if strategy in tuned_strategies:
                     _draw(ax, line, None, x, "acc1", palette[strategy], f"{label} ({suffix})",
-                          style)
+                          style, marker="D" if suffix == "tuned" else "o")
         _axes(ax, x, LABELS["acc1"] if col == 0 else None)
     fig.suptitle(title)
     _legend(fig, axes[0])
@@ -125,7 +125,8 @@ def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title:
     ax = fig.subplots()
     palette = colours(tables)
     step = 0.8 / len(tables)
-    for i, (strategy, table) in enumerate(sorted(tables.items(), key=lambda kv: _rank(kv[0]))):
+    ordered = sorted(tables.items(), key=lambda kv: strategy_rank(kv[0]))
+    for i, (strategy, table) in enumerate(ordered):
         density = _prunable_layers(table).set_index("name")["density"].reindex(layers["name"])
         positions = [j - 0.4 + step * (i + 0.5) for j in range(len(layers))]
         ax.bar(positions, density.to_numpy(), step * 0.95, color=palette[strategy],
@@ -136,8 +137,12 @@ def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title:
     ax.set_xticklabels([f"{n}\n{p:,}" for n, p in zip(layers["name"], layers["params"],
                                                        strict=True)],
                        rotation=90 if len(layers) > 12 else 0, fontsize=8)
-    ax.set_ylabel("fraction of weights kept")
-    ax.set_ylim(0, 1.05)
+    # log scale: at high compression the layers that differ differ by orders of magnitude
+    ax.set_yscale("log")
+    kept = [t["density"][t["density"] > 0].min() for t in tables.values()]
+    ax.set_ylim(min([*kept, 1 / compression]) / 2, 1.3)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.set_ylabel("fraction of weights kept (log scale)")
     ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title)
     _legend(fig, ax)
@@ -166,11 +171,6 @@ def _figure(size: tuple[float, float]) -> Figure:
     return Figure(figsize=size, dpi=DPI, layout="constrained")
 
 
-def _rank(strategy: str) -> tuple[int, str]:
-    order = STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
-    return order, strategy
-
-
 def _lines(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """One line per (strategy, recipe); the recipe named only where a strategy has several."""
     several = summary.groupby("strategy")["recipe"].nunique()
@@ -178,14 +178,15 @@ def _lines(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     for (strategy, recipe), line in summary.groupby(["strategy", "recipe"]):
         label = strategy if several[strategy] == 1 else f"{strategy} · {recipe}"
         lines.append((label, line.sort_values("compression")))
-    return sorted(lines, key=lambda item: _rank(item[0].split(" · ")[0]) + (item[0],))
+    return sorted(lines, key=lambda item: strategy_rank(item[0].split(" · ")[0]) + (item[0],))
 
 
 def _draw(ax: Axes, line: pd.DataFrame, runs: pd.DataFrame | None, x: str, metric: str,
-          colour: str, label: str, style: str = "-") -> None:
+          colour: str, label: str, style: str = "-", marker: str = "o") -> None:
     xs = line[f"{x}_mean"].to_numpy()
     mean, std = line[f"{metric}_mean"].to_numpy(), line[f"{metric}_std"].fillna(0).to_numpy()
-    ax.plot(xs, mean, style, color=colour, marker="o", ms=4, lw=1.6, label=label)
+    ax.plot(xs, mean, style, color=colour, marker=marker, ms=4 if marker == "o" else 6, lw=1.6,
+            label=label)
     low, high = mean - std, mean + std
     if not metric.startswith("delta_"):  # an accuracy band stays within [0, 1]
         low, high = low.clip(0, 1), high.clip(0, 1)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mlbench.report.frame import GROUP
+from mlbench.report.frame import GROUP, strategy_rank
 
 SUMMARY_METRICS = ("acc1", "acc5", "delta_acc1", "delta_acc5", "pre_acc1", "base_acc1",
                    "compression_measured", "speedup", "params_nz")
@@ -117,6 +117,26 @@ def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
         out[m] = [pm(a, s, digits) for a, s in zip(summary[f"{m}_mean"], summary[f"{m}_std"],
                                                    strict=True)]
     return out
+
+
+def glance_table(summary: pd.DataFrame, dense: tuple[float, float, int]) -> pd.DataFrame:
+    """One panel at a glance: top-1 as ``mean ± std (seeds)``, strategies by compression.
+
+    ``dense`` is the base models' (mean, std, count), shown as the first row.
+    """
+    def cell(mean: float, std: float, n: int) -> str:
+        return f"{pm(mean, std, 3)} ({n})"
+
+    label = _arm(summary, ["compression"])
+    table = summary.assign(arm=label, cell=[
+        cell(*v) for v in zip(summary["acc1_mean"], summary["acc1_std"], summary["n_seeds"],
+                              strict=True)])
+    wide = table.pivot(index="arm", columns="compression", values="cell").fillna("–")
+    wide = wide.loc[sorted(wide.index, key=strategy_rank)]
+    wide.columns = [f"{c:g}×" for c in wide.columns]
+    dense_row = pd.DataFrame([[cell(*dense)] + [""] * (len(wide.columns) - 1)],
+                             index=["dense base model"], columns=wide.columns)
+    return pd.concat([dense_row, wide]).rename_axis("top-1 (seeds)").reset_index()
 
 
 def comparison_display(comparison: pd.DataFrame) -> pd.DataFrame:

@@ -61,6 +61,7 @@ def query_prune_runs(
     """
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
+    _check_store_exists(uri)
     client = MlflowClient(uri)
     ids = _experiment_ids(client, uri, split_names(experiments))
     query = f"tags.`{STAGE}` = 'prune'"
@@ -79,6 +80,14 @@ def query_prune_runs(
             break
     records.bases = registered_bases(client)
     return records
+
+
+def _check_store_exists(uri: str) -> None:
+    """Reading must not create: MLflow makes a new empty sqlite file for a mistyped path."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :].split("?")[0])
+        if not path.is_file():
+            raise ConfigError(f"--tracking-uri {uri}: no such sqlite file {path}")
 
 
 def _experiment_ids(client: MlflowClient, uri: str, names: list[str]) -> dict[str, str]:
