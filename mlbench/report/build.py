@@ -28,7 +28,7 @@ from mlbench.report.tables import (
     summary_table,
     to_markdown,
 )
-from mlbench.tracking import download_artifact, log_report, query_prune_runs, split_names
+from mlbench.tracking import download_artifacts, log_report, query_prune_runs, split_names
 
 
 def load_runs(experiments: Sequence[str] = ("mlbench",), filter_string: str = "",
@@ -237,9 +237,8 @@ def _layer_plot(report: Report, section: html.Section, runs: pd.DataFrame, uri: 
         return
     first = at.sort_values("seed").drop_duplicates("strategy")  # one seed per strategy
     with tempfile.TemporaryDirectory() as tmp:
-        tables = {row.strategy: pd.read_csv(download_artifact(uri, row.run_id, "layers.csv",
-                                                              Path(tmp)))
-                  for row in first.itertuples()}
+        paths = download_artifacts(uri, list(first["run_id"]), "layers.csv", Path(tmp))
+        tables = {row.strategy: pd.read_csv(paths[row.run_id]) for row in first.itertuples()}
     seeds = sorted(set(first["seed"]))
     fig = plots.layers_figure(tables, compression,
                               f"{name}: per-layer density at {compression:g}× "

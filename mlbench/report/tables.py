@@ -94,9 +94,9 @@ def _paired(diffs: np.ndarray, a: str, b: str) -> dict[str, object]:
 @functools.cache
 def _t_quantile(dof: int) -> float:
     """Student's t quantile for a two-sided CONFIDENCE interval."""
-    from scipy import stats  # here, not at the top: importing scipy.stats costs ~0.4 s
+    from scipy.special import stdtrit  # scipy.special: ~0.2 s to import, scipy.stats ~0.9 s
 
-    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
+    return float(stdtrit(dof, 0.5 + CONFIDENCE / 2))
 
 
 def pm(mean: float, std: float, digits: int = 4) -> str:

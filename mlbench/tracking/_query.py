@@ -142,15 +142,20 @@ def registered_bases(client: MlflowClient) -> list[dict[str, str]]:
             return out
 
 
-def download_artifact(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
-    """Fetch one artifact of a run into ``folder``; a ConfigError if it is missing."""
+def download_artifacts(
+    tracking_uri: str, run_ids: Sequence[str], artifact: str, folder: Path
+) -> dict[str, Path]:
+    """Fetch one artifact of each run into ``folder``; a ConfigError if one is missing."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(resolve_uri(tracking_uri))
-    target = Path(tempfile.mkdtemp(prefix=f"{run_id[:8]}-", dir=folder))
-    try:
-        return Path(client.download_artifacts(run_id, artifact, str(target)))
-    except Exception as exc:  # noqa: BLE001 - every store raises its own kind
-        raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
+    out = {}
+    for run_id in run_ids:
+        target = Path(tempfile.mkdtemp(prefix=f"{run_id[:8]}-", dir=folder))
+        try:
+            out[run_id] = Path(client.download_artifacts(run_id, artifact, str(target)))
+        except Exception as exc:  # noqa: BLE001 - every store raises its own kind
+            raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
+    return out
 
 
 def log_report(
