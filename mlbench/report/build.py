@@ -83,7 +83,8 @@ def build_report(
     where = f"experiment(s) {', '.join(names)}" + (
         f" matching {filter_string!r}" if filter_string else "")
     if df.empty:
-        raise ConfigError(f"no prune runs in {where}; run `mlbench sweep` first")
+        hint = "" if filter_string else "; run `mlbench sweep` first"
+        raise ConfigError(f"no prune runs in {where}{hint}")
     usable = usable_runs(df)
     if usable.runs.empty:
         raise ConfigError(f"no finished prune runs in {where} ({_counts(usable.left_out)})")

@@ -38,7 +38,16 @@ def summary_table(runs: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) 
     means = grouped[list(metrics)].mean().add_suffix("_mean")
     stds = grouped[list(metrics)].std(ddof=1).add_suffix("_std")
     columns = [c for m in metrics for c in (f"{m}_mean", f"{m}_std")]
-    return out.join(means).join(stds)[["tuned", "n_seeds", *columns]].reset_index()
+    out = out.join(means).join(stds)[["tuned", "n_seeds", *columns]].reset_index()
+    return _in_paper_order(out)
+
+
+def _in_paper_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by panel, then strategy in the paper's order, then compression."""
+    rank = df["strategy"].map(lambda s: strategy_rank(s)[0])
+    keys = ["dataset", "model", "group", "_rank", "strategy", "recipe", "compression"]
+    return (df.assign(_rank=rank).sort_values(keys, kind="stable").drop(columns="_rank")
+            .reset_index(drop=True))
 
 
 def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc5")
@@ -56,7 +65,7 @@ def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc
     for key, cell in arms.groupby(keys, sort=True):
         for metric in metrics:
             table = cell.pivot(index="seed", columns="arm", values=metric)  # seed x arm
-            for a, b in itertools.combinations(sorted(table.columns), 2):
+            for a, b in itertools.combinations(sorted(table.columns, key=strategy_rank), 2):
                 diffs = (table[a] - table[b]).dropna().to_numpy(float)  # seeds both ran
                 rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "a": a,
                              "b": b, **_paired(diffs, a, b)})
