@@ -38,14 +38,14 @@ FINAL_METRICS = (
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
 )
 KEYS = ("dataset", "model", "strategy", "compression", "seed")
-# Params that say where or how a run ran, not what it computed.
-NOT_RESULT = ("data_dir", "download", "loader_workers", "device", "base_run_id", "base_model",
-              "ops_convention")
+# The params that determine a run's numbers (paths, device and the like left out).
+RESULT_KEYS = frozenset(RunConfig().run_key())
 FINETUNE_FIELDS = tuple(f.name for f in dataclasses.fields(OptimConfig))
 PANEL = ("dataset", "model", "group")
 GROUP = (*PANEL, "strategy", "recipe", "compression")
 # The paper's five baselines first, in its order: tables and colours keep to it.
 STRATEGY_ORDER = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
+# Tag names (the tuner's and the tracker's; spelled here so the frame needs no mlflow).
 TUNED = "mlbench.tuned"
 TUNE_RUN_ID = "mlbench.tune_run_id"
 CONFIG_HASH = "mlbench.config_hash"
@@ -111,8 +111,7 @@ def _typed(key: str, text: str) -> Any:
 
 
 def _hash(params: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
-    kept = {k: v for k, v in params.items()
-            if k in _DEFAULTS and k not in leave_out and k not in NOT_RESULT}
+    kept = {k: v for k, v in params.items() if k in RESULT_KEYS and k not in leave_out}
     return config_hash(kept)[:8] if kept else ""
 
 
@@ -170,6 +169,6 @@ def usable_runs(df: pd.DataFrame) -> Usable:
 def recipe_differences(df: pd.DataFrame, recipes: list[str]) -> dict[str, dict[str, Any]]:
     """For each recipe, the params whose values differ between the recipes given."""
     firsts = {r: df[df["recipe"] == r].iloc[0] for r in recipes}
-    candidates = [c for c in df.columns if c in _DEFAULTS and c not in (*KEYS, *NOT_RESULT)]
+    candidates = [c for c in df.columns if c in RESULT_KEYS and c not in KEYS]
     differing = [c for c in candidates if len({str(row[c]) for row in firsts.values()}) > 1]
     return {r: {c: row[c] for c in differing} for r, row in firsts.items()}

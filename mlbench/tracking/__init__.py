@@ -5,8 +5,6 @@ trial runs, the report's queries) add what their stage needs, importing mlflow h
 """
 
 from mlbench.tracking._query import (
-    TUNE_RUN_ID,
-    TUNED,
     RunRecords,
     download_artifacts,
     log_report,
@@ -42,8 +40,6 @@ __all__ = [
     "HEARTBEAT",
     "STAGE",
     "STALE_AFTER_S",
-    "TUNED",
-    "TUNE_RUN_ID",
     "VERSION",
     "WEIGHTS",
     "WORKER",

@@ -23,8 +23,6 @@ from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
 from mlbench.tracking._tracker import BASE_HASH, STAGE, Tracker, check_reachable, resolve_uri
 
-TUNED = "mlbench.tuned"  # "true" on prune runs made from a tuned configuration
-TUNE_RUN_ID = "mlbench.tune_run_id"  # the tune run (Optuna study) they came from
 PAGE = 5000  # runs per search_runs page (the sqlite store allows up to 50,000)
 
 
