@@ -171,9 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "base_", "base_")
     sweep.set_defaults(func=_sweep)
 
-    from mlbench.tune_cli import add_tune_parser  # here: tune_cli builds on this module
+    from mlbench.report.cli import add_report_parser  # here: both build on this module
+    from mlbench.tune_cli import add_tune_parser
 
     add_tune_parser(sub)
+    add_report_parser(sub)
 
     names = sub.add_parser("list", help="list registered datasets, models and strategies")
     names.set_defaults(func=_list)

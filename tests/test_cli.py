@@ -155,3 +155,19 @@ def test_the_cli_keeps_glibc_from_trimming_activations_away():
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "MLBENCH_STEADY_MALLOC": "0"})
     assert off.stdout.strip() == "False"
+
+
+def test_mlproject_report_parameters_are_the_report_options():
+    from mlbench.cli import build_parser
+    from mlbench.report.cli import DEFAULTS
+
+    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["report"]
+    assert set(entry["parameters"]) == set(DEFAULTS)
+    for key, spec in entry["parameters"].items():
+        assert str(spec["default"]).lower() == str(DEFAULTS[key]).lower(), key
+        assert f"--{key.replace('_', '-')} {{{key}}}" in entry["command"]
+    args = build_parser().parse_args(["report"])
+    for key, default in DEFAULTS.items():
+        assert getattr(args, key) in (default, None), key  # --experiment: None = "mlbench"
+    given = build_parser().parse_args(["report", "--experiment", "a,b", "--experiment", "c"])
+    assert given.experiment == ["a,b", "c"]

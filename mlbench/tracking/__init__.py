@@ -5,6 +5,14 @@ trial runs, the report's queries) add what their stage needs, importing mlflow h
 """
 
 from mlbench.tracking._follower import Follower
+from mlbench.tracking._query import (
+    RunRecords,
+    download_artifacts,
+    log_report,
+    query_prune_runs,
+    registered_bases,
+    split_names,
+)
 from mlbench.tracking._tracker import (
     BASE_HASH,
     CHECKPOINT_DIR,
@@ -68,14 +76,20 @@ __all__ = [
     "BaseModel",
     "CellTaken",
     "Follower",
+    "RunRecords",
     "Tracker",
     "TrialLog",
     "TunedTracker",
     "check_reachable",
+    "download_artifacts",
     "is_alive",
+    "log_report",
+    "query_prune_runs",
     "quiet",
+    "registered_bases",
     "resolve_uri",
     "trial_run",
     "tune_run",
+    "split_names",
     "tuned_hash",
 ]

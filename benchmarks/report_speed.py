@@ -1,0 +1,178 @@
+"""How long the report takes over 1,000 prune runs (target: under 10 s on one machine).
+
+Fills a temp sqlite store with prune runs shaped like the pipeline's (the same params,
+final and per-epoch metrics, tags and a ``layers.csv`` artifact each), logged fast with
+``MlflowClient.log_batch``, and registered base models, then times
+
+- ``mlbench report`` as a user runs it: a fresh ``python -m mlbench report`` process
+  (imports, query, tables, plots, HTML, logging the report run), and
+- inside this process: the query alone, and ``build_report`` as a whole.
+
+The process's CPU time (user + system) is printed beside its wall time: on a machine
+shared with other work, wall time grows with the load and CPU time much less; on an
+idle machine the two agree (the report runs on one core).
+
+2 (dataset, model) panels x 5 strategies x 5 compressions x 20 seeds = 1,000 runs, 2%
+of them FAILED. ``--quick`` makes 200 runs (4 seeds), for test suites.
+
+Run:
+    python benchmarks/report_speed.py [--quick] [--keep FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from mlbench.config import RunConfig, config_hash
+from mlbench.report import build_report
+from mlbench.tracking import query_prune_runs
+
+TARGET_S = 10.0
+PANELS = (("digits", "lenet", 0.97), ("cifar10", "resnet20", 0.91))
+STRATEGIES = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
+COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0)
+LAYERS = (("conv1", "6x1x5x5", 156), ("conv2", "16x6x5x5", 2416), ("fc1", "120x256", 30840),
+          ("fc2", "84x120", 10164), ("fc3", "10x84", 850))
+
+
+def fill(uri: str, folder: Path, seeds: int) -> int:
+    """Log ``len(PANELS) * 5 * 5 * seeds`` prune runs and their base models; return count."""
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("mlbench", artifact_location=str(folder / "artifacts"))
+    layers = folder / "layers.csv"
+    count = 0
+    for p, (dataset, model, top) in enumerate(PANELS):
+        for seed in range(seeds):
+            base = _base(client, experiment, dataset, model, seed, top)
+            for s, strategy in enumerate(STRATEGIES):
+                for c in COMPRESSIONS:
+                    noise = random.Random(count).gauss(0, 0.004)  # seeded: same store
+                    acc1 = top - 0.004 * c * (1 + s / 4) + noise
+                    failed = (count * 7 + p) % 50 == 3  # 2% FAILED
+                    cfg = RunConfig().flat() | {"dataset": dataset, "model": model,
+                                                "strategy": strategy, "compression": c,
+                                                "seed": seed}
+                    params = [Param(k, str(v)) for k, v in cfg.items()]
+                    params += [Param("base_run_id", base), Param("base_model", "")]
+                    tags = {"mlbench.stage": "prune", "mlbench.config_hash": config_hash(cfg)}
+                    run = client.create_run(experiment, run_name=f"{strategy}-c{c:g}-s{seed}",
+                                            tags=tags)
+                    metrics = [] if failed else _metrics(acc1, top, c)
+                    client.log_batch(run.info.run_id, metrics, params)
+                    # The local artifact store is a folder: copying is what log_artifact does.
+                    _layers_csv(layers, c, strategy)
+                    target = Path(run.info.artifact_uri)
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(layers, target / "layers.csv")
+                    client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
+                    count += 1
+    return count
+
+
+def _base(client: MlflowClient, experiment: str, dataset: str, model: str, seed: int,
+          top: float) -> str:
+    run = client.create_run(experiment, run_name=f"base-{model}-{dataset}-s{seed}")
+    client.log_batch(run.info.run_id, [Metric("acc1", top, 0, 0)],
+                     tags=[RunTag("mlbench.stage", "train")])
+    client.set_terminated(run.info.run_id)
+    name = f"mlbench-{dataset}-{model}"
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id,
+                                tags={"mlbench.base_hash": f"{seed:016x}",
+                                      "mlbench.run_id": run.info.run_id})
+    return run.info.run_id
+
+
+def _metrics(acc1: float, top: float, c: float) -> list[Metric]:
+    now = int(time.time() * 1000)
+    values = {"acc1": acc1, "acc5": min(1.0, acc1 + 0.02), "loss": 1 - acc1,
+              "pre_acc1": acc1 * 0.8, "pre_acc5": acc1 * 0.9, "base_acc1": top,
+              "base_acc5": min(1.0, top + 0.02), "params": 44426, "params_nz": 44426 / c,
+              "compression": c, "macs": 1e6, "macs_nz": 1e6 / c, "flops": 2e6,
+              "flops_nz": 2e6 / c, "speedup": c * 1.05, "train_loss": 0.1, "train_acc1": 0.99,
+              "val_loss": 0.1, "val_acc1": acc1, "val_acc5": 1.0, "lr": 0.0}
+    return [Metric(k, float(v), now, 0) for k, v in values.items()]
+
+
+def _layers_csv(path: Path, compression: float, strategy: str) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "type", "shape", "params", "nonzero", "density", "macs",
+                         "macs_nz"])
+        for i, (name, shape, params) in enumerate(LAYERS):
+            dense = name == "fc3"
+            density = 1.0 if dense else min(1.0, (1 + i / 3 * strategy.startswith("global"))
+                                            / compression)
+            writer.writerow([name, "Conv2d" if "conv" in name else "Linear", shape, params,
+                             round(params * density), density, 1000, 1000 * density])
+
+
+def main(quick: bool = False, keep: str | None = None) -> dict[str, Any]:
+    """Fill a store, time the report; print and return the timings (seconds)."""
+    seeds = 4 if quick else 20
+    with tempfile.TemporaryDirectory(prefix="mlbench-report-speed-") as tmp:
+        folder = Path(keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        start = time.perf_counter()
+        runs = fill(uri, folder, seeds)
+        fill_s = time.perf_counter() - start
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlbench", "report", "--tracking-uri", uri,
+             "--output", str(folder / "cli")], capture_output=True, text=True, env=env,
+            cwd=folder)
+        cli_s = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cli_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if proc.returncode != 0:
+            raise SystemExit(f"mlbench report failed:\n{proc.stderr}")
+        start = time.perf_counter()
+        query_prune_runs(uri, ["mlbench"])
+        query_s = time.perf_counter() - start
+        start = time.perf_counter()
+        report = build_report(["mlbench"], folder / "lib", tracking_uri=uri)
+        build_s = time.perf_counter() - start
+    result = {"runs": runs, "fill_s": fill_s, "cli_s": cli_s, "cli_cpu_s": cli_cpu_s,
+              "query_s": query_s, "build_s": build_s, "phases_s": report.seconds,
+              "runs_used": len(report.usable.runs),
+              "left_out": report.usable.left_out, "target_s": TARGET_S,
+              "load_avg_1m": os.getloadavg()[0]}
+    print(proc.stdout.strip())
+    print(f"{runs} prune runs (filled in {fill_s:.1f} s), load average {result['load_avg_1m']:.2f}")
+    print(f"`mlbench report` process, end to end: {cli_s:.2f} s wall "
+          f"({'under' if cli_s < TARGET_S else 'OVER'} the {TARGET_S:g} s target), "
+          f"{cli_cpu_s:.2f} s CPU")
+    phases = ", ".join(f"{k} {v:.2f}" for k, v in report.seconds.items())
+    print(f"in-process: query alone {query_s:.2f} s; build_report {build_s:.2f} s ({phases})")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 runs instead of 1,000")
+    parser.add_argument("--keep", default=None, help="fill this folder and keep it")
+    parser.add_argument("--json", default=None, help="also write the timings here")
+    args = parser.parse_args()
+    out = main(quick=args.quick, keep=args.keep)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    sys.exit(0 if out["cli_s"] < TARGET_S or args.quick else 1)

@@ -1,0 +1,258 @@
+"""The whole report: query once, cut honestly, tabulate, plot, write HTML, log a run.
+
+Files written into the output folder: ``runs.csv`` (every prune run read, excluded
+ones included with their status), ``summary.csv`` / ``summary.md``,
+``comparison.csv`` / ``comparison.md``, ``plots/*.png`` and ``plots/*.svg``, and
+``report.html`` (self-contained). The same files are logged as a ``report`` run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mlbench import __version__
+from mlbench.errors import ConfigError
+from mlbench.report import html, plots
+from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
+from mlbench.report.tables import (
+    comparison_display,
+    glance_table,
+    paired_comparison,
+    summary_display,
+    summary_table,
+    to_markdown,
+)
+from mlbench.tracking import download_artifacts, log_report, query_prune_runs, split_names
+
+
+def load_runs(experiments: Sequence[str] = ("mlbench",), filter_string: str = "",
+              tracking_uri: str | None = None) -> pd.DataFrame:
+    """Every prune run of the experiments as one tidy DataFrame (for notebooks).
+
+    One row per run, any status (filter on ``status == "FINISHED"``, or use
+    ``mlbench.report.usable_runs`` for the report's cut); columns as in
+    ``mlbench.report.frame``.
+
+    Example:
+        >>> df = load_runs(["mlbench"], "params.dataset = 'digits'")
+        >>> df[df.status == "FINISHED"].groupby(["strategy", "compression"]).acc1.mean()
+    """
+    records = query_prune_runs(tracking_uri, experiments, filter_string)
+    return runs_frame(records.runs, records.bases)
+
+
+@dataclass
+class Report:
+    """What ``build_report`` made."""
+
+    folder: Path
+    html: Path
+    runs_read: int
+    usable: Usable
+    plots: list[plots.PlotFile] = field(default_factory=list)
+    run_id: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
+
+
+def build_report(
+    experiments: Sequence[str],
+    output: str | Path,
+    *,
+    filter_string: str = "",
+    tracking_uri: str | None = None,
+    layers_at: float = 0.0,
+    log: bool = True,
+) -> Report:
+    """Read the prune runs, write every table, plot and the HTML page; log a report run.
+
+    ``layers_at`` picks the compression of the per-layer density plots (0: the largest
+    one every strategy of a panel reached). Raises ConfigError when there is nothing
+    to report (unknown or empty experiment, no finished run).
+    """
+    clock = _Clock()
+    names = split_names(experiments)
+    records = query_prune_runs(tracking_uri, names, filter_string)
+    clock.lap("query")
+    df = runs_frame(records.runs, records.bases)
+    where = f"experiment(s) {', '.join(names)}" + (
+        f" matching {filter_string!r}" if filter_string else "")
+    if df.empty:
+        hint = "" if filter_string else "; run `mlbench sweep` first"
+        raise ConfigError(f"no prune runs in {where}{hint}")
+    usable = usable_runs(df)
+    if usable.runs.empty:
+        raise ConfigError(f"no finished prune runs in {where} ({_counts(usable.left_out)})")
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = Report(folder, folder / "report.html", len(df), usable)
+    df.to_csv(folder / "runs.csv", index=False)
+    summary = summary_table(usable.runs)
+    comparison = paired_comparison(usable.runs)
+    _write_table(summary, summary_display(summary), folder / "summary")
+    _write_table(comparison, comparison_display(comparison), folder / "comparison")
+    clock.lap("tables")
+    sections = _sections(report, summary, comparison, records.uri, layers_at)
+    clock.lap("plots")
+    meta = [f"mlbench {__version__} · tracking {records.uri} · {where}",
+            f"{len(df)} prune runs read, {len(usable.runs)} used"]
+    page = html.render("mlbench report", meta, _notes(usable, len(df)), sections)
+    report.html.write_text(page, encoding="utf-8")
+    clock.lap("html")
+    if log:
+        report.run_id = log_report(
+            tracking_uri, names[0], folder,
+            {"experiments": ",".join(names), "filter": filter_string, "layers_at": layers_at},
+            {"runs_read": len(df), "runs_used": len(usable.runs),
+             "runs_left_out": usable.total_left_out},
+        )
+        clock.lap("log")
+    report.seconds = clock.laps
+    return report
+
+
+class _Clock:
+    """Wall time per phase, for the speed benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.last = now
+
+
+def _write_table(raw: pd.DataFrame, shown: pd.DataFrame, stem: Path) -> None:
+    raw.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".md").write_text(to_markdown(shown), encoding="utf-8")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "none left out"
+
+
+def _notes(usable: Usable, read: int) -> list[str]:
+    notes = []
+    if usable.left_out:
+        notes.append(f"Left out of every number below: {_counts(usable.left_out)} "
+                     f"(of {read} prune runs read). Only FINISHED runs count, each cell once.")
+    for (dataset, model), recipes in usable.recipes.items():
+        if len(recipes) > 1:
+            diffs = recipe_differences(usable.runs, recipes)
+            described = "; ".join(
+                f"{r}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for r, d in diffs.items())
+            notes.append(f"{dataset}/{model}: {len(recipes)} different fine-tuning recipes, "
+                         f"shown apart and never averaged together ({described}).")
+    return notes
+
+
+def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, uri: str,
+              layers_at: float) -> list[html.Section]:
+    runs = report.usable.runs
+    sections = []
+    several = runs.groupby(["dataset", "model"])["group"].nunique()
+    for key, panel_runs in runs.groupby(list(PANEL), sort=True):
+        dataset, model, group = key
+        tuned = group.startswith("tuned-")
+        name = f"{dataset} / {model}" + (" · tuned" if tuned else "")
+        stem = f"{dataset}-{model}" + (f"-{group}" if several[(dataset, model)] > 1 else "")
+        if several[(dataset, model)] > 1 and not tuned:
+            name += f" · recipe {group}"
+        in_panel = _in(summary, key)
+        section = html.Section(name)
+        if tuned:
+            _tuned_plots(report, section, summary, summary[in_panel], panel_runs, stem)
+        else:
+            _accuracy_plots(report, section, summary[in_panel], panel_runs, stem, name)
+            _layer_plot(report, section, panel_runs, uri, layers_at, stem, name)
+        cmp = _in(comparison, key)
+        dense = plots.dense_reference(panel_runs)
+        section.tables += [
+            ("At a glance: test top-1, mean ± std over seeds (number of seeds)",
+             glance_table(summary[in_panel], (dense.acc1, dense.acc1_std, dense.n)), True),
+            ("Summary: mean ± std over seeds", summary_display(summary[in_panel]), False),
+            ("Strategies compared at each compression, paired by seed (a − b, 95% CI)",
+             comparison_display(comparison[cmp]), False),
+        ]
+        sections.append(section)
+    return sections
+
+
+def _in(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
+    """Rows of ``df`` in the panel ``key`` (dataset, model, group)."""
+    mask = pd.Series(True, index=df.index)
+    for column, value in zip(PANEL, key, strict=True):
+        mask &= df[column] == value
+    return mask
+
+
+def _add(report: Report, section: html.Section, fig: plots.Figure, stem: str, caption: str
+         ) -> None:
+    files = plots.save(fig, report.folder / "plots", stem)
+    report.plots += files
+    section.figures.append(html.Plot(files[0].path, caption))
+
+
+def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame,
+                    runs: pd.DataFrame, stem: str, name: str) -> None:
+    seeds = runs["seed"].nunique()
+    _add(report, section, plots.accuracy_figure(summary, runs, f"{name}: test accuracy"),
+         f"{stem}-accuracy",
+         f"Test top-1 and top-5 against compression and theoretical speedup: mean over "
+         f"{seeds} seed(s), band ± 1 std, dots single seeds; dashed: the dense base model.")
+    _add(report, section,
+         plots.accuracy_figure(summary, runs, f"{name}: change from the dense model",
+                               delta=True),
+         f"{stem}-delta",
+         "The same as change from each run's own dense base model (same seed).")
+
+
+def _tuned_plots(report: Report, section: html.Section, summary: pd.DataFrame,
+                 tuned: pd.DataFrame, runs: pd.DataFrame, stem: str) -> None:
+    setting = runs["setting"].iloc[0]
+    same = (summary["dataset"] == runs["dataset"].iloc[0]) & (
+        summary["model"] == runs["model"].iloc[0]) & ~summary["tuned"]
+    untuned = summary[same & summary["recipe"].isin(
+        report.usable.runs.loc[report.usable.runs["setting"] == setting, "recipe"])]
+    if untuned["group"].nunique() > 1:  # compare with the untuned recipe with most runs
+        untuned = untuned[untuned["group"] == untuned["group"].value_counts().index[0]]
+    title = f"{runs['dataset'].iloc[0]} / {runs['model'].iloc[0]}: tuned against untuned"
+    _add(report, section, plots.tuned_figure(tuned, untuned, runs, title), f"{stem}-tuned",
+         "Top-1 of tuned fine-tuning (solid, each strategy its own tuned recipe) against "
+         "the shared untuned recipe (dashed), mean ± std over seeds.")
+
+
+def _layer_plot(report: Report, section: html.Section, runs: pd.DataFrame, uri: str,
+                layers_at: float, stem: str, name: str) -> None:
+    compression = layers_at or _common_compression(runs)
+    at = runs[runs["compression"] == compression]
+    if at.empty:
+        section.notes.append(f"No runs at compression {compression:g} here: no per-layer plot.")
+        return
+    first = at.sort_values("seed").drop_duplicates("strategy")  # one seed per strategy
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = download_artifacts(uri, list(first["run_id"]), "layers.csv", Path(tmp))
+        tables = {row.strategy: pd.read_csv(paths[row.run_id]) for row in first.itertuples()}
+    seeds = sorted(set(first["seed"]))
+    fig = plots.layers_figure(tables, compression,
+                              f"{name}: per-layer density at {compression:g}× "
+                              f"(seed {', '.join(map(str, seeds))})")
+    _add(report, section, fig, f"{stem}-layers",
+         f"Fraction of each prunable layer's weights kept at {compression:g}×, per strategy "
+         "(from each run's layers.csv; labels give the layer's parameter count). Global "
+         "strategies rank all layers together; layer strategies keep the same fraction "
+         "in each.")
+
+
+def _common_compression(runs: pd.DataFrame) -> float:
+    """The largest target compression that every strategy of the panel ran."""
+    per = runs.groupby("strategy")["compression"].apply(set)
+    common = set.intersection(*per) if len(per) else set()
+    return max(common or set(runs["compression"]))
