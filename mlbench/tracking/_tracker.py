@@ -29,6 +29,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.tracking._sender import Sender
 
 STAGE = "mlbench.stage"
 CONFIG_HASH = "mlbench.config_hash"
@@ -112,7 +113,7 @@ class Tracker:
         self.client = MlflowClient(self.uri)
         self.inside_project = "MLFLOW_RUN_ID" in os.environ
         self._claims: dict[str, tuple[str, str] | None] = {}  # run id -> unsettled claim
-        self._pending: dict[str, list[Any]] = {}  # run id -> async logging futures
+        self._sender = Sender(self.client)  # per-epoch metrics, off the training thread
         self._bases: dict[tuple[str, str], BaseModel] = {}  # found base models
         self._downloads: dict[tuple[str, str], Path] = {}  # fetched immutable artifacts
 
@@ -173,7 +174,9 @@ class Tracker:
             raise
         finally:
             self._claims.pop(run_id, None)
-            self._pending.pop(run_id, None)
+            if status != RunStatus.to_string(RunStatus.FINISHED):
+                with contextlib.suppress(Exception):  # drain; the run failed anyway
+                    self.flush()
             if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
                 mlflow.end_run(status=status)
 
@@ -333,8 +336,7 @@ class Tracker:
                 self.client.set_terminated(run.info.run_id, status="FAILED")
         return live
 
-    @staticmethod
-    def _settle(until: float) -> None:
+    def _settle(self, until: float) -> None:
         """Sleep until the unix time ``until`` (what is left of a claim's settle time)."""
         time.sleep(max(0.0, until - time.time()))
 
@@ -370,9 +372,9 @@ class Tracker:
     ) -> None:
         """Log many metrics in one call (one request against a server).
 
-        With ``wait=False`` (per-epoch curves) the call returns at once and MLflow's
-        async queue sends it; ``flush`` (called before the run ends) waits for every
-        such call and raises if one failed, so a run never ends FINISHED with a gap.
+        With ``wait=False`` (per-epoch curves) the call returns at once and a background
+        thread sends it; ``flush`` (called before the run ends) waits for every such
+        call and raises if one failed, so a run never ends FINISHED with a gap.
         """
         run_id = mlflow.active_run().info.run_id
         now = int(time.time() * 1000)
@@ -381,14 +383,11 @@ class Tracker:
         if wait:
             self.client.log_batch(run_id, metrics=batch, tags=beat)
             return
-        pending = self.client.log_batch(run_id, metrics=batch, tags=beat, synchronous=False)
-        self._pending.setdefault(run_id, []).append(pending)
+        self._sender.send(run_id, batch, beat)
 
     def flush(self) -> None:
-        """Wait for the active run's asynchronous logging; raise if any of it failed."""
-        run = mlflow.active_run()
-        for pending in self._pending.pop(run.info.run_id, []) if run is not None else []:
-            pending.wait()
+        """Wait for the asynchronous logging; raise if any of it failed."""
+        self._sender.flush()
 
     def log_history(self, history: list[Mapping[str, float]]) -> None:
         """Per-epoch metrics of epochs 1..len(history), all in one request."""
