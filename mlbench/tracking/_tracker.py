@@ -45,8 +45,11 @@ RESUMED_EPOCH = "mlbench.resumed_epoch"
 CHECKPOINT_DIR = "checkpoint"
 STALE_AFTER_S = float(os.environ.get("MLBENCH_STALE_AFTER", "900"))  # other hosts' runs
 # Claims settle this long before the election: longer than any create-run request takes,
-# so every contender sees every other one and all elect the same winner.
+# so every contender sees every other one and all elect the same winner. Against a server
+# (other machines, network latency) 1 s; on a local store, where a request takes
+# milliseconds and every contender is on this host, 0.1 s. MLBENCH_CLAIM_SETTLE overrides.
 CLAIM_SETTLE_S = float(os.environ.get("MLBENCH_CLAIM_SETTLE", "1"))
+LOCAL_CLAIM_SETTLE_S = float(os.environ.get("MLBENCH_CLAIM_SETTLE", "0.1"))
 
 
 class CellTaken(Exception):  # noqa: N818 - a signal, not an error
@@ -226,7 +229,9 @@ class Tracker:
             return
         self._claims[run.info.run_id] = None
         stage, config_hash = claim
-        self._settle(run.info.start_time / 1000 + CLAIM_SETTLE_S)
+        remote = self.uri.startswith(("http://", "https://"))
+        settle = CLAIM_SETTLE_S if remote else LOCAL_CLAIM_SETTLE_S
+        self._settle(run.info.start_time / 1000 + settle)
         if not self._won(stage, config_hash, run.info.run_id):
             raise CellTaken(config_hash)
 
