@@ -29,6 +29,7 @@ from types import ModuleType
 from _common import Section
 
 from mlbench._malloc import steady_malloc
+from mlbench.tracking import quiet
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -202,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--only: unknown benchmark {unknown[0]!r}; "
                      f"choose from {', '.join(all_sections)}")
     steady_malloc()  # as the mlbench CLI does, before any tensor: see mlbench/_malloc.py
+    quiet()  # MLflow's INFO lines would bury the suite's progress on stderr
     if args.threads is not None:
         import torch
 

