@@ -40,6 +40,7 @@ from mlbench.config import OptimConfig, RunConfig
 from mlbench.data import load_dataset
 from mlbench.models import create_model
 from mlbench.presets import GRID_KEYS, load_preset
+from mlbench.sweep import Grid
 
 TITLE = "End to end"
 REPO = Path(__file__).resolve().parents[1]
@@ -95,17 +96,18 @@ def main_job(quick: bool) -> Figure:
 def sweep_job(quick: bool) -> Figure:
     """The default sweep (or the quick grid) against all its training, bare."""
     preset = load_preset(PRESET)
-    grid = {k: ",".join(str(v) for v in preset[k]) for k in GRID_KEYS}
-    overrides: dict[str, object] = {}
+    defaults = Grid()  # what the CLI falls back to where the preset names no grid
+    grid = {k: ",".join(f"{v:g}" if isinstance(v, float) else str(v)
+                        for v in preset.get(k) or getattr(defaults, k)) for k in GRID_KEYS}
+    given: dict[str, object] = {}  # full mode: the preset alone, as the MLproject runs it
     if quick:
-        grid, overrides = QUICK_GRID, QUICK
-    cfg = RunConfig.from_flat({**{k: v for k, v in preset.items() if k not in GRID_KEYS},
-                               **overrides})
-    seconds = cli_seconds(["sweep", "--project", str(PRESET), *options({**grid, **overrides})])
+        grid, given = QUICK_GRID, {**QUICK_GRID, **QUICK}
+    flat = {k: v for k, v in preset.items() if k not in GRID_KEYS}
+    cfg = RunConfig.from_flat({**flat, **(QUICK if quick else {})})
+    seconds = cli_seconds(["sweep", "--project", str(PRESET), *options(given)])
     n = {k: len(v.split(",")) for k, v in grid.items()}
     cells = n["strategies"] * n["compressions"] * n["seeds"]
-    recipes = [cfg.base] * n["seeds"] + [cfg.finetune] * cells
-    bare = bare_training(cfg, recipes)
+    bare = bare_training(cfg, [cfg.base] * n["seeds"] + [cfg.finetune] * cells)
     size = f"{n['strategies']} x {n['compressions']} x {n['seeds']} = {cells} cells"
     return Figure(f"`mlbench sweep` (digits-lenet preset, {size})", seconds, bare,
                   "its training steps as a bare loop")

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from mlbench._select import top_mask
+from mlbench._select import top_mask, top_masks
 from mlbench.errors import ConfigError
 
 Masks = dict[str, Tensor]
@@ -77,12 +77,7 @@ def allocate(scores: Mapping[str, Tensor], keep: int, allocation: str) -> Masks:
 
 
 def _global(scores: Mapping[str, Tensor], keep: int) -> Masks:
-    flat = top_mask(torch.cat([s.detach().flatten().float() for s in scores.values()]), keep)
-    masks, start = {}, 0
-    for name, score in scores.items():
-        masks[name] = flat[start : start + score.numel()].view(score.shape)
-        start += score.numel()
-    return masks
+    return dict(zip(scores, top_masks(list(scores.values()), keep), strict=True))
 
 
 def _layerwise(scores: Mapping[str, Tensor], keep: int) -> Masks:
