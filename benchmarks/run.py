@@ -16,6 +16,7 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -133,7 +134,7 @@ def figure_rows(section: Section) -> list[tuple[str, ...]]:
              f"{f.ratio:.3f}", f.target or "") for f in section.figures]
 
 
-def render(done: list[Section], quick: bool, seconds: float,
+def render(done: list[Section], command: str, quick: bool, seconds: float,
            host: list[tuple[str, str]], packages: list[tuple[str, str]]) -> str:
     """RESULTS.md: how it was made, machine and versions, a summary, then each section."""
     mode = "quick (`--quick`: fewer repeats, epochs and samples)" if quick else "full"
@@ -142,7 +143,7 @@ def render(done: list[Section], quick: bool, seconds: float,
     lines = [
         "# mlbench benchmark results",
         "",
-        f"Made by `python benchmarks/run.py{' --quick' if quick else ''}` on {date}, mode: "
+        f"Made by `{command}` on {date}, mode: "
         f"{mode}, in {seconds:.0f} s. Every ratio is mlbench's speed relative to a baseline "
         "measured side by side in the same run (above 1: mlbench is faster); the absolute "
         "values stand beside it. How each is measured: benchmarks/README.md.",
@@ -226,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{name}] " + " | ".join(row), file=sys.stderr, flush=True)
         print(f"[{name}] {sec.seconds:.0f} s", file=sys.stderr, flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(done, args.quick, time.perf_counter() - start, host,
-                                  packages))
+    command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None
+                                                           else argv)])
+    args.output.write_text(render(done, command, args.quick, time.perf_counter() - start,
+                                  host, packages))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0 if ok else 1
 
