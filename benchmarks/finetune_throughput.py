@@ -62,6 +62,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import Figure, Section
 from torch import Tensor, nn
 
 from mlbench._malloc import steady_malloc
@@ -74,6 +75,7 @@ from mlbench.masks import MaskHold, Masks, apply_masks
 from mlbench.pipeline import Setup, compute_masks, generator, prepare
 from mlbench.tracking import Tracker
 
+TITLE = "Fine-tuning throughput"
 VARIANTS = ("bare", "masks", "mlbench")
 VAL_FRACTION = 1e-9  # holds out exactly one sample: the smallest val split there is
 SEED = 0
@@ -321,6 +323,79 @@ def report(summary: dict[str, object], costs: dict[str, float], bare_block: floa
     return "\n".join(lines)
 
 
+@dataclass
+class Result:
+    """One run of the benchmark: what ``main`` prints and what the suite reports."""
+
+    timings: Timings
+    summary: dict[str, object]  # see ``summarize``
+    costs: dict[str, float]  # see ``work_costs``
+    load: tuple[float, float]  # 1-minute load average before and after
+    samples: int  # per timed block
+
+    def bare_block(self) -> float:
+        """Median seconds of a bare block."""
+        return statistics.median(self.timings.seconds["bare"])
+
+    def ratio(self, name: str = "mlbench") -> dict[str, float]:
+        """Median, min and max of the paired per-repeat throughput ratio ``name``/bare."""
+        return self.summary[f"ratio_{name}"]  # type: ignore[return-value]
+
+    def median_rate(self, name: str) -> float:
+        """Median samples/s of variant ``name``."""
+        rates: dict[str, list[float]] = self.summary["samples_per_s"]  # type: ignore[assignment]
+        return statistics.median(rates[name])
+
+
+def measure_throughput(steps: int, repeats: int, batch_size: int) -> Result:
+    """Build the three variants on a fresh MLflow sqlite store, time them interleaved,
+    and time mlbench's extra work piece by piece. Threads and malloc: the caller's."""
+    if steps < 1 or repeats < 1 or batch_size < 2:
+        raise ValueError("steps and repeats must be >= 1 and batch_size >= 2")
+    load_before = os.getloadavg()[0]  # other processes' load shows here; ours adds ~threads
+    with tempfile.TemporaryDirectory(prefix="mlbench-bench-") as tmp:
+        tracker = Tracker(
+            TrackingConfig(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench",
+                           register=False)
+        )
+        with tracker.run("benchmark", "finetune-throughput"):
+            bench = build(steps, batch_size, tracker)
+            timings = measure(bench, repeats)
+            costs = work_costs(bench)
+    samples = steps * batch_size
+    return Result(timings, summarize(timings, samples, steps), costs,
+                  (load_before, os.getloadavg()[0]), samples)
+
+
+def section(quick: bool) -> Section:
+    """The suite's section: 20 steps x 5 repeats (quick: 5 x 2), batch 128, as configured
+    by the caller (the suite runs with steady malloc, as the mlbench CLI does)."""
+    steps, repeats, batch = (5, 2, 128) if quick else (20, 5, 128)
+    result = measure_throughput(steps, repeats, batch)
+    name = f"fine-tuning throughput, resnet20 pruned x8, batch {batch}, {steps} steps per block"
+    bare = result.median_rate("bare")
+    figures = [
+        Figure(name, result.median_rate("mlbench"), bare, "bare PyTorch loop, in-memory batches",
+               unit="samples/s", target=">= 0.97", ratio=result.ratio()["median"]),
+        Figure("the same, masks held (MaskHold) but no other mlbench part",
+               result.median_rate("masks"), bare, "bare PyTorch loop, in-memory batches",
+               unit="samples/s", ratio=result.ratio("masks")["median"]),
+    ]
+    r = result.ratio()
+    faults: dict[str, float] = result.summary["faults_per_step"]  # type: ignore[assignment]
+    block = result.bare_block()
+    notes = [
+        f"Ratio = median of the {repeats} paired per-repeat ratios (min {r['min']:.3f}, "
+        f"max {r['max']:.3f}); details in benchmarks/README.md.",
+        "Minor page faults per step: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in faults.items()) + ".",
+        "mlbench's extra work per block, timed alone (share of a bare block): "
+        + ", ".join(f"{k} {sec * 1e3:.1f} ms ({sec / block:.2%})"
+                    for k, sec in result.costs.items()) + ".",
+    ]
+    return Section(TITLE, figures, notes, result.load)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Build, warm up, measure interleaved, print the table, write --json."""
     args = get_args_parser().parse_args(argv)
@@ -330,30 +405,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.steady_malloc:
         require_steady_malloc()
-    load_before = os.getloadavg()[0]  # other processes' load shows here; ours adds ~threads
-    with tempfile.TemporaryDirectory(prefix="mlbench-bench-") as tmp:
-        tracker = Tracker(
-            TrackingConfig(tracking_uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench",
-                           register=False)
-        )
-        with tracker.run("benchmark", "finetune-throughput"):
-            bench = build(args.steps, args.batch_size, tracker)
-            timings = measure(bench, args.repeats)
-            costs = work_costs(bench)
-    load = (load_before, os.getloadavg()[0])
-    samples = args.steps * args.batch_size
-    summary = summarize(timings, samples, args.steps)
-    bare_block = statistics.median(timings.seconds["bare"])
+    result = measure_throughput(args.steps, args.repeats, args.batch_size)
+    load = result.load
     print(
         f"resnet20, synthetic 3x32x32 / 10 classes, batch {args.batch_size}, {args.steps} steps "
-        f"({samples} samples) per block, {args.repeats} repeats, "
+        f"({result.samples} samples) per block, {args.repeats} repeats, "
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"malloc {'steady' if args.steady_malloc else 'default'}, "
         f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after"
     )
-    print(report(summary, costs, bare_block))
+    print(report(result.summary, result.costs, result.bare_block()))
     if args.json is not None:
-        result = {
+        out = {
             "model": "resnet20",
             "data": "synthetic 3x32x32, 10 classes",
             "batch_size": args.batch_size,
@@ -363,11 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "torch": torch.__version__,
             "steady_malloc": args.steady_malloc,
             "load_average_before_after": load,
-            "seconds": timings.seconds,
-            **summary,
-            "work_seconds_per_block": costs,
+            "seconds": result.timings.seconds,
+            **result.summary,
+            "work_seconds_per_block": result.costs,
         }
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(out, indent=2))
     return 0
 
 

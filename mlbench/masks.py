@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from mlbench._select import top_mask, top_masks
 from mlbench.errors import ConfigError
 
 Masks = dict[str, Tensor]
@@ -65,7 +66,8 @@ def allocate(scores: Mapping[str, Tensor], keep: int, allocation: str) -> Masks:
 
     ``global`` ranks all weights under one threshold; ``layer`` keeps the same fraction
     of every tensor, rounded per tensor by largest remainder so the total is exact.
-    Ties go to the earlier weight (stable sort), so equal scores give the same masks.
+    Ties go to the earlier weight (as a stable sort would), so equal scores give the same
+    masks. Linear time: the threshold is selected, never sorted for (see ``_select``).
     """
     if allocation == "global":
         return _global(scores, keep)
@@ -74,20 +76,8 @@ def allocate(scores: Mapping[str, Tensor], keep: int, allocation: str) -> Masks:
     raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
 
 
-def _top(score: Tensor, k: int) -> Tensor:
-    flat = score.detach().flatten().float()
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    mask[torch.argsort(flat, descending=True, stable=True)[:k]] = True
-    return mask.view(score.shape)
-
-
 def _global(scores: Mapping[str, Tensor], keep: int) -> Masks:
-    flat = _top(torch.cat([s.detach().flatten().float() for s in scores.values()]), keep)
-    masks, start = {}, 0
-    for name, score in scores.items():
-        masks[name] = flat[start : start + score.numel()].view(score.shape)
-        start += score.numel()
-    return masks
+    return dict(zip(scores, top_masks(list(scores.values()), keep), strict=True))
 
 
 def _layerwise(scores: Mapping[str, Tensor], keep: int) -> Masks:
@@ -99,7 +89,7 @@ def _layerwise(scores: Mapping[str, Tensor], keep: int) -> Masks:
     by_remainder = sorted(exact, key=lambda n: exact[n] - counts[n], reverse=True)
     for name in by_remainder[:leftover]:
         counts[name] += 1
-    return {name: _top(score, counts[name]) for name, score in scores.items()}
+    return {name: top_mask(score, counts[name]) for name, score in scores.items()}
 
 
 def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> None:

@@ -31,12 +31,18 @@ def weight_times_gradient(
     was_training = model.training
     model.eval()
     names, tensors = list(params), list(params.values())
-    grads = [torch.zeros_like(t) for t in tensors]
+    grads: list[Tensor] = []
     try:
         for x, y in batches:
             loss = F.cross_entropy(model(x), y, reduction="sum")
-            for acc, g in zip(grads, torch.autograd.grad(loss, tensors), strict=True):
-                acc.add_(g)
+            step = list(torch.autograd.grad(loss, tensors))  # fresh tensors, ours to reuse
+            if grads:
+                torch._foreach_add_(grads, step)
+            else:
+                grads = step
     finally:
         model.train(was_training)
-    return {n: (t.detach() * g).abs() for n, t, g in zip(names, tensors, grads, strict=True)}
+    # |w * g| in place in the gradient buffers: no further copies
+    torch._foreach_mul_(grads, [t.detach() for t in tensors])
+    torch._foreach_abs_(grads)
+    return dict(zip(names, grads, strict=True))

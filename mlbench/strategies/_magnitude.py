@@ -19,5 +19,5 @@ def weight_magnitude(
     batches: Sequence[Batch],
     generator: torch.Generator,
 ) -> dict[str, Tensor]:
-    """|w| for every prunable weight (needs no data)."""
-    return {name: p.detach().abs().clone() for name, p in params.items()}
+    """|w| for every prunable weight (needs no data); ``abs`` already returns new tensors."""
+    return {name: p.detach().abs() for name, p in params.items()}
