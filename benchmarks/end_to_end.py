@@ -39,7 +39,7 @@ from finetune_throughput import bare_loop
 from mlbench.config import OptimConfig, RunConfig
 from mlbench.data import load_dataset
 from mlbench.models import create_model
-from mlbench.presets import GRID_KEYS, load_preset
+from mlbench.presets import EXTRA_KEYS, GRID_KEYS, load_preset
 from mlbench.sweep import Grid
 
 TITLE = "End to end"
@@ -102,7 +102,7 @@ def sweep_job(quick: bool) -> Figure:
     given: dict[str, object] = {}  # full mode: the preset alone, as the MLproject runs it
     if quick:
         grid, given = QUICK_GRID, {**QUICK_GRID, **QUICK}
-    flat = {k: v for k, v in preset.items() if k not in GRID_KEYS}
+    flat = {k: v for k, v in preset.items() if k not in EXTRA_KEYS}
     cfg = RunConfig.from_flat({**flat, **(QUICK if quick else {})})
     seconds = cli_seconds(["sweep", "--project", str(PRESET), *options(given)])
     n = {k: len(v.split(",")) for k, v in grid.items()}
