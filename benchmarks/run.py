@@ -5,8 +5,8 @@ absolute values beside the ratio (mlbench's speed relative to the baseline: abov
 is faster). The machine, the versions, the date and the load average go with them.
 
 Run:
-    python benchmarks/run.py                 # full: about 15-30 minutes on 2 cores
-    python benchmarks/run.py --quick         # about 2-3 minutes, for CI
+    python benchmarks/run.py                 # full: about 8 minutes on 2 quiet cores
+    python benchmarks/run.py --quick         # about 3 minutes, for CI
     python benchmarks/run.py --quick --output /tmp/RESULTS.md --only masks,loader
 """
 
