@@ -108,6 +108,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--amp", dest="amp", type=_parse_bool, nargs="?", const=True,
                      default=argparse.SUPPRESS, metavar="BOOL",
                      help="mixed precision on CUDA (default: True)")
+    run.add_argument("--memory-format", dest="memory_format", default=argparse.SUPPRESS,
+                     metavar="NAME", help="auto (channels_last on CUDA), channels_last or "
+                     "contiguous (default: auto)")
+    run.add_argument("--compile", dest="compile", type=_parse_bool, nargs="?", const=True,
+                     default=argparse.SUPPRESS, metavar="BOOL",
+                     help="torch.compile the model for training (default: False)")
     tracking = parser.add_argument_group("tracking")
     tracking.add_argument("--tracking-uri", default=None, metavar="URI",
                           help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")

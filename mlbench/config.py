@@ -96,6 +96,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    memory_format: str = "auto"  # auto: channels_last on CUDA, contiguous elsewhere
+    compile: bool = False  # torch.compile the model for training
 
     def flat(self) -> dict[str, Any]:
         """All fields as one flat dict with DESIGN.md's names (MLflow params)."""
@@ -103,7 +105,8 @@ class RunConfig:
         out.update(dataclasses.asdict(self.prune))
         out.update(dataclasses.asdict(self.finetune))
         out.update({f"base_{k}": v for k, v in dataclasses.asdict(self.base).items()})
-        out.update(seed=self.seed, device=self.device, amp=self.amp)
+        out.update(seed=self.seed, device=self.device, amp=self.amp,
+                   memory_format=self.memory_format, compile=self.compile)
         return out
 
     @classmethod
@@ -124,7 +127,7 @@ class RunConfig:
                 if key in _names(owner):
                     parts[part][key] = values.pop(key)
                     break
-        top = {k: values.pop(k) for k in ("model", "seed", "device", "amp") if k in values}
+        top = {k: values.pop(k) for k in _TOP if k in values}
         if values:
             raise ConfigError(
                 f"unknown option(s) {', '.join(sorted(values))}; allowed: "
@@ -149,6 +152,8 @@ class RunConfig:
         _check_value("seed", self.seed, int, {"ge": 0})
         _check_value("device", self.device, str, {})
         _check_value("amp", self.amp, bool, {})
+        _check_value("memory_format", self.memory_format, str, {"choices": MEMORY_FORMATS})
+        _check_value("compile", self.compile, bool, {})
         _check_value("model", self.model, str, {})
         self.data.input_shape()
 
@@ -170,7 +175,8 @@ class RunConfig:
     def run_key(self) -> dict[str, Any]:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
-        for key in ("data_dir", "download", "loader_workers", "device"):
+        for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
+                    "compile"):
             flat.pop(key)
         return flat
 
@@ -178,6 +184,9 @@ class RunConfig:
         """Hash identifying a prune run's result: same hash, same numbers."""
         return config_hash(self.run_key())
 
+
+_TOP = ("model", "seed", "device", "amp", "memory_format", "compile")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 _RESULT_DATA = {
     "dataset",

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from mlbench.checkpoint import Checkpointer, capture, restore
 from mlbench.config import OptimConfig
 from mlbench.data import Split
-from mlbench.device import Precision
+from mlbench.device import Precision, compiled
 from mlbench.distributed import Dist
 from mlbench.masks import MaskHold, Masks
 from mlbench.metrics import topk_correct
@@ -125,6 +125,7 @@ def fit(
     epochs: Iterable[int] | None = None,
     checkpoint: Checkpointer | None = None,
     dist: Dist = Dist(),
+    compile: bool = False,
 ) -> dict[str, float]:
     """Train ``model`` for ``cfg.epochs`` epochs, holding ``masks`` if given.
 
@@ -137,6 +138,7 @@ def fit(
     is due (never after the last: the finished model is the result). Under data
     parallelism (``dist``) the model trains inside DistributedDataParallel, each rank on
     its part of every batch, and ``on_epoch`` gets the metrics reduced over the ranks.
+    ``compile`` trains a ``torch.compile``d model.
 
     Returns:
         The last epoch's metrics (empty when ``cfg.epochs`` is 0).
@@ -146,7 +148,7 @@ def fit(
     steps = train.num_batches(cfg.batch_size, drop_last=drop_last)
     scheduler = build_scheduler(optimizer, cfg, steps)
     hold = MaskHold(model, optimizer, masks) if masks else None
-    trained = dist.wrap(model)
+    trained = compiled(dist.wrap(model), compile)  # evaluation runs the plain model
     history: list[dict[str, float]] = []
     done = 0
     if checkpoint is not None and checkpoint.resume is not None:

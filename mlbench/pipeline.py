@@ -22,7 +22,7 @@ from torch import nn
 from mlbench import checkpoint
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import Splits, load_dataset
-from mlbench.device import Precision, pick_device
+from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
 from mlbench.errors import ConfigError
@@ -87,7 +87,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     splits = load_dataset(cfg.data, device)
     with seeded(cfg.seed):
         model = create_model(cfg.model, splits.info.input_shape, splits.info.num_classes)
-    model.to(device)
+    place_model(model, device, cfg.memory_format)
     classifier = None if cfg.prune.prune_classifier else classifier_name(model)
     prunable = prunable_parameters(model, classifier)
     keep = keep_count(model, prunable, cfg.prune.compression) if prune else 0
@@ -125,6 +125,7 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
                 epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
                 checkpoint=checkpointer(tracker, "train", base_hash, dist),
                 dist=dist,
+                compile=cfg.compile,
             )
         test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
@@ -160,7 +161,6 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     if setup.dist.is_main:
         state = load_file(str(tracker.download(base.run_id, WEIGHTS, cache=True)))
         setup.model.load_state_dict(state)
-        setup.model.to(setup.device)
     setup.dist.broadcast_module(setup.model)
 
 
@@ -242,6 +242,7 @@ def prune(
                 epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
                 checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
                 dist=dist,
+                compile=cfg.compile,
             )
         results |= evaluate(setup.model, test, batch, precision, dist=dist)
         sizes, rows = size_and_ops(setup.model, masks, setup.splits.info.input_shape)

@@ -59,3 +59,41 @@ def test_epoch_callback_gets_the_design_metrics():
     assert set(history[0]) == expected
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine ends at zero
+
+
+def _fit_with(memory_format: str = "contiguous", compile: bool = False) -> dict[str, torch.Tensor]:
+    from mlbench.device import place_model
+
+    data = DataConfig(dataset="synthetic", synthetic_shape="3x8x8", synthetic_classes=4,
+                      synthetic_samples=128)
+    splits = load_dataset(data, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = place_model(create_model("resnet20", (3, 8, 8), 4), torch.device("cpu"),
+                        memory_format)
+    fit(model, splits.train, splits.val, OptimConfig(epochs=1, batch_size=16, lr=0.05),
+        generator=torch.Generator().manual_seed(0),
+        precision=Precision(torch.device("cpu"), True), compile=compile)
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def test_the_gpu_switches_are_clean_no_ops_or_equivalent_on_cpu():
+    cpu = Precision(torch.device("cpu"), True)  # amp asked for, on a CPU
+    assert not cpu.enabled and not cpu.scaler.is_enabled()
+    assert isinstance(cpu.autocast(), type(__import__("contextlib").nullcontext()))
+    from mlbench.device import place_model
+
+    model = place_model(create_model("resnet20", (3, 8, 8), 4), torch.device("cpu"),
+                        "channels_last")
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    auto = place_model(create_model("resnet20", (3, 8, 8), 4), torch.device("cpu"), "auto")
+    assert auto.conv1.weight.is_contiguous()  # auto: channels_last only on CUDA
+    plain, last = _fit_with("contiguous"), _fit_with("channels_last")
+    for key, value in plain.items():  # the same training, another layout in memory
+        torch.testing.assert_close(last[key], value, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_like_the_eager_one():
+    eager, compiled = _fit_with(), _fit_with(compile=True)
+    for key, value in eager.items():
+        torch.testing.assert_close(compiled[key], value, atol=1e-4, rtol=1e-3)
