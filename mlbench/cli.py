@@ -274,12 +274,22 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_process_group() -> None:
+    """Under torchrun, every rank leaves the process group together before exiting."""
+    if "torch.distributed" in sys.modules:
+        from mlbench.distributed import shutdown
+
+        shutdown()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
     steady_malloc()  # before any tensor exists: see mlbench/_malloc.py
     try:
-        return args.func(args)
+        code = args.func(args)
+        _leave_process_group()
+        return code
     except ConfigError as exc:
         print(f"mlbench {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -133,6 +133,17 @@ def from_env(device: torch.device) -> Dist:
     return Dist(rank=rank, world=world, local_rank=local_rank)
 
 
+def shutdown() -> None:
+    """Leave the process group cleanly (all ranks together), if this process joined one.
+
+    A rank that exits with the group still up can abort in gloo's threads
+    ("terminate called without an active exception") while the others still talk.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def rank_device(device: torch.device, dist: Dist) -> torch.device:
     """Each rank's own GPU (``cuda:LOCAL_RANK``) under torchrun; ``device`` otherwise."""
     if dist.enabled and device.type == "cuda":
@@ -149,4 +160,4 @@ def check_batch(batch_size: int, dist: Dist, option: str) -> None:
         )
 
 
-__all__ = ["Dist", "check_batch", "from_env", "rank_device"]
+__all__ = ["Dist", "check_batch", "from_env", "rank_device", "shutdown"]

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from mlbench.config import RunConfig
 from mlbench.device import Precision
-from mlbench.distributed import from_env
+from mlbench.distributed import from_env, shutdown
 from mlbench.engine import evaluate, fit
 from mlbench.masks import apply_masks
 from mlbench.pipeline import compute_masks, generator, prepare, seeded
@@ -49,6 +49,7 @@ def main(out: str) -> None:
     save_file({**{f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()},
                **{f"weight.{k}": v.contiguous() for k, v in setup.model.state_dict().items()},
                "metrics": metrics}, f"{out}/rank{dist.rank}.safetensors")
+    shutdown()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ TUNE_TINY = {k: v for k, v in TINY.items() if k not in ("epochs", "batch_size")}
 def _fast_claims(monkeypatch):
     """Tuned prune runs claim their cell; one process needs no settling time."""
     monkeypatch.setattr("mlbench.tracking._tracker.CLAIM_SETTLE_S", 0.0)
+    monkeypatch.setattr("mlbench.tracking._tracker.LOCAL_CLAIM_SETTLE_S", 0.0)
 
 
 def preset(tmp_path: Path, space: object = SPACE, **extra: object) -> Path:
@@ -303,15 +304,20 @@ def drain(proc: subprocess.Popen, log: Path) -> None:
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_without_repeating_or_losing_trials(tmp_path):
-    assert runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "tune") == []  # create the store first
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert runs(uri, "tune") == []  # create the store first
+    # The base model first: otherwise the worker that trains it runs the whole study
+    # while the other waits for it, and only one of them would take trials.
+    find_or_train_base(prepare(RunConfig.from_flat(SLOW_TINY)),
+                       Tracker(TrackingConfig(tracking_uri=uri)))
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
-    procs = [subprocess.Popen(worker_cmd(tmp_path, 5), cwd=tmp_path, env=worker_env(tmp_path),
+    procs = [subprocess.Popen(worker_cmd(tmp_path, 8), cwd=tmp_path, env=worker_env(tmp_path),
                               stdout=log.open("w"), stderr=subprocess.STDOUT,
                               start_new_session=True) for log in logs]
     for proc, log in zip(procs, logs, strict=True):
         drain(proc, log)
-    check_exact_budget(tmp_path, 5)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    check_exact_budget(tmp_path, 8)
+    assert len(runs(uri, "train")) == 1  # the workers found that base model
     workers = {r.data.tags["mlbench.worker"] for r in runs(uri, "trial")}
     assert len(workers) == 2  # both workers really ran trials of the one study
 
