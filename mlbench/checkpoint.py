@@ -130,6 +130,18 @@ def load(path: str | Path) -> TrainState:
                       history=list(meta["history"]))
 
 
+def misfit(state: TrainState, model: nn.Module) -> str | None:
+    """Why ``state`` cannot be restored into ``model`` (names or shapes differ), or None."""
+    saved = {k[len("model."):]: tuple(v.shape) for k, v in state.tensors.items()
+             if k.startswith("model.")}
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for name in sorted(saved.keys() | wanted.keys()):
+        if saved.get(name) != wanted.get(name):
+            return (f"tensor {name}: checkpoint has {saved.get(name, 'none')}, the model "
+                    f"{wanted.get(name, 'none')}")
+    return None
+
+
 class Checkpointer:
     """Writes a checkpoint after an epoch when due; holds the state to resume from.
 
@@ -162,4 +174,6 @@ class Checkpointer:
         self._last = time.monotonic()
 
 
-__all__ = ["FILENAME", "Checkpointer", "TrainState", "capture", "load", "restore", "save"]
+__all__ = [
+    "FILENAME", "Checkpointer", "TrainState", "capture", "load", "misfit", "restore", "save",
+]

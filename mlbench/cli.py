@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--workers", dest="sweep_workers", type=_parse_int, default=1,
                       metavar="INT",
                       help="processes running cells at once on this machine (default: 1)")
+    grid.add_argument("--storage", dest="sweep_storage", default=None, metavar="URL",
+                      help="the Optuna storage holding the sweep's queue: journal:PATH, "
+                      "sqlite:///PATH or postgresql://... for several machines (default: "
+                      "journal:optuna.journal beside the MLflow store)")
+    grid.add_argument("--grace", dest="sweep_grace", type=_parse_int, default=None,
+                      metavar="SECONDS", help="a worker silent this long is taken for dead "
+                      "and its cell redone by another (default: 60)")
     _add_common(sweep)
     _add_fields(sweep.add_argument_group("pruning"), PruneConfig, PruneConfig(),
                 skip=("strategy", "compression"))
@@ -210,7 +217,7 @@ def _main_rank() -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mlbench.pipeline import run_train
+    from mlbench.base import run_train
 
     _quiet_mlflow()
     cfg, tracking = _split(args)
@@ -234,7 +241,8 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from mlbench.presets import EXTRA_KEYS, GRID_KEYS, load_preset
-    from mlbench.sweep import DEFAULT_COMPRESSIONS, DEFAULT_SEEDS, Grid, parse_list, run_sweep
+    from mlbench.sweep import DEFAULT_COMPRESSIONS, DEFAULT_SEEDS, Grid, parse_list
+    from mlbench.tuning import DEFAULT_GRACE_S, run_sweep
 
     _quiet_mlflow()
     given = vars(args)
@@ -253,13 +261,15 @@ def _sweep(args: argparse.Namespace) -> int:
         seeds=parse_list(grid_values["seeds"] or DEFAULT_SEEDS, int, "--seeds"),
     )
     sweep_workers = given.pop("sweep_workers")
+    storage, grace = given.pop("sweep_storage"), given.pop("sweep_grace")
     args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},
                                  **given})
     cfg, tracking = _split(args)
-    results = run_sweep(cfg, grid, tracking, workers=sweep_workers)
+    done = run_sweep(cfg, grid, tracking, workers=sweep_workers,
+                     storage=storage, grace_s=grace or DEFAULT_GRACE_S)
     if _main_rank():
-        print(f"sweep done: {len(results)} cells run, "
-              f"{len(grid.cells(cfg)) - len(results)} found")
+        print(f"sweep done: all {done.total} items of study {done.study} finished "
+              f"({done.ran} by this process); queue in {done.storage}")
     return 0
 
 

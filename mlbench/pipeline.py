@@ -1,7 +1,9 @@
-"""The flow of DESIGN.md: base model (trained once or reused) -> prune -> fine-tune -> evaluate.
+"""The flow of DESIGN.md: base model -> prune -> fine-tune -> evaluate, and nothing else.
 
 ``prepare`` does every check that can fail on bad input, before any run starts or any
-training happens. ``train_base`` and ``prune`` do the work and track it.
+training happens. ``prune`` does one cell's work on a given base model and tracks it;
+finding or training the base model is ``mlbench.base``'s job, and who does which cell is
+the sweep queue's.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ import contextlib
 import csv
 import sys
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,24 +20,20 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mlbench import checkpoint
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import Splits, load_dataset
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
-from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
+from mlbench.resume import checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.tracking import (
-    BASE_HASH,
-    CHECKPOINT_DIR,
     CONFIG_HASH,
     WEIGHTS,
     BaseModel,
-    CellTaken,
     Follower,
     Tracker,
     check_reachable,
@@ -94,65 +91,6 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
-def registered_name(cfg: RunConfig) -> str:
-    """The Model Registry name of a base model: ``mlbench-<dataset>-<model>``."""
-    return f"mlbench-{cfg.data.dataset}-{cfg.model}"
-
-
-def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> BaseModel:
-    """Train the dense base model in a ``train`` run, log it and register it.
-
-    With ``exclusive``, raise CellTaken if another live process is training it.
-    """
-    cfg, model, dist = setup.cfg, setup.model, setup.dist
-    base_hash = cfg.base_hash()
-    name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
-    tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
-    with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
-        tracker.log_params(cfg.base_key())
-        precision = Precision(setup.device, cfg.amp)
-        _settle_claim(tracker, dist)
-        with seeded(cfg.seed):
-            fit(
-                model,
-                setup.splits.train,
-                setup.splits.val,
-                cfg.base,
-                generator=generator(cfg.seed),
-                precision=precision,
-                augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
-                checkpoint=checkpointer(tracker, "train", base_hash, dist),
-                dist=dist,
-                compile=cfg.compile,
-            )
-        test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
-        tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
-        if not dist.is_main:
-            return BaseModel(run_id=run_id, name=registered_name(cfg), version=None)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / WEIGHTS
-            save_file(_cpu_state(model), str(path))
-            tracker.log_file(path)
-        example = torch.zeros(2, *setup.splits.info.input_shape).numpy()
-        version = tracker.register_base(
-            registered_name(cfg), _export_copy(model), example, base_hash
-        )
-    return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
-
-
-def _settle_claim(tracker: Tracker, dist: Dist) -> None:
-    """Settle the run's claim on rank 0 and tell every rank whether it stands."""
-    won = True
-    try:
-        tracker.confirm_claim()
-    except CellTaken:
-        won = False
-    if not dist.broadcast_flag(won):
-        raise CellTaken("another worker holds this run")
-
-
 def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     """Load the base model's logged weights (safetensors, no pickle) into ``setup.model``.
 
@@ -164,52 +102,34 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     setup.dist.broadcast_module(setup.model)
 
 
-def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> BaseModel:
-    """Reuse the registered base model with the same base hash, or train one.
-
-    If another process (a sweep on another machine) is training that very model, wait
-    for it rather than train a second one: every strategy must prune the same weights.
-    """
-    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
-    if setup.dist.enabled:  # rank 0 looks, and all ranks train together if need be
-        found = tracker.find_base(name, base_hash)
-        if setup.dist.broadcast_flag(found is not None):
-            return found or BaseModel(run_id="", name=name, version=None)
-        return train_base(setup, tracker)
-    while True:
-        found = tracker.find_base(name, base_hash)
-        if found is not None:
-            return found
-        if not tracker.running("train", base_hash):
-            try:
-                return train_base(setup, tracker, exclusive=True)
-            except CellTaken:
-                pass
-        time.sleep(poll_s)
-
-
 def run_name(cfg: RunConfig) -> str:
     """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
     return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
 
 
 def prune(
-    setup: Setup, tracker: Tracker, *, parent_run_id: str | None = None, exclusive: bool = False
+    setup: Setup,
+    tracker: Tracker,
+    base: BaseModel,
+    *,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
-    """One (strategy, compression, seed): prune the base model, fine-tune, evaluate, log.
+    """One (strategy, compression, seed): prune ``base``, fine-tune, evaluate, log.
 
-    ``parent_run_id`` nests the run under a sweep run of another process; ``exclusive``
-    makes it a claim on the cell (raising CellTaken if a live worker already has it).
+    ``parent_run_id`` nests the run under a run of another process (the sweep's);
+    ``tags`` are added to the run, and ``on_run`` hears its id as soon as it exists.
 
     Returns the final metrics of DESIGN.md (acc1, acc5, pre_acc1, base_acc1, params,
     params_nz, compression, macs, flops, speedup, ...).
     """
     cfg, dist = setup.cfg, setup.dist
-    tags = {CONFIG_HASH: cfg.run_hash()}
-    with tracker.run(
-        "prune", run_name(cfg), tags, parent_run_id=parent_run_id, exclusive=exclusive
-    ):
-        base = find_or_train_base(setup, tracker)
+    run_hash = cfg.run_hash()
+    with tracker.run("prune", run_name(cfg), {**(tags or {}), CONFIG_HASH: run_hash},
+                     parent_run_id=parent_run_id) as run_id:
+        if on_run is not None:
+            on_run(run_id)
         tracker.log_params(
             {
                 **cfg.flat(),
@@ -227,7 +147,6 @@ def prune(
                                      setup.prunable)
         apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
-        _settle_claim(tracker, dist)  # the claim settled while the work above was done
         with seeded(cfg.seed):
             fit(
                 setup.model,
@@ -240,7 +159,7 @@ def prune(
                 augment=cfg.data.augment,
                 on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
                 epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
-                checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
+                checkpoint=checkpointer(tracker, run_hash, setup.model, dist),
                 dist=dist,
                 compile=cfg.compile,
             )
@@ -252,41 +171,6 @@ def prune(
             _log_artifacts(tracker, cfg, base, masks, rows, setup.model)
         tracker.log_metrics(results)
     return results
-
-
-def checkpointer(
-    tracker: Tracker, stage: str, config_hash: str, dist: Dist = Dist()
-) -> checkpoint.Checkpointer:
-    """Checkpoints for the active run, resuming from an interrupted run's last one.
-
-    The interrupted run (same stage and config hash, its process gone) that got
-    furthest is continued: its checkpoint is loaded, its per-epoch metrics are copied
-    into this run, and this run is tagged ``mlbench.resumed_from``. A checkpoint that
-    cannot be read is reported on stderr and training starts from the beginning.
-    Under torchrun, rank 0 finds and writes checkpoints and broadcasts the one to
-    resume from.
-    """
-    found = tracker.find_checkpoint(stage, config_hash)
-    data = None
-    if found is not None:
-        run_id = found[0]
-        try:
-            path = tracker.download(run_id, f"{CHECKPOINT_DIR}/{checkpoint.FILENAME}")
-            checkpoint.load(path)  # readable, or not worth broadcasting
-            data = path.read_bytes()
-        except ConfigError as exc:
-            print(f"mlbench: not resuming from run {run_id}: {exc}", file=sys.stderr)
-    data = dist.broadcast_bytes(data)
-    state = None
-    if data is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / checkpoint.FILENAME).write_bytes(data)
-            state = checkpoint.load(Path(tmp) / checkpoint.FILENAME)
-        if found is not None:
-            tracker.mark_resumed(found[0], state.epoch)
-            tracker.log_history(state.history)
-    every_s = tracker.cfg.checkpoint_every if dist.is_main else -1.0
-    return checkpoint.Checkpointer(tracker.log_checkpoint, every_s=every_s, resume=state)
 
 
 def compute_masks(setup: Setup) -> Masks:
@@ -340,12 +224,6 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def _export_copy(model: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(model).cpu().eval()
-
-
 def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
     """A progress bar over epochs on a terminal; the plain iterable otherwise."""
     if not sys.stderr.isatty():
@@ -357,34 +235,23 @@ def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (training the base model first if needed)."""
+    from mlbench.base import find_or_train_base  # base.py builds on this module
+
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, dist=dist)
-    return prune(setup, Tracker(tracking) if dist.is_main else Follower(tracking))
-
-
-def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
-    """Check everything, then train and register the base model (or reuse it)."""
-    check_reachable(resolve_uri(tracking.tracking_uri))
-    dist = from_env(pick_device(cfg.device))
-    setup = prepare(cfg, prune=False, dist=dist)
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    found = tracker.find_base(registered_name(cfg), cfg.base_hash())
-    if not dist.broadcast_flag(found is not None):
-        return train_base(setup, tracker)
-    if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
-        with tracker.run("train", f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}",
-                         {"mlbench.reused_run_id": found.run_id}):
-            tracker.log_params({**cfg.base_key(), "base_run_id": found.run_id})
-    return found or BaseModel(run_id="", name=registered_name(cfg), version=None)
+    return prune(setup, tracker, find_or_train_base(setup, tracker))
 
 
 __all__ = [
     "Setup",
     "compute_masks",
+    "generator",
+    "load_base",
     "prepare",
     "prune",
+    "run_name",
     "run_prune",
-    "run_train",
-    "train_base",
+    "seeded",
 ]

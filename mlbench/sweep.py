@@ -1,9 +1,15 @@
-"""Sweeps: strategies x compressions x seeds, one base model per seed, resumable.
+"""Sweeps: strategies x compressions x seeds, one base model per seed, on a work queue.
 
-A ``sweep`` run holds one nested ``prune`` run per cell. Every cell of seed s prunes the
-base model of seed s (trained or found once, before its cells). A cell whose config
-hash already has a FINISHED prune run anywhere in the store is skipped, so a sweep
-started again with the same arguments finishes the grid and never redoes a cell.
+A sweep is an Optuna study on ``--storage`` used as a work queue (``mlbench.tuning``'s
+``WorkQueue``): one item per seed's base model, then one per cell. Any number of worker
+processes, on any machines, run the same command against one storage and one tracking
+server; each item is handed to exactly one of them by a storage transaction, and a
+dead worker's item goes to another after the heartbeat grace period. A cell of seed s
+runs only once the base model of seed s is done, and prunes that very model.
+
+MLflow stays the record: a ``sweep`` run holds one nested ``prune`` run per cell; each
+trial carries its run's id (``mlflow_run_id``) and each run its study and trial number.
+A finished sweep started again finds every item done and runs nothing.
 """
 
 from __future__ import annotations
@@ -11,24 +17,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import torch
-
-from mlbench.config import RunConfig, TrackingConfig, config_hash
-from mlbench.device import pick_device
-from mlbench.distributed import Dist, from_env
-from mlbench.errors import ConfigError, SweepIncomplete
-from mlbench.masks import keep_count
+from mlbench.config import RunConfig, config_hash
+from mlbench.errors import ConfigError
 from mlbench.strategies import STRATEGIES, strategy_names
-from mlbench.tracking import (
-    CONFIG_HASH,
-    CellTaken,
-    Follower,
-    Tracker,
-    check_reachable,
-    resolve_uri,
-)
 
 DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
@@ -96,7 +88,7 @@ def sweep_name(cfg: RunConfig) -> str:
 
 
 def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
-    """Identifies a sweep: the same arguments give the same hash (and the same run)."""
+    """Identifies a sweep: the same arguments give the same hash (and the same study)."""
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},
@@ -106,129 +98,28 @@ def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     )
 
 
-def run_sweep(
-    cfg: RunConfig, grid: Grid, tracking: TrackingConfig, workers: int = 1
-) -> list[dict[str, float]]:
-    """Run every unfinished cell of ``grid`` under one ``sweep`` run; return their results.
+def study_name(cfg: RunConfig, grid: Grid) -> str:
+    """The Optuna study of a sweep: ``sweep-digits-lenet-<hash>``."""
+    return f"{sweep_name(cfg)}-{sweep_hash(cfg, grid)[:12]}"
 
-    All input is checked first: the grid, every compression against the model (the
-    largest one must be reachable), the data and the tracking server. Base models are
-    made once per seed, before any cell. Cells then run in ``workers`` processes that
-    claim them through the tracking store, so each cell runs once even when several
-    machines run the same sweep against one tracking server. Under torchrun, every
-    cell trains data-parallel over the ranks, one cell after another.
-    """
-    from mlbench.pipeline import find_or_train_base, prepare
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    grid.check()
-    check_reachable(resolve_uri(tracking.tracking_uri))
-    dist = from_env(pick_device(cfg.device))
-    if dist.enabled and workers > 1:
-        raise ConfigError("--workers > 1 cannot be combined with torchrun: its processes "
-                          "already train each cell together; use --workers 1")
-    setup = prepare(dataclasses.replace(cfg, prune=dataclasses.replace(
-        cfg.prune, strategy=grid.strategies[0], compression=1.0)), dist=dist)
-    for c in grid.compressions:
-        keep_count(setup.model, setup.prunable, c)
-    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
+def base_key(seed: int) -> str:
+    """The queue item of seed ``seed``'s base model."""
+    return f"base:s{seed}"
+
+
+def cell_key(cell: RunConfig) -> str:
+    """The queue item of one cell: ``cell:global_weight:c8:s0``."""
+    return f"cell:{cell.prune.strategy}:c{cell.prune.compression:g}:s{cell.seed}"
+
+
+def keys(cfg: RunConfig, grid: Grid) -> dict[str, RunConfig]:
+    """Every item of the sweep, base models first, with the config it runs."""
     cells = grid.cells(cfg)
-    with tracker.run("sweep", sweep_name(cfg), {CONFIG_HASH: sweep_hash(cfg, grid)},
-                     resume=True) as sweep_id:
-        tracker.log_params(
-            {
-                **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
-                "strategies": ",".join(grid.strategies),
-                "compressions": ",".join(f"{c:g}" for c in grid.compressions),
-                "seeds": ",".join(map(str, grid.seeds)),
-                "cells": len(cells),
-            }
-        )
-        finished = tracker.finished_hashes("prune")
-        todo_mask = torch.tensor([c.run_hash() not in finished for c in cells])
-        todo = [c for c, do in zip(cells, dist.broadcast(todo_mask).tolist(), strict=True) if do]
-        for seed in dict.fromkeys(c.seed for c in todo):  # one base model per seed, first
-            first = next(c for c in todo if c.seed == seed)
-            find_or_train_base(prepare(first, dist=dist), tracker)
-        if dist.enabled:
-            results, failed = work(todo, tracking, sweep_id, dist)
-        elif workers == 1 or len(todo) <= 1:
-            results, failed = work(todo, tracking, sweep_id)
-        else:
-            results, failed = _in_processes(todo, tracking, sweep_id, workers)
-        tracker.log_metrics({"cells_run": len(results), "cells_found": len(cells) - len(todo)})
-        if failed:
-            raise SweepIncomplete(
-                f"{len(failed)} cell(s) failed ({', '.join(failed)}); "
-                "run the same command again to redo them"
-            )
-    return results
+    bases = {base_key(seed): next(c for c in cells if c.seed == seed) for seed in grid.seeds}
+    return {**bases, **{cell_key(c): c for c in cells}}
 
 
-def work(
-    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str, dist: Dist = Dist()
-) -> tuple[list[dict[str, float]], list[str]]:
-    """A worker: run each cell no one has finished or holds; return results and failures.
 
-    A cell that fails is logged FAILED and left for the next run of the sweep; the
-    worker goes on with the others (under torchrun a failure stops every rank).
-    """
-    from mlbench.pipeline import prepare, prune, run_name
-
-    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    results, failed = [], []
-    for cell in cells:
-        token = cell.run_hash()
-        if not dist.broadcast_flag(tracker.claimable("prune", token)):
-            continue
-        try:
-            metrics = prune(prepare(cell, dist=dist), tracker, parent_run_id=sweep_id,
-                            exclusive=True)
-        except CellTaken:
-            continue
-        except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the sweep
-            if dist.enabled:
-                raise
-            failed.append(f"{run_name(cell)}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
-            continue
-        results.append(metrics)
-        if dist.is_main:
-            print(
-                f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  "
-                f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}  "
-                f"speedup={metrics['speedup']:.2f}",
-                flush=True,
-            )
-    return results, failed
-
-
-def _worker_main(cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str,
-                 queue: Any) -> None:
-    queue.put(work(cells, tracking, sweep_id))
-
-
-def _in_processes(
-    cells: list[RunConfig], tracking: TrackingConfig, sweep_id: str, workers: int
-) -> tuple[list[dict[str, float]], list[str]]:
-    """Run ``work`` in ``workers`` spawned processes, each starting at a different cell."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    tracking = dataclasses.replace(tracking, tracking_uri=resolve_uri(tracking.tracking_uri))
-    # Each worker walks the whole list from its own offset: claims settle any overlap.
-    procs = [
-        ctx.Process(target=_worker_main,
-                    args=(cells[i:] + cells[:i], tracking, sweep_id, queue))
-        for i in range(0, len(cells), max(1, len(cells) // workers))[:workers]
-    ]
-    for p in procs:
-        p.start()
-    outcomes = [queue.get() for _ in procs]
-    for p in procs:
-        p.join()
-    results = [r for rs, _ in outcomes for r in rs]
-    failed = [f for _, fs in outcomes for f in fs]
-    failed += [f"worker exited with code {p.exitcode}" for p in procs if p.exitcode]
-    return results, failed
+__all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_SEEDS", "Grid", "base_key", "cell_key", "keys",
+           "parse_list", "study_name", "sweep_hash", "sweep_name"]

@@ -1,9 +1,12 @@
 """MLflow tracking: the only package that imports mlflow.
 
-``_tracker`` opens runs, logs and coordinates claims; further submodules (the tuner's
-trial runs, the report's queries) add what their stage needs, importing mlflow here.
+One module per job: ``_runs`` opens runs and logs (through ``_sender``, which rides out
+server outages), ``_registry`` finds and registers base models, ``_checkpoints`` keeps
+training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads runs back
+for the report. ``Follower`` stands in for the tracker on torchrun's other ranks.
 """
 
+from mlbench.tracking._checkpoints import Checkpoints, checkpoint_key
 from mlbench.tracking._follower import Follower
 from mlbench.tracking._query import (
     RunRecords,
@@ -13,41 +16,35 @@ from mlbench.tracking._query import (
     registered_bases,
     split_names,
 )
-from mlbench.tracking._tracker import (
+from mlbench.tracking._registry import WEIGHTS_MODEL, BaseModel, Registry
+from mlbench.tracking._runs import Tracker, check_reachable, quiet, resolve_uri
+from mlbench.tracking._sender import Link
+from mlbench.tracking._tags import (
     BASE_HASH,
     CHECKPOINT_DIR,
     CHECKPOINT_EPOCH,
-    CLAIM_SETTLE_S,
+    CHECKPOINT_KEY,
     CONFIG_HASH,
     GIT_COMMIT,
-    HEARTBEAT,
     RESUMED_EPOCH,
     RESUMED_FROM,
+    SET_ASIDE,
     STAGE,
-    STALE_AFTER_S,
+    STUDY,
+    TRIAL_NUMBER,
     VERSION,
     WEIGHTS,
-    WORKER,
-    BaseModel,
-    CellTaken,
-    Tracker,
-    check_reachable,
-    is_alive,
-    quiet,
-    resolve_uri,
 )
 from mlbench.tracking._trials import (
     SEARCH_SPACE_HASH,
     STORAGE,
-    STUDY,
-    TRIAL_NUMBER,
     TRIAL_STATE,
     TUNE_RUN_ID,
     TUNED,
     TrialLog,
     TunedTracker,
     trial_run,
-    tune_run,
+    tune_tags,
     tuned_hash,
 )
 
@@ -55,15 +52,14 @@ __all__ = [
     "BASE_HASH",
     "CHECKPOINT_DIR",
     "CHECKPOINT_EPOCH",
-    "CLAIM_SETTLE_S",
+    "CHECKPOINT_KEY",
     "CONFIG_HASH",
     "GIT_COMMIT",
-    "HEARTBEAT",
     "RESUMED_EPOCH",
     "RESUMED_FROM",
-    "STAGE",
     "SEARCH_SPACE_HASH",
-    "STALE_AFTER_S",
+    "SET_ASIDE",
+    "STAGE",
     "STORAGE",
     "STUDY",
     "TRIAL_NUMBER",
@@ -72,24 +68,26 @@ __all__ = [
     "TUNE_RUN_ID",
     "VERSION",
     "WEIGHTS",
-    "WORKER",
+    "WEIGHTS_MODEL",
     "BaseModel",
-    "CellTaken",
+    "Checkpoints",
     "Follower",
+    "Link",
+    "Registry",
     "RunRecords",
     "Tracker",
     "TrialLog",
     "TunedTracker",
     "check_reachable",
+    "checkpoint_key",
     "download_artifacts",
-    "is_alive",
     "log_report",
     "query_prune_runs",
     "quiet",
     "registered_bases",
     "resolve_uri",
-    "trial_run",
-    "tune_run",
     "split_names",
+    "trial_run",
+    "tune_tags",
     "tuned_hash",
 ]

@@ -1,77 +1,46 @@
-"""The tracker of data-parallel ranks other than 0: same calls, nothing logged."""
+"""The tracker of data-parallel ranks other than 0: the same calls, nothing logged."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mlbench.config import TrackingConfig
-from mlbench.tracking._tracker import BaseModel, Tracker
 
 
-class Follower(Tracker):
+class _Silent:
+    """Any method called on it does nothing and returns None (finds nothing)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _nothing
+
+
+def _nothing(*_: Any, **__: Any) -> None:
+    return None
+
+
+class Follower(_Silent):
     """Stands in for the Tracker on ranks > 0 under torchrun: only rank 0 talks to MLflow.
 
-    Every logging call does nothing and every lookup finds nothing; what rank 0 finds
-    (a base model, a checkpoint, masks) reaches the other ranks by broadcast instead.
+    It is not a Tracker: it holds the config and answers every call with nothing (a
+    lookup finds nothing, a log call logs nothing), so a Tracker method it was never
+    told about cannot reach MLflow from another rank. What rank 0 finds (a base model,
+    a checkpoint, masks) reaches the other ranks by broadcast instead.
     """
 
-    def __init__(self, cfg: TrackingConfig) -> None:  # no connection, no environment
+    def __init__(self, cfg: TrackingConfig) -> None:
         self.cfg = cfg
         self.inside_project = False
+        self.registry = _Silent()
+        self.checkpoints = _Silent()
 
     @contextlib.contextmanager
-    def run(self, stage: str, name: str, tags: Mapping[str, str] | None = None,
-            **_: Any) -> Iterator[str]:
+    def run(self, *_: Any, **__: Any) -> Iterator[str]:
         """A run that is not opened: yields an empty run id."""
         yield ""
 
-    def confirm_claim(self) -> None:
-        """Rank 0 holds the claim."""
 
-    def flush(self) -> None:
-        """Nothing is pending."""
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Rank 0 logs."""
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0, *,
-                    wait: bool = True) -> None:
-        """Rank 0 logs (the metrics are reduced over ranks, so every rank has them)."""
-
-    def log_history(self, history: list[Mapping[str, float]]) -> None:
-        """Rank 0 logs."""
-
-    def log_checkpoint(self, path: Path, epoch: int) -> None:
-        """Rank 0 writes checkpoints."""
-
-    def find_checkpoint(self, stage: str, config_hash: str) -> tuple[str, int] | None:
-        """Rank 0 looks; its checkpoint is broadcast."""
-        return None
-
-    def mark_resumed(self, from_run_id: str, epoch: int) -> None:
-        """Rank 0 tags."""
-
-    def log_dict(self, data: Any, artifact_file: str) -> None:
-        """Rank 0 logs."""
-
-    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        """Rank 0 logs."""
-
-    def finished_hashes(self, stage: str) -> set[str]:
-        """Rank 0 looks; its list of cells to do is broadcast."""
-        return set()
-
-    def claimable(self, stage: str, config_hash: str) -> bool:
-        """Rank 0 decides; its decision is broadcast."""
-        return True
-
-    def find_base(self, name: str, base_hash: str) -> BaseModel | None:
-        """Rank 0 looks; its decision is broadcast."""
-        return None
-
-    def register_base(self, name: str, model: Any, example: Any, base_hash: str) -> str | None:
-        """Rank 0 registers."""
-        return None
+__all__ = ["Follower"]

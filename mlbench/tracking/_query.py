@@ -21,7 +21,8 @@ from mlflow.exceptions import MlflowException
 
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.tracking._tracker import BASE_HASH, STAGE, Tracker, check_reachable, resolve_uri
+from mlbench.tracking._runs import Tracker, check_reachable, resolve_uri
+from mlbench.tracking._tags import BASE_HASH, STAGE
 
 PAGE = 5000  # runs per search_runs page (the sqlite store allows up to 50,000)
 

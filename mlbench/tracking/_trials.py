@@ -12,15 +12,12 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import mlflow
-
 from mlbench.config import config_hash
-from mlbench.tracking._tracker import CONFIG_HASH, Tracker
+from mlbench.tracking._runs import Tracker
+from mlbench.tracking._tags import CONFIG_HASH, STUDY, TRIAL_NUMBER
 
-STUDY = "mlbench.study"  # tune and trial runs: the Optuna study name
 STORAGE = "mlbench.storage"  # tune runs: the Optuna storage (password hidden)
 SEARCH_SPACE_HASH = "mlbench.search_space_hash"
-TRIAL_NUMBER = "mlbench.trial_number"
 TRIAL_STATE = "mlbench.trial_state"  # COMPLETE or PRUNED (a pruned trial's run FINISHES)
 TUNED = "mlbench.tuned"  # "true" on prune runs of a tuned configuration
 TUNE_RUN_ID = "mlbench.tune_run_id"  # ... and the tune run that chose it
@@ -39,7 +36,7 @@ class TrialLog:
 
     def finish(self, state: str, value: float, epochs_spent: int) -> None:
         """The trial's state (COMPLETE or PRUNED), objective value and epochs run."""
-        mlflow.set_tag(TRIAL_STATE, state)
+        self.tracker.set_tags({TRIAL_STATE: state})
         self.tracker.log_metrics({"objective_val_acc1": value, "epochs_spent": epochs_spent})
 
 
@@ -55,18 +52,14 @@ def trial_run(
         yield TrialLog(tracker, run_id)
 
 
-def tune_run(
-    tracker: Tracker, study: str, storage: str, space_hash: str
-) -> contextlib.AbstractContextManager[str]:
-    """The ``tune`` run of ``study``: reopened when the study is resumed, and joined by
-    every worker of the study (the earliest run wins when several start at once)."""
-    tags = {
+def tune_tags(study: str, storage: str, space_hash: str) -> dict[str, str]:
+    """The tags of the ``tune`` run of ``study`` (one per study, shared by its workers)."""
+    return {
         CONFIG_HASH: config_hash({"study": study, "storage": storage}),
         STUDY: study,
         STORAGE: storage,
         SEARCH_SPACE_HASH: space_hash,
     }
-    return tracker.run("tune", study, tags, resume=True)
 
 
 def tuned_hash(run_hash: str, study: str) -> str:

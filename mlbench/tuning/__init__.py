@@ -1,4 +1,4 @@
-"""Fair tuning with Optuna: the only package that imports optuna.
+"""Optuna: the only package that imports it. Fair tuning studies, and the sweep's queue.
 
 One study per strategy over the same search space, with the same budget, sampler,
 sampler seed and pruner; the objective is val acc1 (the test split is never seen); every
@@ -10,29 +10,45 @@ from mlbench.tuning._audit import COLUMNS, format_table, summarize
 from mlbench.tuning._budget import SURPLUS, run_budget
 from mlbench.tuning._objective import EPOCHS_SPENT, MLFLOW_RUN_ID, Objective, suggest, with_params
 from mlbench.tuning._plots import PLOTS, save_plots
+from mlbench.tuning._queue import Job, Progress, WorkQueue
 from mlbench.tuning._sampler import TrialSeededTPE, make_pruner, startup_trials
 from mlbench.tuning._settings import DEFAULT_SEEDS, DEFAULT_TRIALS, TuneConfig
-from mlbench.tuning._storage import HEARTBEAT_S, StorageSpec, open_storage, parse_storage
+from mlbench.tuning._storage import (
+    HEARTBEAT_S,
+    StorageSpec,
+    default_storage,
+    open_storage,
+    parse_storage,
+)
 from mlbench.tuning._study import run_tune, run_tuned, tune_strategy
+from mlbench.tuning._sweep import DEFAULT_GRACE_S, SweepSummary, open_queue, run_sweep
 
 __all__ = [
     "COLUMNS",
+    "DEFAULT_GRACE_S",
     "DEFAULT_SEEDS",
     "DEFAULT_TRIALS",
     "EPOCHS_SPENT",
     "HEARTBEAT_S",
+    "Job",
     "MLFLOW_RUN_ID",
     "PLOTS",
     "SURPLUS",
     "Objective",
+    "Progress",
     "StorageSpec",
+    "SweepSummary",
     "TrialSeededTPE",
     "TuneConfig",
+    "WorkQueue",
+    "default_storage",
     "format_table",
     "make_pruner",
+    "open_queue",
     "open_storage",
     "parse_storage",
     "run_budget",
+    "run_sweep",
     "run_tune",
     "run_tuned",
     "save_plots",

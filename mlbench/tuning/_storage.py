@@ -1,10 +1,14 @@
-"""Optuna storages from ``--storage``: sqlite (default), PostgreSQL/MySQL, a journal file.
+"""Optuna storages from ``--storage``: a journal file (default), sqlite, PostgreSQL/MySQL.
+
+The default is a journal file beside the MLflow store (``optuna.journal`` in the folder of
+``mlflow.db``): it needs no setup and takes many worker processes on one machine. For
+several machines, PostgreSQL (or Optuna's gRPC proxy in front of it).
 
 Every storage gets a heartbeat: a worker records one every ``heartbeat_s`` seconds while
-a trial runs; a RUNNING trial whose heartbeat is older than twice that is failed by the
-next worker that looks, and re-queued with the same parameters
-(``RetryHeartbeatStaleTrialCallback``), so its budget is given back. Optuna's RDB storage
-has this built in; for journal files ``_HeartbeatJournal`` adds it.
+a trial runs (from a background thread); a RUNNING trial whose heartbeat is older than
+``grace_s`` (default: twice the interval) is failed by the next worker that looks, and
+re-queued with the same parameters (``RetryHeartbeatStaleTrialCallback``). Optuna's RDB
+storage has this built in; for journal files ``_HeartbeatJournal`` adds it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mlbench.errors import ConfigError
 
 # Seconds between heartbeats of a running trial; a trial is failed after two missed.
 HEARTBEAT_S = int(os.environ.get("MLBENCH_TRIAL_HEARTBEAT", "30"))
+JOURNAL = "optuna.journal"  # the default storage's file name, beside the MLflow store
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
 _HELP = ("use sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB or journal:PATH "
          "(a journal file for many workers)")
@@ -45,14 +50,29 @@ class StorageSpec:
         return self.url if self.kind == "journal" else self.display
 
 
-def parse_storage(text: str | None) -> StorageSpec:
-    """``--storage`` -> StorageSpec; empty means ``sqlite:///$PWD/optuna.db`` (absolute).
+def default_storage(tracking_uri: str | None) -> str:
+    """``journal:`` + a file beside the MLflow store (``tracking_uri`` absolute), or in the
+    current folder when the store is a server."""
+    uri = tracking_uri or ""
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+    elif uri.startswith("file://"):
+        folder = Path(uri[len("file://"):])
+    elif uri and "://" not in uri:
+        folder = Path(uri)
+    else:
+        folder = Path.cwd()
+    return f"journal:{folder.resolve() / JOURNAL}"
+
+
+def parse_storage(text: str | None, tracking_uri: str | None = None) -> StorageSpec:
+    """``--storage`` -> StorageSpec; empty means ``default_storage(tracking_uri)``.
 
     Example:
         >>> parse_storage("journal:/tmp/studies.log").kind
         'journal'
     """
-    text = (text or "").strip() or "sqlite:///optuna.db"
+    text = (text or "").strip() or default_storage(tracking_uri)
     if text.startswith("journal:"):
         path = Path(text[len("journal:") :].removeprefix("//")).expanduser().resolve()
         return StorageSpec("journal", str(path), f"journal:{path}")
@@ -78,14 +98,18 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.BaseStorage:
+def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S, grace_s: int | None = None,
+                 max_retry: int | None = None) -> optuna.storages.BaseStorage:
     """Connect to the storage (creating its tables, never a study) with a heartbeat.
 
-    Raises ConfigError when the database cannot be reached or the file not written.
+    A trial without a heartbeat for ``grace_s`` seconds (default ``2 * heartbeat_s``) is
+    failed and re-queued, at most ``max_retry`` times (None: always). Raises
+    ConfigError when the database cannot be reached or the file not written.
     """
+    grace_s = grace_s or 2 * heartbeat_s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = RetryHeartbeatStaleTrialCallback()
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         if spec.kind == "journal":
             if not Path(spec.url).parent.is_dir():
                 raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url).parent}")
@@ -93,13 +117,13 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.st
                 backend = JournalFileBackend(spec.url)
             except OSError as exc:
                 raise ConfigError(f"--storage {spec.display}: {exc.strerror}") from None
-            return _HeartbeatJournal(backend, heartbeat_s, retry)
+            return _HeartbeatJournal(backend, heartbeat_s, grace_s, retry)
         if spec.url.startswith("sqlite:///") and not Path(spec.url[10:]).parent.is_dir():
             raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url[10:]).parent}")
         kwargs = {"connect_args": {"connect_timeout": 5}} if "sqlite" not in spec.url else {}
         try:
             return RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
-                              heartbeat_stale_trial_callback=retry)
+                              grace_period=grace_s, heartbeat_stale_trial_callback=retry)
         except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError
             missing = getattr(exc.__cause__, "name", None) or exc
             raise ConfigError(
@@ -115,10 +139,11 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S) -> optuna.st
 class _HeartbeatJournal(JournalStorage, BaseHeartbeat):
     """A journal storage whose running trials record heartbeats as system attributes."""
 
-    def __init__(self, backend: JournalFileBackend, heartbeat_s: int,
+    def __init__(self, backend: JournalFileBackend, heartbeat_s: int, grace_s: int,
                  callback: RetryHeartbeatStaleTrialCallback) -> None:
         super().__init__(backend)
         self._heartbeat_s = heartbeat_s
+        self._grace_s = grace_s
         self._callback = callback
 
     def record_heartbeat(self, trial_id: int) -> None:
@@ -130,7 +155,7 @@ class _HeartbeatJournal(JournalStorage, BaseHeartbeat):
         return [
             t._trial_id
             for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-            if now - _last_beat(t) > 2 * self._heartbeat_s
+            if now - _last_beat(t) > self._grace_s
         ]
 
     def get_heartbeat_interval(self) -> int:

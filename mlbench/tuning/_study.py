@@ -20,21 +20,22 @@ from typing import Any
 import optuna
 import torch
 
+from mlbench.base import find_or_train_base
 from mlbench.config import RunConfig, TrackingConfig
-from mlbench.pipeline import Setup, find_or_train_base, load_base, prepare, prune
+from mlbench.pipeline import Setup, load_base, prepare, prune
 from mlbench.tracking import (
-    CellTaken,
+    BaseModel,
     Tracker,
     TunedTracker,
     check_reachable,
     resolve_uri,
-    tune_run,
-    tuned_hash,
+    tune_tags,
 )
 from mlbench.tuning._audit import COLUMNS, summarize
 from mlbench.tuning._budget import run_budget
-from mlbench.tuning._objective import EPOCHS_SPENT, Objective, with_params
+from mlbench.tuning._objective import EPOCHS_SPENT, MLFLOW_RUN_ID, Objective, with_params
 from mlbench.tuning._plots import save_plots
+from mlbench.tuning._queue import Job, WorkQueue, drain
 from mlbench.tuning._sampler import TrialSeededTPE, make_pruner, startup_trials
 from mlbench.tuning._settings import TuneConfig
 from mlbench.tuning._storage import StorageSpec, open_storage, parse_storage
@@ -56,9 +57,13 @@ def tune_strategy(
     cfg, space = setup.cfg, tune.space
     name = tune.study_name(cfg)
     cap = space.epochs_cap(cfg.finetune)
-    with tune_run(tracker, name, spec.display, space.hash()) as tune_run_id:
-        sampler = TrialSeededTPE(cfg.seed, startup_trials(tune.trials))
-        pruner = make_pruner(tune.trials)
+    sampler = TrialSeededTPE(cfg.seed, startup_trials(tune.trials))
+    pruner = make_pruner(tune.trials)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                pruner=pruner, direction="maximize", load_if_exists=True)
+    tags = tune_tags(name, spec.display, space.hash())
+    with tracker.run("tune", name, tags, run_id=_tune_run_id(study, tracker, tags)) \
+            as tune_run_id:
         tracker.log_params({
             **{k: v for k, v in cfg.flat().items() if k not in space.names()},
             "trials": tune.trials, "search_space": json.dumps(space.as_dict(), sort_keys=True),
@@ -66,8 +71,6 @@ def tune_strategy(
             "pruner": type(pruner).__name__, "objective": "val_acc1 (last epoch)",
             "study": name, "storage": spec.display,
         })
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                    pruner=pruner, direction="maximize", load_if_exists=True)
         study.set_user_attr("strategy", cfg.prune.strategy)
         study.set_user_attr("search_space_hash", space.hash())
         objective = Objective(setup, tracker, base_state, space, name)
@@ -77,27 +80,57 @@ def tune_strategy(
     return row
 
 
-def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker,
-              seeds: tuple[int, ...]) -> list[dict[str, float]]:
+def _tune_run_id(study: optuna.Study, tracker: Tracker, tags: Mapping[str, str]) -> str:
+    """The study's ``tune`` run: made by its first worker and kept in the study."""
+    found = study.user_attrs.get(MLFLOW_RUN_ID)
+    if found:
+        return found
+    study.set_user_attr(MLFLOW_RUN_ID, tracker.create_run("tune", study.study_name, tags))
+    return study.user_attrs[MLFLOW_RUN_ID]
+
+
+def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker, seeds: tuple[int, ...],
+              storage: optuna.storages.BaseStorage, base: BaseModel) -> list[dict[str, float]]:
     """The study's best configuration on the test split: a tuned ``prune`` run per seed.
 
-    Runs already finished (a resumed or second worker) are skipped; with several workers,
-    each seed's run is claimed by one of them.
+    The seeds are items of a work queue (study ``<study>-tuned``): each runs once, however
+    many workers tune, and a resumed tune runs only what is not done.
     """
     best = with_params(cfg, json.loads(row["best_params"]))
     tuned = TunedTracker(tracker, row["tune_run_id"], row["study"])
+    queue = WorkQueue.open(storage, f"{row['study']}-tuned", [f"seed:{s}" for s in seeds])
     results = []
-    for seed in seeds:
+
+    def do(job: Job) -> None:
+        seed = int(job.key.split(":")[1])
         cell = dataclasses.replace(best, seed=seed)
-        if tuned.find_finished("prune", tuned_hash(cell.run_hash(), row["study"])):
-            continue
-        with contextlib.suppress(CellTaken):
-            metrics = prune(prepare(cell), tuned, exclusive=True)
-            results.append(metrics)
-            print(f"tuned {cell.prune.strategy:<14} seed {seed}  acc1={metrics['acc1']:.4f}  "
-                  f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}",
-                  flush=True)
+        ids: list[str] = []
+        metrics = prune(prepare(cell), tuned, base, on_run=ids.append)
+        job.complete(ids[0])
+        results.append(metrics)
+        print(f"tuned {cell.prune.strategy:<14} seed {seed}  acc1={metrics['acc1']:.4f}  "
+              f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}",
+              flush=True)
+
+    drain(queue, do)
     return results
+
+
+def queued_base(setup: Setup, tracker: Tracker, storage: optuna.storages.BaseStorage,
+                prefix: str) -> BaseModel:
+    """The base model, trained by one worker of however many tune at once (a work queue
+    of one item, study ``<prefix>-base-<hash>``), and found in the registry by all."""
+    key = f"base:{setup.cfg.base_hash()}"
+    queue = WorkQueue.open(storage, f"{prefix}-{key.replace(':', '-')}", [key])
+
+    def do(job: Job) -> None:
+        job.complete(find_or_train_base(setup, tracker).run_id)
+
+    drain(queue, do)
+    progress = queue.progress()
+    if key not in progress.done:
+        raise RuntimeError(f"the base model could not be trained: {progress.lost.get(key)}")
+    return find_or_train_base(setup, tracker)
 
 
 def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list[dict[str, Any]]:
@@ -109,15 +142,16 @@ def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list
     """
     tune.check()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
-    spec = parse_storage(tune.storage)
-    check_reachable(resolve_uri(tracking.tracking_uri))
+    uri = resolve_uri(tracking.tracking_uri)
+    spec = parse_storage(tune.storage, uri)
+    check_reachable(uri)
     first = _with_strategy(cfg, tune.strategies[0])
     setup = prepare(first)
     with_params(first, {})  # the recipe outside the space is valid
     storage = open_storage(spec)
     tracker = Tracker(tracking)
     with _project_run(tracker, cfg):
-        base = find_or_train_base(setup, tracker)
+        base = queued_base(setup, tracker, storage, tune.study_prefix)
         load_base(setup, tracker, base)
         base_state = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
         rows = []
@@ -125,7 +159,8 @@ def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list
             strategy_setup = dataclasses.replace(setup, cfg=_with_strategy(cfg, strategy))
             rows.append(tune_strategy(strategy_setup, tracker, base_state, tune, storage, spec))
         for row in rows:
-            run_tuned(_with_strategy(cfg, row["strategy"]), row, tracker, tune.seeds)
+            run_tuned(_with_strategy(cfg, row["strategy"]), row, tracker, tune.seeds, storage,
+                      base)
     print(f"studies in {spec.display}; browse them with: optuna-dashboard {spec.dashboard_arg()}")
     return rows
 

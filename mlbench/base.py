@@ -1,0 +1,123 @@
+"""The dense base model of a (dataset, model, seed): found in the Model Registry, or trained.
+
+Every strategy at a seed prunes the very same base weights (the first fairness rule).
+Within a sweep the queue hands each seed's base model to exactly one worker; outside one
+(``train``, ``prune``, ``tune``) the registry is looked up first and a model is trained
+only if none with the same base hash is registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.device import Precision, pick_device
+from mlbench.distributed import from_env
+from mlbench.engine import evaluate, fit
+from mlbench.pipeline import Setup, _cpu_state, _progress, generator, prepare, seeded
+from mlbench.resume import checkpointer
+from mlbench.tracking import (
+    BASE_HASH,
+    CONFIG_HASH,
+    WEIGHTS,
+    BaseModel,
+    Follower,
+    Tracker,
+    check_reachable,
+    resolve_uri,
+)
+
+
+def registered_name(cfg: RunConfig) -> str:
+    """The Model Registry name of a base model: ``mlbench-<dataset>-<model>``."""
+    return f"mlbench-{cfg.data.dataset}-{cfg.model}"
+
+
+def base_run_name(cfg: RunConfig) -> str:
+    """``base-lenet-mnist-s0``: how a train run reads in the MLflow run list."""
+    return f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
+
+
+def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = None,
+               on_run: object = None) -> BaseModel:
+    """Train the dense base model in a ``train`` run, log it and register it.
+
+    ``tags`` are added to the run; ``on_run`` (a callable) hears the run id at once.
+    """
+    cfg, model, dist = setup.cfg, setup.model, setup.dist
+    base_hash = cfg.base_hash()
+    run_tags = {**(tags or {}), BASE_HASH: base_hash, CONFIG_HASH: base_hash}
+    with tracker.run("train", base_run_name(cfg), run_tags) as run_id:
+        if callable(on_run):
+            on_run(run_id)
+        tracker.log_params(cfg.base_key())
+        precision = Precision(setup.device, cfg.amp)
+        with seeded(cfg.seed):
+            fit(
+                model,
+                setup.splits.train,
+                setup.splits.val,
+                cfg.base,
+                generator=generator(cfg.seed),
+                precision=precision,
+                augment=cfg.data.augment,
+                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
+                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {base_run_name(cfg)}"),
+                checkpoint=checkpointer(tracker, base_hash, model, dist),
+                dist=dist,
+                compile=cfg.compile,
+            )
+        test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
+        tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
+        if not dist.is_main:
+            return BaseModel(run_id=run_id, name=registered_name(cfg), version=None)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / WEIGHTS
+            save_file(_cpu_state(model), str(path))
+            tracker.log_file(path)
+        example = torch.zeros(2, *setup.splits.info.input_shape).numpy()
+        note = {"model": cfg.model, "input_shape": list(setup.splits.info.input_shape),
+                "num_classes": setup.splits.info.num_classes, "base_hash": base_hash}
+        version = tracker.registry.register(
+            registered_name(cfg), _export_copy(model), example, base_hash, note)
+    return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+
+
+def find_or_train_base(setup: Setup, tracker: Tracker) -> BaseModel:
+    """Reuse the registered base model with the same base hash, or train one.
+
+    Under torchrun rank 0 looks, and all ranks train together if need be.
+    """
+    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    found = tracker.registry.find(name, base_hash)
+    if setup.dist.broadcast_flag(found is not None):
+        return found or BaseModel(run_id="", name=name, version=None)
+    return train_base(setup, tracker)
+
+
+def _export_copy(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).cpu().eval()
+
+
+def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
+    """Check everything, then train and register the base model (or reuse it)."""
+    check_reachable(resolve_uri(tracking.tracking_uri))
+    dist = from_env(pick_device(cfg.device))
+    setup = prepare(cfg, prune=False, dist=dist)
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
+    found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+    if not dist.broadcast_flag(found is not None):
+        return train_base(setup, tracker)
+    if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
+        with tracker.run("train", base_run_name(cfg), {"mlbench.reused_run_id": found.run_id}):
+            tracker.log_params({**cfg.base_key(), "base_run_id": found.run_id})
+    return found or BaseModel(run_id="", name=registered_name(cfg), version=None)
+
+
+__all__ = ["base_run_name", "find_or_train_base", "registered_name", "run_train", "train_base"]

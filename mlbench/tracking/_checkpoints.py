@@ -1,0 +1,71 @@
+"""Training checkpoints as artifacts of their run, found again by a key of what they fit.
+
+A checkpoint's key is the run's config hash together with the names and shapes of the
+model's tensors, so a changed model definition never finds an old checkpoint. Which
+worker continues an interrupted run is the sweep queue's decision: whoever holds the
+cell resumes the furthest checkpoint of its key, and the interrupted run is marked FAILED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from torch import Tensor
+
+from mlbench.tracking._sender import Link
+from mlbench.tracking._tags import CHECKPOINT_DIR, CHECKPOINT_EPOCH, CHECKPOINT_KEY, SET_ASIDE
+
+
+def checkpoint_key(config_hash: str, state: Mapping[str, Tensor]) -> str:
+    """``config_hash`` plus every tensor's name and shape: what a checkpoint must fit."""
+    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(state.items()))
+    return hashlib.sha256(f"{config_hash}|{shapes}".encode()).hexdigest()[:16]
+
+
+class Checkpoints:
+    """Writes checkpoints of the active run and finds the one to resume from."""
+
+    def __init__(self, client: MlflowClient, link: Link) -> None:
+        self.client = client
+        self.link = link
+
+    def log(self, path: Path, epoch: int, key: str) -> None:
+        """Upload a training checkpoint (replacing the last one) and tag its epoch and key."""
+        from mlflow.entities import RunTag
+
+        run_id = mlflow.active_run().info.run_id
+        self.link.call(self.client.log_artifact, run_id, str(path), CHECKPOINT_DIR)
+        self.link.call(self.client.log_batch, run_id, tags=[
+            RunTag(CHECKPOINT_EPOCH, str(epoch)), RunTag(CHECKPOINT_KEY, key)])
+
+    def find(self, key: str) -> tuple[str, int] | None:
+        """The unfinished run with a checkpoint of ``key`` that got furthest, and its epoch.
+
+        The caller holds the unit of work (the queue gave it), so any other run of this
+        key that is still RUNNING belongs to a dead worker: it is marked FAILED here.
+        """
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.link.call(
+            self.client.search_runs, experiments,
+            f"tags.`{CHECKPOINT_KEY}` = '{key}' and attributes.status != 'FINISHED'")
+        active = mlflow.active_run()
+        candidates = [r for r in runs if SET_ASIDE not in r.data.tags
+                      and (active is None or r.info.run_id != active.info.run_id)]
+        for run in candidates:
+            if run.info.status == "RUNNING":
+                self.link.call(self.client.set_terminated, run.info.run_id, status="FAILED")
+        best = max(candidates,
+                   key=lambda r: (int(r.data.tags[CHECKPOINT_EPOCH]), r.info.start_time),
+                   default=None)
+        return None if best is None else (best.info.run_id, int(best.data.tags[CHECKPOINT_EPOCH]))
+
+    def set_aside(self, run_id: str, reason: str) -> None:
+        """Never resume from ``run_id``'s checkpoint again (tagged with ``reason``)."""
+        self.link.call(self.client.set_tag, run_id, SET_ASIDE, reason[:500])
+
+
+__all__ = ["Checkpoints", "checkpoint_key"]

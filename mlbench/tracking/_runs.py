@@ -1,0 +1,328 @@
+"""Runs and logging: DESIGN.md's schema of one MLflow run per unit of work.
+
+Runs are tagged ``mlbench.stage``, nested under the run that orchestrates them, and end
+FINISHED, FAILED or KILLED. Every request goes through a ``Link``, so a tracking-server
+outage delays a run's logging but never fails a run whose work is done. Base models live
+in ``_registry``, training checkpoints in ``_checkpoints``; who does which unit of work is
+decided by the sweep queue (``mlbench.tuning``), never here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus
+
+from mlbench import __version__
+from mlbench.config import TrackingConfig
+from mlbench.errors import ConfigError
+from mlbench.tracking._checkpoints import Checkpoints
+from mlbench.tracking._registry import Registry
+from mlbench.tracking._sender import Link, Sender
+from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION
+
+
+def resolve_uri(uri: str | None) -> str:
+    """An absolute tracking URI: relative sqlite/file paths are made absolute.
+
+    ``None`` means MLflow's own default (``MLFLOW_TRACKING_URI`` or ``./mlflow.db``),
+    resolved against the current directory now, so subprocesses agree on it.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    if "://" not in uri:
+        return str(Path(uri).resolve())
+    if uri.startswith("file://") and not uri.startswith("file:///"):
+        return Path(uri[len("file://") :]).resolve().as_uri()
+    return uri
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, as a ConfigError, when an HTTP tracking server does not answer or lets
+    us in: its health check, then one authenticated API call (credentials come from
+    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` or ``MLFLOW_TRACKING_TOKEN``).
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
+            reply.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(
+            f"--tracking-uri {uri}: no MLflow server answers there ({reason}); start one with "
+            "`mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
+            "./mlflow.db"
+        ) from None
+    _check_credentials(uri, timeout)
+
+
+def _check_credentials(uri: str, timeout: float) -> None:
+    """One API call with the user's credentials: HTTP 401/403 is bad input."""
+    import base64
+
+    request = urllib.request.Request(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user is not None:
+        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    elif token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            reply.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            given = "were refused" if user is not None or token else "are missing"
+            raise ConfigError(
+                f"--tracking-uri {uri}: the server asks for credentials and they {given} "
+                f"(HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            ) from None
+    except (urllib.error.URLError, OSError):
+        return  # reachable a moment ago: the run's own retries deal with a blip
+
+
+class Tracker:
+    """Opens runs and logs params, metrics and artifacts; ``registry`` finds and registers
+    base models, ``checkpoints`` keeps training checkpoints.
+
+    Example:
+        >>> tracker = Tracker(TrackingConfig(tracking_uri="sqlite:////tmp/m.db"))
+        >>> with tracker.run("prune", "global_weight-c8-s0") as run_id:
+        ...     tracker.log_params({"strategy": "global_weight"})
+    """
+
+    def __init__(self, cfg: TrackingConfig) -> None:
+        self.cfg = cfg
+        self.uri = resolve_uri(cfg.tracking_uri)
+        check_reachable(self.uri)
+        os.environ["MLFLOW_TRACKING_URI"] = self.uri  # nested processes agree with us
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        self.inside_project = "MLFLOW_RUN_ID" in os.environ
+        self.link = Link(self.uri)
+        self._sender = Sender(self.client, self.link)  # per-epoch metrics, off the thread
+        self.registry = Registry(self.client, self.link, register=cfg.register)
+        self.checkpoints = Checkpoints(self.client, self.link)
+        self._downloads: dict[tuple[str, str], Path] = {}  # fetched immutable artifacts
+
+    # -- runs ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def run(
+        self,
+        stage: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        *,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Iterator[str]:
+        """Start a run (or reopen ``run_id``); yield its id.
+
+        Nested under the active run if there is one, or under ``parent_run_id`` (a run of
+        another process, such as the sweep run). At top level under `mlflow run`, the run
+        MLflow opened is used. Metrics logged asynchronously are flushed before the run
+        ends. Ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other
+        exception, which propagates.
+        """
+        all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(),
+                    **(tags or {})}
+        started = self._start(name, all_tags, parent_run_id, run_id)
+        current = started.info.run_id
+        status = RunStatus.to_string(RunStatus.FAILED)
+        try:
+            yield current
+            self.flush()
+            status = RunStatus.to_string(RunStatus.FINISHED)
+        except KeyboardInterrupt:
+            status = RunStatus.to_string(RunStatus.KILLED)
+            raise
+        finally:
+            if status != RunStatus.to_string(RunStatus.FINISHED):
+                with contextlib.suppress(Exception):  # drain; the run failed anyway
+                    self.flush()
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == current:
+                self.link.call(mlflow.end_run, status=status)
+
+    def _start(self, name: str, tags: dict[str, str], parent_run_id: str | None,
+               run_id: str | None) -> Any:
+        active = mlflow.active_run()
+        call = self.link.call
+        if run_id is not None:
+            started = call(mlflow.start_run, run_id=run_id, nested=active is not None)
+            call(self.client.log_batch, run_id, tags=_run_tags(tags))
+            return started
+        if parent_run_id is not None and active is None:
+            parent = call(self.client.get_run, parent_run_id)
+            return call(mlflow.start_run, experiment_id=parent.info.experiment_id,
+                        run_name=name, tags={**tags, "mlflow.parentRunId": parent_run_id})
+        if active is not None:  # a child lives in its parent's experiment
+            return call(mlflow.start_run, experiment_id=active.info.experiment_id,
+                        nested=True, run_name=name, tags=tags)
+        if self.inside_project:  # the run `mlflow run` opened (MLFLOW_RUN_ID)
+            started = call(mlflow.start_run, run_name=name)
+            call(self.client.log_batch, started.info.run_id,
+                 tags=_run_tags({**tags, "mlflow.runName": name}))
+            return started
+        return call(mlflow.start_run, experiment_id=self.experiment_id(), run_name=name,
+                    tags=tags)
+
+    def create_run(self, stage: str, name: str, tags: Mapping[str, str]) -> str:
+        """A top-level run that no block holds open (a sweep's, ended by ``end_run``)."""
+        all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **tags}
+        run = self.link.call(self.client.create_run, self.experiment_id(), run_name=name,
+                             tags=all_tags)
+        return run.info.run_id
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """Mark a run made by ``create_run`` ended with ``status``."""
+        self.link.call(self.client.set_terminated, run_id, status=status)
+
+    def log_to(self, run_id: str, *, params: Mapping[str, Any] | None = None,
+               metrics: Mapping[str, float] | None = None) -> None:
+        """Params and metrics on a run that no block holds open (one request)."""
+        now = int(time.time() * 1000)
+        self.link.call(self.client.log_batch, run_id,
+                       params=[Param(k, str(v)) for k, v in (params or {}).items()],
+                       metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()])
+
+    def experiment_id(self) -> str:
+        """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
+        experiment = self.link.call(self.client.get_experiment_by_name, self.cfg.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return self.client.create_experiment(self.cfg.experiment)
+        except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    def find_finished(self, stage: str, config_hash: str) -> str | None:
+        """The id of a FINISHED run of ``stage`` with this config hash, if any."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.link.call(
+            self.client.search_runs,
+            experiments,
+            filter_string=(f"tags.`{STAGE}` = '{stage}' and tags.`{CONFIG_HASH}` = "
+                           f"'{config_hash}' and attributes.status = 'FINISHED'"),
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    # -- logging ------------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
+        run = mlflow.active_run()
+        existing = self.link.call(self.client.get_run, run.info.run_id).data.params
+        fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        for start in range(0, len(fresh), 100):
+            self.link.call(self.client.log_batch, run.info.run_id,
+                           params=fresh[start : start + 100])
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, *, wait: bool = True
+    ) -> None:
+        """Log many metrics in one call (one request against a server).
+
+        With ``wait=False`` (per-epoch curves) the call returns at once and a background
+        thread sends it; ``flush`` (called before the run ends) waits for every such
+        call and raises if one failed, so a run never ends FINISHED with a gap.
+        """
+        run_id = mlflow.active_run().info.run_id
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if wait:
+            self.link.call(self.client.log_batch, run_id, metrics=batch)
+            return
+        self._sender.send(run_id, batch, [])
+
+    def flush(self) -> None:
+        """Wait for the asynchronous logging; raise if any of it failed."""
+        self._sender.flush()
+
+    def log_history(self, history: list[Mapping[str, float]]) -> None:
+        """Per-epoch metrics of epochs 1..len(history), all in one request."""
+        run_id = mlflow.active_run().info.run_id
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), now, epoch)
+            for epoch, metrics in enumerate(history, start=1)
+            for k, v in metrics.items()
+        ]
+        for start in range(0, len(batch), 1000):
+            self.link.call(self.client.log_batch, run_id, metrics=batch[start : start + 1000])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Tags on the active run, in one request."""
+        run_id = mlflow.active_run().info.run_id
+        self.link.call(self.client.log_batch, run_id, tags=_run_tags(tags))
+
+    def log_dict(self, data: Any, artifact_file: str) -> None:
+        """A JSON artifact."""
+        text = json.dumps(data, indent=2, sort_keys=True, default=str)
+        self.link.call(mlflow.log_text, text, artifact_file)
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload one local file as an artifact of the active run."""
+        self.link.call(mlflow.log_artifact, str(path), artifact_path)
+
+    def download(self, run_id: str, artifact: str, *, cache: bool = False) -> Path:
+        """Fetch one artifact of a run to a local temp folder; a ConfigError if missing.
+
+        ``cache`` keeps the file for later calls (for artifacts of finished runs, which
+        never change, such as a base model's weights).
+        """
+        if cache and (run_id, artifact) in self._downloads:
+            return self._downloads[(run_id, artifact)]
+        target = tempfile.mkdtemp(prefix="mlbench-")
+        try:
+            path = Path(self.client.download_artifacts(run_id, artifact, target))
+        except Exception as exc:
+            raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
+        if cache:
+            self._downloads[(run_id, artifact)] = path
+        return path
+
+
+def _run_tags(tags: Mapping[str, str]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, str(v)) for k, v in tags.items()]
+
+
+def quiet() -> None:
+    """Keep stderr for mlbench's own lines: MLflow sets its logger to INFO on import."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+@functools.cache
+def _git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"

@@ -1,0 +1,24 @@
+"""The tag and artifact names of DESIGN.md's tracking schema that mlbench sets itself."""
+
+from __future__ import annotations
+
+STAGE = "mlbench.stage"
+CONFIG_HASH = "mlbench.config_hash"
+BASE_HASH = "mlbench.base_hash"
+VERSION = "mlbench.version"
+GIT_COMMIT = "mlbench.git_commit"
+WEIGHTS = "weights.safetensors"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_KEY = "mlbench.checkpoint_key"  # config hash + the model's tensor shapes
+CHECKPOINT_EPOCH = "mlbench.checkpoint_epoch"  # the epoch of the run's last checkpoint
+SET_ASIDE = "mlbench.checkpoint_set_aside"  # why a checkpoint was not resumed from
+RESUMED_FROM = "mlbench.resumed_from"  # the interrupted run this one continued
+RESUMED_EPOCH = "mlbench.resumed_epoch"
+STUDY = "mlbench.study"  # the Optuna study of a tune, trial or sweep cell run
+TRIAL_NUMBER = "mlbench.trial_number"  # ... and the trial that ran it
+
+__all__ = [
+    "BASE_HASH", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY", "CONFIG_HASH",
+    "GIT_COMMIT", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE", "STAGE", "STUDY",
+    "TRIAL_NUMBER", "VERSION", "WEIGHTS",
+]

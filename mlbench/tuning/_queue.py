@@ -1,0 +1,258 @@
+"""A work queue on Optuna's storage: each item done exactly once, by whichever worker.
+
+Items are named by keys (``base:s0``, ``cell:global_weight:c8:s0``) and put in a study as
+enqueued trials carrying the key as a user attribute. A worker takes a WAITING trial by
+moving it to RUNNING, which Optuna's storages do in one transaction (an RDB row update,
+or one journal record whose replay gives it to exactly one worker), so no two workers
+ever get the same trial. While it works, a background thread records the trial's
+heartbeat; a trial whose heartbeat is older than the grace period belongs to a dead
+worker, and the next worker that looks fails it and enqueues a copy (Optuna's
+``RetryHeartbeatStaleTrialCallback``), up to ``max_retry`` times. A worker that fails an
+item for a reason of its own re-queues it the same way.
+
+Several processes may enqueue the same missing key at once (two machines starting one
+sweep together); of the live trials of one key the lowest-numbered is the one that runs,
+and any other is failed, unrun, as a duplicate when a worker takes it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+KEY = "mlbench.key"  # user attribute: the item a trial does
+RUN_ID = "mlflow_run_id"  # user attribute: the MLflow run that did it
+ERROR = "mlbench.error"  # user attribute: why a trial failed
+DUPLICATE = "mlbench.duplicate"  # user attribute: failed unrun, another trial has its key
+MAX_RETRY = 2  # a failing item runs at most 1 + MAX_RETRY times per start of the sweep
+_LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+
+
+@dataclass
+class Progress:
+    """Where every key stands: done (with its run id), held, waiting or lost."""
+
+    done: dict[str, str] = field(default_factory=dict)  # key -> MLflow run id
+    running: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    lost: dict[str, str] = field(default_factory=dict)  # key -> last error; no retry left
+
+    @property
+    def finished(self) -> bool:
+        """Every key is done."""
+        return not (self.running or self.waiting or self.lost)
+
+
+class Job:
+    """One taken item: heartbeats while open; ``complete`` or ``fail`` it once.
+
+    Use as a context manager: leaving the block without ``complete`` fails the item
+    (and re-queues it if retries are left).
+    """
+
+    def __init__(self, queue: WorkQueue, trial: FrozenTrial) -> None:
+        self.queue = queue
+        self.key: str = trial.user_attrs[KEY]
+        self.number = trial.number
+        self.trial_id = trial._trial_id
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._done = False
+
+    def __enter__(self) -> Job:
+        storage = self.queue.storage
+        storage.record_heartbeat(self.trial_id)  # alive from the moment it is taken
+        self._beat = threading.Thread(target=self._beats, name="mlbench-heartbeat",
+                                      daemon=True)
+        self._beat.start()
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> None:
+        if not self._done:
+            reason = "interrupted" if kind is KeyboardInterrupt else _first_line(exc)
+            self.fail(reason or "left unfinished")
+        self._stop.set()
+
+    def _beats(self) -> None:
+        interval = self.queue.storage.get_heartbeat_interval()
+        while not self._stop.wait(interval):
+            try:
+                self.queue.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001, S112 - a missed beat is retried next interval
+                continue
+
+    def set_run_id(self, run_id: str) -> None:
+        """Record the MLflow run doing this item (before the work, so either finds the other)."""
+        self.queue.storage.set_trial_user_attr(self.trial_id, RUN_ID, run_id)
+
+    def complete(self, run_id: str) -> None:
+        """The item is done; ``run_id`` is the MLflow run that did it."""
+        self.set_run_id(run_id)
+        self._stop.set()
+        self.queue.study.tell(self.number, 1.0)
+        self._done = True
+
+    def fail(self, reason: str, *, retry: bool = True) -> None:
+        """The item failed; it is re-queued while retries are left."""
+        self._stop.set()
+        storage = self.queue.storage
+        storage.set_trial_user_attr(self.trial_id, ERROR, reason[:500])
+        self.queue.study.tell(self.number, state=TrialState.FAIL)
+        self._done = True
+        if retry:
+            self.queue.retry(self.queue.study, storage.get_trial(self.trial_id))
+
+
+class WorkQueue:
+    """The items of one study on ``storage`` (a heartbeat-enabled Optuna storage).
+
+    Example:
+        >>> queue = WorkQueue.open(storage, "sweep-x", ["base:s0", "cell:a:c2:s0"])
+        >>> with queue.take() as job:  # doctest: +SKIP
+        ...     job.complete(run_id)
+    """
+
+    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage,
+                 created: bool, max_retry: int = MAX_RETRY) -> None:
+        self.study = study
+        self.storage = storage
+        self.created = created  # this process created the study
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    @classmethod
+    def open(cls, storage: optuna.storages.BaseStorage, name: str, keys: Iterable[str],
+             max_retry: int = MAX_RETRY) -> WorkQueue:
+        """The study ``name`` (created if new), with every key not done or queued enqueued.
+
+        Keys are enqueued in the order given: workers take the lowest numbers first.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            try:
+                study = optuna.create_study(study_name=name, storage=storage)
+                created = True
+            except optuna.exceptions.DuplicatedStudyError:
+                study = optuna.load_study(study_name=name, storage=storage)
+                created = False
+        queue = cls(study, storage, created, max_retry)
+        queue.enqueue(keys)
+        return queue
+
+    def enqueue(self, keys: Iterable[str]) -> list[str]:
+        """Enqueue each key that has no live (waiting, running or complete) trial."""
+        live = {t.user_attrs.get(KEY) for t in self._trials() if t.state in _LIVE}
+        missing = [k for k in dict.fromkeys(keys) if k not in live]
+        for key in missing:
+            self.study.enqueue_trial({}, user_attrs={KEY: key}, skip_if_exists=False)
+        return missing
+
+    def progress(self) -> Progress:
+        """Fail the trials of dead workers (re-queueing them), then say where each key is."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+        progress = Progress()
+        errors: dict[str, str] = {}
+        for trial in self._trials():
+            key = trial.user_attrs.get(KEY)
+            if key is None:
+                continue
+            if trial.state == TrialState.COMPLETE:
+                progress.done[key] = trial.user_attrs.get(RUN_ID, "")
+            elif trial.state == TrialState.RUNNING:
+                progress.running.add(key)
+            elif trial.state == TrialState.WAITING:
+                progress.waiting.add(key)
+            elif not trial.user_attrs.get(DUPLICATE):
+                errors[key] = trial.user_attrs.get(ERROR, "its worker died")
+        progress.running -= progress.done.keys()
+        progress.waiting -= progress.done.keys() | progress.running
+        live = progress.done.keys() | progress.running | progress.waiting
+        progress.lost = {k: e for k, e in errors.items() if k not in live}
+        return progress
+
+    def take(self, first: Callable[[str], bool] = lambda key: True,
+             only: str | None = None) -> Job | None:
+        """Take one waiting item (those for which ``first`` is true before the others), or
+        only the item ``only``; None when nothing is waiting. Use the Job as a context."""
+        waiting = [t for t in self._trials() if t.state == TrialState.WAITING
+                   and KEY in t.user_attrs and only in (None, t.user_attrs[KEY])]
+        waiting.sort(key=lambda t: (not first(t.user_attrs[KEY]), t.number))
+        for trial in waiting:
+            try:
+                taken = self.storage.set_trial_state_values(trial._trial_id,
+                                                            state=TrialState.RUNNING)
+            except (optuna.exceptions.StorageInternalError, RuntimeError):
+                continue  # another worker's write got there first (sqlite busy, say)
+            if not taken:
+                continue
+            job = Job(self, trial)
+            if self._duplicate(trial):
+                self.storage.set_trial_user_attr(trial._trial_id, DUPLICATE, True)
+                self.study.tell(trial.number, state=TrialState.FAIL)
+                continue
+            return job
+        return None
+
+    def _duplicate(self, trial: FrozenTrial) -> bool:
+        """Another trial of this key is complete, or live with a lower number."""
+        key = trial.user_attrs[KEY]
+        for other in self._trials():
+            if other.number == trial.number or other.user_attrs.get(KEY) != key:
+                continue
+            if other.state == TrialState.COMPLETE:
+                return True
+            if other.state in (TrialState.WAITING, TrialState.RUNNING) and \
+                    other.number < trial.number:
+                return True
+        return False
+
+    def run_id_of(self, key: str) -> str | None:
+        """The MLflow run id of the trial that did (or is doing) ``key``, if any."""
+        trials = [t for t in self._trials() if t.user_attrs.get(KEY) == key and RUN_ID in
+                  t.user_attrs and t.state in _LIVE]
+        return max(trials, key=lambda t: t.number).user_attrs[RUN_ID] if trials else None
+
+    def _trials(self) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False)
+
+
+def drain(queue: WorkQueue, do: Callable[[Job], None], max_poll_s: float = 5.0) -> int:
+    """Take and ``do`` items until none is waiting or held by a live worker; return how
+    many this process did. ``do`` must ``complete`` its job; if it raises, the item is
+    failed (re-queued while retries are left) and the error propagates."""
+    ran, wait = 0, 0.5
+    while True:
+        progress = queue.progress()
+        job = queue.take()
+        if job is None:
+            if not (progress.running or progress.waiting):
+                return ran
+            time.sleep(wait)  # poll: a live worker holds it; a dead one's comes back
+            wait = min(2 * wait, max_poll_s)
+            continue
+        with job:
+            do(job)
+        ran, wait = ran + 1, 0.5
+
+
+def _first_line(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = [
+    "DUPLICATE", "ERROR", "KEY", "MAX_RETRY", "RUN_ID", "Job", "Progress", "WorkQueue", "drain",
+]

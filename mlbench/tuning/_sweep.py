@@ -1,0 +1,273 @@
+"""A sweep's workers: take items from the sweep's queue until none is left, anywhere.
+
+``run_sweep`` checks all input, opens the sweep's study (``mlbench.sweep.study_name``) on
+the storage, enqueues what is not done, and works: in this process, plus ``workers - 1``
+spawned ones. Every worker, here or on another machine, loops: take a waiting item
+(cells whose base model is done before the others), do it as one MLflow run, report it.
+A cell whose base model is not done yet waits for the worker training it, or takes it
+if it is waiting (a dead worker's, re-queued). When nothing is waiting, a worker waits
+while other live workers hold items (a dead one's item comes back after the grace
+period) and stops when every item is done or given up; then the sweep either ends its
+``sweep`` run FINISHED or names, in one line, what it could not finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import optuna
+
+from mlbench.base import registered_name, train_base
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.device import pick_device
+from mlbench.distributed import Dist, from_env
+from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.masks import keep_count
+from mlbench.pipeline import prepare, prune, run_name
+from mlbench.sweep import Grid, keys, study_name, sweep_hash, sweep_name
+from mlbench.tracking import (
+    CONFIG_HASH,
+    STORAGE,
+    STUDY,
+    TRIAL_NUMBER,
+    BaseModel,
+    Follower,
+    Tracker,
+    check_reachable,
+    quiet,
+    resolve_uri,
+)
+from mlbench.tuning._queue import MAX_RETRY, Job, WorkQueue
+from mlbench.tuning._storage import StorageSpec, open_storage, parse_storage
+
+DEFAULT_GRACE_S = int(os.environ.get("MLBENCH_GRACE", "60"))  # a dead worker's item waits this
+SWEEP_RUN = "mlflow_run_id"  # study user attribute: the sweep's MLflow run
+_MAX_POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a finished sweep did: items run by this command, and all items done."""
+
+    study: str
+    storage: str
+    sweep_run_id: str
+    ran: int
+    total: int
+
+
+@dataclass
+class _Plan:
+    """What every worker of one sweep shares: its items, study and sweep run."""
+
+    items: dict[str, RunConfig]
+    study: str
+    sweep_run_id: str
+
+
+def open_queue(spec: StorageSpec, name: str, grace_s: int = DEFAULT_GRACE_S) -> WorkQueue:
+    """The sweep's queue on ``spec``: heartbeats every grace/4 s, dead after ``grace_s``."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines, not Optuna's
+    storage = open_storage(spec, heartbeat_s=max(1, grace_s // 4), grace_s=grace_s,
+                           max_retry=MAX_RETRY)
+    return WorkQueue.open(storage, name, [])
+
+
+def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: int = 1,
+              storage: str | None = None, grace_s: int = DEFAULT_GRACE_S) -> SweepSummary:
+    """Run every unfinished item of the sweep of ``grid`` until all are done anywhere.
+
+    All input is checked first (grid, compressions against the model, data, tracking
+    server, storage). Raises SweepIncomplete, naming them, when items were given up after
+    their retries; running the same command again retries them.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if grace_s < 2:
+        raise ConfigError(f"--grace must be >= 2 seconds, got {grace_s}")
+    grid.check()
+    uri = resolve_uri(tracking.tracking_uri)
+    check_reachable(uri)
+    tracking = dataclasses.replace(tracking, tracking_uri=uri)
+    spec = parse_storage(storage, uri)
+    dist = from_env(pick_device(cfg.device))
+    if dist.enabled and workers > 1:
+        raise ConfigError("--workers > 1 cannot be combined with torchrun: its processes "
+                          "already train each cell together; use --workers 1")
+    setup = prepare(dataclasses.replace(cfg, prune=dataclasses.replace(
+        cfg.prune, strategy=grid.strategies[0], compression=1.0)), dist=dist)
+    for c in grid.compressions:
+        keep_count(setup.model, setup.prunable, c)
+    items, name = keys(cfg, grid), study_name(cfg, grid)
+    if not dist.is_main:
+        return _follow(_Plan(items, name, ""), Follower(tracking), dist)
+    queue = open_queue(spec, name, grace_s)
+    tracker = Tracker(tracking)
+    plan = _Plan(items, name, _sweep_run(queue, tracker, cfg, grid, spec))
+    queue.enqueue(items)
+    children = _spawn(workers - 1, cfg, grid, tracking, spec, grace_s, plan.sweep_run_id)
+    ran = work(queue, plan, tracker, dist)
+    for child in children:
+        child.join()
+    progress = queue.progress()
+    if not progress.finished:
+        missing = {**progress.lost, **dict.fromkeys(progress.running | progress.waiting,
+                                                     "unfinished")}
+        raise SweepIncomplete(
+            f"{len(missing)} of {len(items)} items not done ("
+            + ", ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
+            + "); run the same command again to retry them")
+    tracker.log_to(plan.sweep_run_id, metrics={"cells_done": len(items) - len(grid.seeds)})
+    tracker.end_run(plan.sweep_run_id)
+    return SweepSummary(name, spec.display, plan.sweep_run_id, ran, len(items))
+
+
+def _sweep_run(queue: WorkQueue, tracker: Tracker, cfg: RunConfig, grid: Grid,
+               spec: StorageSpec) -> str:
+    """The sweep's MLflow run, made by the first worker and kept in the study."""
+    found = queue.study.user_attrs.get(SWEEP_RUN)
+    if found:
+        return found
+    tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: queue.study.study_name,
+            STORAGE: spec.display}
+    run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
+    params = {
+        **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
+        "strategies": ",".join(grid.strategies),
+        "compressions": ",".join(f"{c:g}" for c in grid.compressions),
+        "seeds": ",".join(map(str, grid.seeds)),
+        "cells": len(grid.cells(cfg)),
+        "study": queue.study.study_name,
+        "storage": spec.display,
+    }
+    tracker.log_to(run_id, params=params)
+    queue.study.set_user_attr(SWEEP_RUN, run_id)
+    return queue.study.user_attrs[SWEEP_RUN]
+
+
+def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -> int:
+    """Take and do items until none is waiting or held by a live worker; return how many
+    this worker did. An item that fails is reported in one line and re-queued."""
+    ran, wait = 0, 0.5
+    while True:
+        progress = queue.progress()
+        bases = {k for k in progress.done if k.startswith("base:")}
+        job = queue.take(first=lambda k, done=bases: k.startswith("base:") or _base_of(k) in done)
+        if job is None:
+            if not (progress.running or progress.waiting):
+                break
+            time.sleep(wait)  # poll: live workers hold the rest; dead ones' come back
+            wait = min(2 * wait, _MAX_POLL_S)
+            continue
+        wait = 0.5
+        try:
+            with job:
+                base = _base_for(queue, plan, tracker, dist, job.key) \
+                    if job.key.startswith("cell:") else None
+                _do(job, job.key, plan, tracker, dist, base)
+            ran += 1
+        except Exception as exc:  # noqa: BLE001 - one failing item must not stop the sweep
+            if dist.enabled:
+                raise
+            print(f"mlbench: {job.key} failed ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}); re-queued while retries "
+                  f"are left", file=sys.stderr, flush=True)
+    if dist.enabled:
+        dist.broadcast_bytes(b"")  # the other ranks stop
+    return ran
+
+
+def _base_of(key: str) -> str:
+    return "base:" + key.rsplit(":", 1)[1]
+
+
+def _base_for(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist,
+              key: str) -> BaseModel:
+    """The base model a cell prunes: done, or trained here if waiting, or waited for while
+    a live worker trains it (a dead worker's comes back as waiting after the grace)."""
+    wanted, wait = _base_of(key), 0.5
+    cfg = plan.items[wanted]
+    while True:
+        progress = queue.progress()
+        if wanted in progress.done:
+            run_id = progress.done[wanted]
+            found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+            version = found.version if found is not None and found.run_id == run_id else None
+            return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+        if wanted in progress.lost:
+            raise RuntimeError(f"its base model failed: {progress.lost[wanted]}")
+        job = queue.take(only=wanted)
+        if job is not None:
+            with job:
+                _do(job, wanted, plan, tracker, dist, None)
+            continue
+        time.sleep(wait)  # poll while a live worker trains it
+        wait = min(2 * wait, _MAX_POLL_S)
+
+
+def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
+        base: BaseModel | None) -> None:
+    """Do one item on every rank (rank 0 holds ``job`` and tells the others ``key``)."""
+    if dist.enabled and dist.is_main:
+        dist.broadcast_bytes(key.encode())
+    cfg = plan.items[key]
+    tags = {STUDY: plan.study, TRIAL_NUMBER: str(job.number) if job else ""}
+    record = job.set_run_id if job is not None else None
+    if key.startswith("base:"):
+        setup = prepare(cfg, prune=False, dist=dist)
+        found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+        if dist.broadcast_flag(found is not None):
+            made = found or BaseModel("", registered_name(cfg), None)
+        else:
+            made = train_base(setup, tracker, tags, on_run=record)
+        if job is not None:
+            job.complete(made.run_id)
+        return
+    ids: list[str] = []
+    metrics = prune(prepare(cfg, dist=dist), tracker,
+                    base or BaseModel("", registered_name(cfg), None),
+                    parent_run_id=plan.sweep_run_id or None, tags=tags,
+                    on_run=lambda run_id: (ids.append(run_id), record and record(run_id)))
+    if job is not None:
+        job.complete(ids[0])
+    if dist.is_main:
+        print(f"{run_name(cfg):<24} acc1={metrics['acc1']:.4f}  acc5={metrics['acc5']:.4f}  "
+              f"compression={metrics['compression']:.3f}  speedup={metrics['speedup']:.2f}",
+              flush=True)
+
+
+def _follow(plan: _Plan, tracker: Follower, dist: Dist) -> SweepSummary:
+    """Ranks > 0 under torchrun: do what rank 0 says, item by item, until it says stop."""
+    ran = 0
+    while key := (dist.broadcast_bytes(None) or b"").decode():
+        _do(None, key, plan, tracker, dist, None)
+        ran += 1
+    return SweepSummary(plan.study, "", "", ran, len(plan.items))
+
+
+def _spawn(count: int, cfg: RunConfig, grid: Grid, tracking: TrackingConfig,
+           spec: StorageSpec, grace_s: int, sweep_run_id: str) -> list:
+    """``count`` more worker processes on this machine (spawned: a fresh interpreter)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_child, args=(cfg, grid, tracking, spec, grace_s,
+                                              sweep_run_id), daemon=False)
+             for _ in range(count)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def _child(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, spec: StorageSpec,
+           grace_s: int, sweep_run_id: str) -> None:
+    quiet()
+    queue = open_queue(spec, study_name(cfg, grid), grace_s)
+    work(queue, _Plan(keys(cfg, grid), study_name(cfg, grid), sweep_run_id), Tracker(tracking))
+
+
+__all__ = ["DEFAULT_GRACE_S", "SweepSummary", "open_queue", "run_sweep", "work"]
