@@ -42,7 +42,7 @@ def runs(uri: str, stage: str) -> list:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One tracked prune run (base model trained in a nested run), shared by the tests."""
+    """One tracked prune run (its base model trained first, in a run of its own)."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -55,8 +55,8 @@ def test_prune_run_follows_the_tracking_schema(store):
     (train,) = runs(store, "train")
     assert run.info.status == "FINISHED" and train.info.status == "FINISHED"
     assert run.info.run_name == "global_weight-c4-s0"
-    assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
-    assert train.info.experiment_id == run.info.experiment_id  # nested in the same experiment
+    assert "mlflow.parentRunId" not in train.data.tags  # a base model serves every strategy
+    assert train.info.experiment_id == run.info.experiment_id
     assert MlflowClient(store).get_experiment(run.info.experiment_id).name == "t"
     assert set(PARAMS) <= set(run.data.params)
     assert run.data.params["base_run_id"] == train.info.run_id
@@ -183,17 +183,27 @@ class Untraceable(torch.nn.Module):
         return self.fc(x) if float(x.sum()) > 0 else -self.fc(x)
 
 
-def test_a_model_torch_export_cannot_trace_is_still_registered(tracking_uri, tmp_path):
+def test_a_model_torch_export_cannot_trace_is_registered_as_weights_without_pickle(
+        tracking_uri, tmp_path):
+    from safetensors.torch import load_file, save_file
+
     from mlbench.config import TrackingConfig
     from mlbench.tracking import Tracker
 
     tracker = Tracker(TrackingConfig(tracking_uri=tracking_uri, experiment="x"))
+    model = Untraceable().eval()
     with tracker.run("train", "untraceable"):
-        version = tracker.register_base("mlbench-test-untraceable", Untraceable().eval(),
-                                        torch.ones(2, 4).numpy(), "h")
+        save_file(model.state_dict(), str(tmp_path / "weights.safetensors"))
+        tracker.log_file(tmp_path / "weights.safetensors")
+        version = tracker.registry.register(
+            "mlbench-test-untraceable", model, torch.ones(2, 4).numpy(), "h",
+            {"model": "untraceable", "input_shape": [4], "num_classes": 2})
     assert version == "1"
     (mv,) = MlflowClient(tracking_uri).search_model_versions("name='mlbench-test-untraceable'")
-    assert mv.tags["mlbench.base_hash"] == "h"
-    files = Path(mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp_path)))
-    saved = {p.name for p in (files / "data").iterdir()}
-    assert "model.pth" in saved and "model.pt2" not in saved  # the pickle fallback
+    assert mv.tags["mlbench.base_hash"] == "h" and mv.tags["mlbench.format"] == "safetensors"
+    assert "no pickle" in mv.description and "load_state_dict" in mv.description
+    files = Path(mlflow.artifacts.download_artifacts(
+        "models:/mlbench-test-untraceable/1", dst_path=str(tmp_path / "dl")))
+    assert sorted(p.name for p in files.iterdir()) == ["model.json", "weights.safetensors"]
+    loaded = load_file(str(files / "weights.safetensors"))  # no pickle anywhere
+    assert torch.equal(loaded["fc.weight"], model.fc.weight)

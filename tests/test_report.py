@@ -17,7 +17,6 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-import mlbench.tracking._tracker as tracker_module
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.pipeline import run_prune
@@ -72,7 +71,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)  # MLflow's default artifact root is ./mlruns
-        mp.setattr(tracker_module, "CLAIM_SETTLE_S", 0.0)  # one worker: nothing to settle
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         argv = sweep_argv(strategies=",".join(STRATEGIES), compressions="2,4", seeds="0,1")
         assert main([*argv, "--tracking-uri", uri]) == 0

@@ -25,10 +25,11 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from mlbench.base import find_or_train_base
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.pipeline import find_or_train_base, load_base, prepare
+from mlbench.pipeline import load_base, prepare
 from mlbench.search_space import default_search_space, parse_search_space
 from mlbench.tracking import Tracker
 from mlbench.tuning import (
@@ -43,13 +44,6 @@ from tests.conftest import TINY, clean_env, free_port
 SPACE = {"lr": {"low": 0.01, "high": 0.3, "log": True}, "epochs": {"low": 1, "high": 3},
          "momentum": {"low": 0.5, "high": 0.95}, "batch_size": [16, 32]}
 TUNE_TINY = {k: v for k, v in TINY.items() if k not in ("epochs", "batch_size")}
-
-
-@pytest.fixture(autouse=True)
-def _fast_claims(monkeypatch):
-    """Tuned prune runs claim their cell; one process needs no settling time."""
-    monkeypatch.setattr("mlbench.tracking._tracker.CLAIM_SETTLE_S", 0.0)
-    monkeypatch.setattr("mlbench.tracking._tracker.LOCAL_CLAIM_SETTLE_S", 0.0)
 
 
 def preset(tmp_path: Path, space: object = SPACE, **extra: object) -> Path:
@@ -270,7 +264,7 @@ def worker_cmd(tmp_path: Path, trials: int) -> list[str]:
 
 def worker_env(tmp_path: Path) -> dict[str, str]:
     env = clean_env(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    env.update(MLBENCH_TRIAL_HEARTBEAT="1", MLBENCH_CLAIM_SETTLE="0.5")
+    env.update(MLBENCH_TRIAL_HEARTBEAT="1")
     return env
 
 

@@ -34,6 +34,7 @@ from mlbench.tracking._tags import (
     TRIAL_NUMBER,
     VERSION,
     WEIGHTS,
+    WORKER,
 )
 from mlbench.tracking._trials import (
     SEARCH_SPACE_HASH,
@@ -69,6 +70,7 @@ __all__ = [
     "VERSION",
     "WEIGHTS",
     "WEIGHTS_MODEL",
+    "WORKER",
     "BaseModel",
     "Checkpoints",
     "Follower",

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -33,7 +34,7 @@ from mlbench.errors import ConfigError
 from mlbench.tracking._checkpoints import Checkpoints
 from mlbench.tracking._registry import Registry
 from mlbench.tracking._sender import Link, Sender
-from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION
+from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -144,7 +145,7 @@ class Tracker:
         exception, which propagates.
         """
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(),
-                    **(tags or {})}
+                    WORKER: f"{socket.gethostname()}:{os.getpid()}", **(tags or {})}
         started = self._start(name, all_tags, parent_run_id, run_id)
         current = started.info.run_id
         status = RunStatus.to_string(RunStatus.FAILED)

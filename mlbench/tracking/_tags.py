@@ -14,11 +14,12 @@ CHECKPOINT_EPOCH = "mlbench.checkpoint_epoch"  # the epoch of the run's last che
 SET_ASIDE = "mlbench.checkpoint_set_aside"  # why a checkpoint was not resumed from
 RESUMED_FROM = "mlbench.resumed_from"  # the interrupted run this one continued
 RESUMED_EPOCH = "mlbench.resumed_epoch"
+WORKER = "mlbench.worker"  # host:pid of the process that did a run (a record, nothing more)
 STUDY = "mlbench.study"  # the Optuna study of a tune, trial or sweep cell run
 TRIAL_NUMBER = "mlbench.trial_number"  # ... and the trial that ran it
 
 __all__ = [
     "BASE_HASH", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY", "CONFIG_HASH",
     "GIT_COMMIT", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE", "STAGE", "STUDY",
-    "TRIAL_NUMBER", "VERSION", "WEIGHTS",
+    "TRIAL_NUMBER", "VERSION", "WEIGHTS", "WORKER",
 ]
