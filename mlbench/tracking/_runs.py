@@ -198,6 +198,12 @@ class Tracker:
         """Mark a run made by ``create_run`` ended with ``status``."""
         self.link.call(self.client.set_terminated, run_id, status=status)
 
+    def fail_if_running(self, run_id: str) -> None:
+        """Mark a run FAILED if it is still RUNNING (its process is known to be dead)."""
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            if self.link.call(self.client.get_run, run_id).info.status == "RUNNING":
+                self.link.call(self.client.set_terminated, run_id, status="FAILED")
+
     def log_to(self, run_id: str, *, params: Mapping[str, Any] | None = None,
                metrics: Mapping[str, float] | None = None) -> None:
         """Params and metrics on a run that no block holds open (one request)."""

@@ -63,6 +63,8 @@ class Job:
         self.key: str = trial.user_attrs[KEY]
         self.number = trial.number
         self.trial_id = trial._trial_id
+        # a retried item carries the MLflow run of the try that died, if it got that far
+        self.previous_run_id: str | None = trial.user_attrs.get(RUN_ID)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self._done = False
@@ -192,7 +194,8 @@ class WorkQueue:
             try:
                 taken = self.storage.set_trial_state_values(trial._trial_id,
                                                             state=TrialState.RUNNING)
-            except (optuna.exceptions.StorageInternalError, RuntimeError):
+            except (optuna.exceptions.StorageInternalError,
+                    optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
                 continue  # another worker's write got there first (sqlite busy, say)
             if not taken:
                 continue

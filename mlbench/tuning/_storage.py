@@ -19,6 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -120,10 +121,14 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S, grace_s: int
             return _HeartbeatJournal(backend, heartbeat_s, grace_s, retry)
         if spec.url.startswith("sqlite:///") and not Path(spec.url[10:]).parent.is_dir():
             raise ConfigError(f"--storage {spec.display}: no folder {Path(spec.url[10:]).parent}")
-        kwargs = {"connect_args": {"connect_timeout": 5}} if "sqlite" not in spec.url else {}
+        sqlite = spec.url.startswith("sqlite")
+        kwargs = {"connect_args": {"timeout": 60} if sqlite else {"connect_timeout": 5}}
         try:
-            return RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
-                              grace_period=grace_s, heartbeat_stale_trial_callback=retry)
+            storage = RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
+                                 grace_period=grace_s, heartbeat_stale_trial_callback=retry)
+            if sqlite:
+                _serialize(storage.engine)
+            return storage
         except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError
             missing = getattr(exc.__cause__, "name", None) or exc
             raise ConfigError(
@@ -134,6 +139,26 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S, grace_s: int
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise ConfigError(f"--storage {spec.display}: cannot reach the database ({reason})")\
                 from None
+
+
+def _serialize(engine: Any) -> None:
+    """SQLite transactions that take the write lock when they begin (``BEGIN IMMEDIATE``).
+
+    pysqlite starts a transaction only at its first write, so two processes can both read
+    a trial as WAITING and both move it to RUNNING; with the lock taken at BEGIN, the
+    read and the write of one hand-out are one transaction, as on PostgreSQL.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the listeners: replaced
 
 
 class _HeartbeatJournal(JournalStorage, BaseHeartbeat):

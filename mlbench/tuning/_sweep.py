@@ -215,6 +215,8 @@ def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
     if dist.enabled and dist.is_main:
         dist.broadcast_bytes(key.encode())
     cfg = plan.items[key]
+    if job is not None and job.previous_run_id:
+        tracker.fail_if_running(job.previous_run_id)  # its worker died: not left RUNNING
     tags = {STUDY: plan.study, TRIAL_NUMBER: str(job.number) if job else ""}
     record = job.set_run_id if job is not None else None
     if key.startswith("base:"):
