@@ -85,3 +85,25 @@ def test_the_image_holds_the_presets_the_sweep_defaults_to():
     for line in re.findall(r"^COPY (.+)$", dockerfile, flags=re.M):
         *sources, _ = line.split()
         assert all((REPO / s).exists() for s in sources), line
+
+
+def test_the_sweep_job_runs_n_workers_on_one_queue_with_credentials_from_a_secret():
+    job = yaml.safe_load((DEPLOY / "sweep_job.yaml").read_text())
+    spec = job["spec"]
+    assert job["kind"] == "Job" and spec["parallelism"] > 1 and "completions" not in spec
+    (container,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("MLBENCH_STORAGE", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]
+    text = (DEPLOY / "sweep_job.yaml").read_text()
+    assert "postgresql://" not in text.replace("# postgresql://USER:PASSWORD@HOST/DB", "")
+    # Kubernetes expands $(VAR) from the env; the command then parses as a sweep
+    argv = [re.sub(r"\$\((\w+)\)", lambda m: {"MLBENCH_STORAGE": "postgresql://u:p@h/db"}.get(
+        m.group(1), env[m.group(1)].get("value", "")), a) for a in container["command"]]
+    assert argv[:3] == ["python", "-m", "mlbench"]
+    args = build_parser().parse_args(argv[3:])
+    assert args.command == "sweep" and args.sweep_storage == "postgresql://u:p@h/db"
+    secret = yaml.safe_load((DEPLOY / "secret.example.yaml").read_text())
+    assert secret["kind"] == "Secret"
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in env.values() if "valueFrom" in e} \
+        == set(secret["stringData"])

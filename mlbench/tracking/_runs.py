@@ -63,6 +63,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
             reply.read()
+    except urllib.error.HTTPError:
+        pass  # it answers (a proxy may guard /health too): the credentials are checked next
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(

@@ -1,0 +1,58 @@
+"""A tracking server other machines can reach safely: MLflow's basic-auth app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import MLFLOW, clean_env, free_port, start_mlflow_server, stop_mlflow_server
+from tests.test_sweep import sweep_argv
+
+PASSWORD = "worker-secret-0123"  # noqa: S105 - a test server's admin password
+
+
+@pytest.mark.slow
+def test_a_basic_auth_server_takes_a_sweep_with_credentials_and_refuses_one_without(
+        tmp_path, monkeypatch):
+    ini = tmp_path / "auth.ini"
+    ini.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{tmp_path / 'auth.db'}\n"
+        f"admin_username = admin\nadmin_password = {PASSWORD}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port, [
+        "env", f"MLFLOW_AUTH_CONFIG_PATH={ini}", "MLFLOW_FLASK_SERVER_SECRET_KEY=test-only",
+        MLFLOW, "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port",
+        str(port), "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"])
+    argv = [sys.executable, "-m", "mlbench", *sweep_argv(
+        strategies="global_weight", compressions="2", seeds="0"), "--tracking-uri", uri]
+    try:
+        refused = subprocess.run(argv, cwd=tmp_path, env=clean_env(uri), capture_output=True,
+                                 text=True, timeout=300)
+        assert refused.returncode == 2
+        (line,) = refused.stderr.strip().splitlines()  # one clear line, no traceback
+        assert "credentials" in line and "MLFLOW_TRACKING_USERNAME" in line
+        env = {**clean_env(uri), "MLFLOW_TRACKING_USERNAME": "admin",
+               "MLFLOW_TRACKING_PASSWORD": PASSWORD}
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert PASSWORD not in done.stdout + done.stderr
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+        client = MlflowClient(uri)
+        ids = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(ids)
+        assert {r.data.tags["mlbench.stage"] for r in runs} == {"sweep", "train", "prune"}
+        assert all(r.info.status == "FINISHED" for r in runs)
+        for run in runs:  # the password is in no param or tag
+            assert not [v for v in {**run.data.params, **run.data.tags}.values()
+                        if PASSWORD in v]
+    finally:
+        stop_mlflow_server(server)
