@@ -4,7 +4,7 @@
 against a real MLflow store and prints, per store it measures, a line
 ``all tracking <seconds> <share>%``: the seconds spent inside tracking calls and their
 share of the sweep's wall time, after a line naming the run with ``wall <seconds> s``,
-and ``without claim wait ...``, the same without the claim's idle settle wait.
+and ``without the queue ...``, the same without the queue's calls.
 Each such summary becomes one figure: mlbench = the sweep's wall time, baseline = the
 same wall time without the tracking calls, ratio = 1 - share.
 """
@@ -21,8 +21,8 @@ from _common import Figure, Section, load1
 TITLE = "Tracking overhead"
 SCRIPT = Path(__file__).resolve().parent / "tracking_overhead.py"
 QUICK_ARGS = ["--epochs", "1", "--base-epochs", "2"]
-# summary lines: all tracking calls, and the same without the claim's idle settle wait
-SUMMARY = re.compile(r"(all tracking|without claim wait)\s+([\d.]+)\s+([\d.]+)%")
+# summary lines: all tracking calls, and the same without the queue's calls
+SUMMARY = re.compile(r"(all tracking|without the queue)\s+([\d.]+)\s+([\d.]+)%")
 WALL = re.compile(r"wall ([\d.]+) s")
 
 

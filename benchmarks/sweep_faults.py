@@ -1,0 +1,137 @@
+"""Sweeps under faults, and 2 workers against 1, with a real ``mlflow server``.
+
+    python benchmarks/sweep_faults.py workers     # one grid with --workers 1 and 2
+    python benchmarks/sweep_faults.py kill        # kill -9 random workers at 10 moments
+
+``workers``: the same grid, in a fresh store each time, by ``sweep --workers 1`` and
+``--workers 2``: wall time and the throughput ratio (this machine's core count printed).
+
+``kill``: two ``sweep`` worker processes (as on two machines) on one journal storage and
+one ``mlflow server``; at 10 random moments a random worker gets SIGKILL and a fresh one
+is started in its place; then one final rerun. Counts cells FINISHED twice (must be 0),
+cells never finished (0), runs left RUNNING after the final rerun (0), and the longest
+time a dead worker's cell waited before another worker took it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.queue_scale import load, start_server  # noqa: E402
+
+GRID = ["--dataset", "synthetic", "--synthetic-shape", "1x8x8", "--synthetic-classes", "4",
+        "--synthetic-samples", "512", "--model", "lenet", "--base-epochs", "4",
+        "--batch-size", "32", "--base-batch-size", "32", "--device", "cpu"]
+
+
+def sweep(folder: Path, uri: str, *more: str) -> list[str]:
+    return [sys.executable, "-m", "mlbench", "sweep", *GRID, "--tracking-uri", uri,
+            "--storage", f"journal:{folder / 'q.journal'}", *more]
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+def workers() -> None:
+    print(f"cores: {os.cpu_count()}")
+    print("| workers | cells | seconds | throughput vs 1 worker | load average |\n"
+          "|---|---|---|---|---|")
+    times = {}
+    for n in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            cmd = sweep(folder, f"sqlite:///{folder / 'mlflow.db'}", "--workers", str(n),
+                        "--strategies", "global_weight,layer_weight,random,global_grad",
+                        "--compressions", "2,4,8", "--seeds", "0", "--epochs", "3")
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=folder, env=env(), check=True, capture_output=True)
+            times[n] = time.perf_counter() - start
+        print(f"| {n} | 12 | {times[n]:.1f} | {times[1] / times[n]:.2f} | {load()} |", flush=True)
+
+
+def kill(moments: int, grace: int, seed: int) -> None:
+    from mlflow import MlflowClient
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        server, uri = start_server(folder)
+        cmd = sweep(folder, uri, "--grace", str(grace), "--epochs", "8",
+                    "--strategies", "global_weight,layer_weight,random,global_grad",
+                    "--compressions", "2,4,8", "--seeds", "0,1")
+
+        def start() -> subprocess.Popen:
+            return subprocess.Popen(cmd, cwd=folder, env=env(), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+
+        try:
+            procs = [start(), start()]
+            kills: list[float] = []
+            for _ in range(moments):
+                time.sleep(rng.uniform(5, 20))
+                i = rng.randrange(2)
+                os.killpg(procs[i].pid, signal.SIGKILL)
+                procs[i].wait()
+                kills.append(time.time())
+                procs[i] = start()
+            for p in procs:
+                p.wait()
+            final = subprocess.run(cmd, cwd=folder, env=env(), capture_output=True, text=True)
+            client = MlflowClient(uri)
+            ids = [e.experiment_id for e in client.search_experiments()]
+            runs = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
+            finished = Counter(r.data.tags["mlbench.config_hash"] for r in runs
+                               if r.info.status == "FINISHED")
+            running = [r for r in client.search_runs(ids) if r.info.status == "RUNNING"]
+            storage = JournalStorage(JournalFileBackend(str(folder / "q.journal")))
+            (study,) = storage.get_all_studies()
+            trials = storage.get_all_trials(study._study_id)
+            waits = []
+            for t in trials:
+                retry_of = t.system_attrs.get("failed_trial")
+                if retry_of is None or t.datetime_start is None:
+                    continue
+                started = t.datetime_start.timestamp()
+                before = [k for k in kills if k <= started]
+                if before:
+                    waits.append(started - max(before))
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"| kills | cells | finished twice | never finished | left RUNNING | longest wait "
+          f"(s) | grace (s) | final rerun exit | load average |\n|---|---|---|---|---|---|---|"
+          f"---|---|\n| {moments} | 24 | {sum(1 for c in finished.values() if c > 1)} "
+          f"| {24 - len(finished)} | {len(running)} | {max(waits, default=0):.0f} | {grace} "
+          f"| {final.returncode} | {load()} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("workers", "kill"))
+    parser.add_argument("--moments", type=int, default=10)
+    parser.add_argument("--grace", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.what == "workers":
+        workers()
+    else:
+        kill(args.moments, args.grace, args.seed)
+
+
+if __name__ == "__main__":
+    main()
