@@ -81,16 +81,19 @@ def test_workers_split_a_sweep_on_the_readmes_postgresql_server(postgres: Postgr
     proc = start_mlflow_server(tmp_path, port, [MLFLOW, *argv[1:]])  # this venv's mlflow
     uri = f"http://127.0.0.1:{port}"
     try:
-        # two sweep commands (as on two machines), one with two worker processes
+        # two sweep commands (as on two machines), one with two worker processes, whose
+        # queue is a PostgreSQL database too
+        queue = postgres.create_database("sweep_queue")
         sweep = [sys.executable, "-m", "mlbench", *sweep_argv(
             strategies="global_weight,random", compressions="2,4", seeds="0"),
-            "--tracking-uri", uri]
+            "--tracking-uri", uri, "--storage", queue]
         procs = [subprocess.Popen([*sweep, "--workers", workers], cwd=tmp_path, text=True,
                                   env=clean_env(uri), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
                  for workers in ("2", "1")]
         outs = [p.communicate(timeout=600) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs]
+        assert not [o for o in outs if queue.split("@")[0].split(":")[-1] in o[0] + o[1]]
 
         prunes = all_runs(uri, "prune")
         seen = [(r.info.run_name, r.info.status, r.data.tags.get("mlbench.worker")) for r in prunes]

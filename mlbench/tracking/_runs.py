@@ -206,6 +206,10 @@ class Tracker:
             if self.link.call(self.client.get_run, run_id).info.status == "RUNNING":
                 self.link.call(self.client.set_terminated, run_id, status="FAILED")
 
+    def tag_run(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Tags on a run that no block holds open (one request)."""
+        self.link.call(self.client.log_batch, run_id, tags=_run_tags(tags))
+
     def log_to(self, run_id: str, *, params: Mapping[str, Any] | None = None,
                metrics: Mapping[str, float] | None = None) -> None:
         """Params and metrics on a run that no block holds open (one request)."""

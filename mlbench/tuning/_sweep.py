@@ -134,7 +134,12 @@ def _sweep_run(queue: WorkQueue, tracker: Tracker, cfg: RunConfig, grid: Grid,
         return found
     tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: queue.study.study_name,
             STORAGE: spec.display}
-    run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
+    if tracker.inside_project:  # `mlflow run -e sweep` opened the run: it is the sweep's
+        run_id = os.environ["MLFLOW_RUN_ID"]
+        tracker.tag_run(run_id, {**tags, "mlbench.stage": "sweep",
+                                 "mlflow.runName": sweep_name(cfg)})
+    else:
+        run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
     params = {
         **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
         "strategies": ",".join(grid.strategies),
