@@ -171,3 +171,36 @@ def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path):
     (straight,) = _runs(straight_uri, "prune")
     for key in ("acc1", "acc5", "loss", "pre_acc1", "base_acc1", "compression"):
         assert resumed.data.metrics[key] == straight.data.metrics[key], key
+
+
+def test_a_checkpoint_whose_tensors_do_not_fit_is_set_aside_once_with_one_warning(
+        tmp_path, capsys):
+    from mlbench.config import TrackingConfig
+    from mlbench.resume import checkpointer
+    from mlbench.tracking import SET_ASIDE, Tracker, checkpoint_key
+
+    model = create_model("lenet", (1, 8, 8), 4)
+    wider = create_model("lenet", (1, 8, 8), 10)  # a changed model definition, say
+    assert checkpoint_key("h", model.state_dict()) != checkpoint_key("h", wider.state_dict())
+    keep = Keep(tmp_path)
+    cfg = OptimConfig(epochs=2, batch_size=16)
+    with torch.random.fork_rng(devices=[]):
+        fit(wider, SPLITS.train, SPLITS.val, cfg, generator=torch.Generator().manual_seed(3),
+            precision=CPU, epochs=range(1, 2), checkpoint=checkpoint.Checkpointer(keep, 0))
+    tracker = Tracker(TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"))
+    key = checkpoint_key("h", model.state_dict())  # found under the key of `model`
+    with tracker.run("prune", "interrupted") as old:
+        named = tmp_path / "up" / checkpoint.FILENAME
+        named.parent.mkdir()
+        tracker.checkpoints.log(Path(shutil.copy(keep.files[-1], named)), 1, key)
+    MlflowClient(tracker.uri).set_terminated(old, "FAILED")  # its worker died
+    capsys.readouterr()
+    with tracker.run("prune", "next"):
+        resumed = checkpointer(tracker, "h", model)
+    assert resumed.resume is None  # the cell starts afresh
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "set aside" in lines[0] and "checkpoint has" in lines[0]
+    assert SET_ASIDE in MlflowClient(tracker.uri).get_run(old).data.tags
+    with tracker.run("prune", "again"):
+        assert checkpointer(tracker, "h", model).resume is None
+    assert capsys.readouterr().err == ""  # never tried again

@@ -212,10 +212,13 @@ class Tracker:
 
     def log_to(self, run_id: str, *, params: Mapping[str, Any] | None = None,
                metrics: Mapping[str, float] | None = None) -> None:
-        """Params and metrics on a run that no block holds open (one request)."""
+        """Params (but those already set, e.g. by `mlflow run -P`) and metrics on a run that
+        no block holds open."""
         now = int(time.time() * 1000)
+        existing = self.link.call(self.client.get_run, run_id).data.params if params else {}
         self.link.call(self.client.log_batch, run_id,
-                       params=[Param(k, str(v)) for k, v in (params or {}).items()],
+                       params=[Param(k, str(v)) for k, v in (params or {}).items()
+                               if k not in existing],
                        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()])
 
     def experiment_id(self) -> str:
