@@ -106,12 +106,13 @@ def test_sweep_prunes_every_cell_from_one_base_model_per_seed(tracking_uri):
     # the queue: a journal beside the store; each trial names its run and each run its trial
     study = sweep_study(tracking_uri)
     trials = {t.number: t for t in study.get_trials() if t.state == TrialState.COMPLETE}
-    assert len(trials) == 2 + 8  # one base model per seed, then the cells
+    assert len(trials) == 1 + 2 + 8  # the sweep run, a base model per seed, the cells
     for run in prunes + trains:
         assert run.data.tags["mlbench.study"] == study.study_name
         trial = trials[int(run.data.tags["mlbench.trial_number"])]
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
-    assert study.user_attrs["mlflow_run_id"] == sweep.info.run_id
+    (opened,) = [t for t in trials.values() if t.user_attrs["mlbench.key"] == "sweep"]
+    assert opened.user_attrs["mlflow_run_id"] == sweep.info.run_id
 
     # started again with the same arguments: the same sweep run, no cell redone
     assert main([*argv, "--tracking-uri", tracking_uri]) == 0
@@ -145,7 +146,7 @@ def test_kill_9_then_rerun_waits_for_the_grace_redoes_the_cell_and_never_twice(t
     done = subprocess.run(argv, cwd=tmp_path, env=clean_env(uri), capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "sweep done: all 5 items" in done.stdout
+    assert "sweep done: all 6 items" in done.stdout
     prunes = all_runs(uri, "prune")
     finished = Counter(r.data.tags["mlbench.config_hash"] for r in prunes
                        if r.info.status == "FINISHED")

@@ -187,7 +187,8 @@ class WorkQueue:
              only: str | None = None) -> Job | None:
         """Take one waiting item (those for which ``first`` is true before the others), or
         only the item ``only``; None when nothing is waiting. Use the Job as a context."""
-        waiting = [t for t in self._trials() if t.state == TrialState.WAITING
+        trials = self._trials()
+        waiting = [t for t in trials if t.state == TrialState.WAITING
                    and KEY in t.user_attrs and only in (None, t.user_attrs[KEY])]
         waiting.sort(key=lambda t: (not first(t.user_attrs[KEY]), t.number))
         for trial in waiting:
@@ -200,16 +201,22 @@ class WorkQueue:
             if not taken:
                 continue
             job = Job(self, trial)
-            if self._duplicate(trial):
+            if self._duplicate(trial, trials):
                 self.storage.set_trial_user_attr(trial._trial_id, DUPLICATE, True)
                 self.study.tell(trial.number, state=TrialState.FAIL)
                 continue
             return job
         return None
 
-    def _duplicate(self, trial: FrozenTrial) -> bool:
-        """Another trial of this key is complete, or live with a lower number."""
+    def _duplicate(self, trial: FrozenTrial, seen: list[FrozenTrial]) -> bool:
+        """Another trial of this key is complete, or live with a lower number.
+
+        Trials of one key besides this one exist only when two processes enqueued it at
+        once, or it was retried: only then are the trials read again (as they are now).
+        """
         key = trial.user_attrs[KEY]
+        if not any(t.user_attrs.get(KEY) == key and t.number != trial.number for t in seen):
+            return False
         for other in self._trials():
             if other.number == trial.number or other.user_attrs.get(KEY) != key:
                 continue

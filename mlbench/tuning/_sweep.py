@@ -45,7 +45,7 @@ from mlbench.tuning._queue import MAX_RETRY, Job, WorkQueue
 from mlbench.tuning._storage import StorageSpec, open_storage, parse_storage
 
 DEFAULT_GRACE_S = int(os.environ.get("MLBENCH_GRACE", "60"))  # a dead worker's item waits this
-SWEEP_RUN = "mlflow_run_id"  # study user attribute: the sweep's MLflow run
+SWEEP = "sweep"  # the queue item that opens the sweep's MLflow run (its parent run)
 _MAX_POLL_S = 5.0
 
 
@@ -62,11 +62,15 @@ class SweepSummary:
 
 @dataclass
 class _Plan:
-    """What every worker of one sweep shares: its items, study and sweep run."""
+    """What every worker of one sweep shares: its items and study, and what it needs to
+    make the sweep's run (the first item)."""
 
     items: dict[str, RunConfig]
     study: str
-    sweep_run_id: str
+    cfg: RunConfig
+    grid: Grid
+    storage: str
+    sweep_run_id: str = ""
 
 
 def open_queue(spec: StorageSpec, name: str, grace_s: int = DEFAULT_GRACE_S) -> WorkQueue:
@@ -102,14 +106,15 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
         cfg.prune, strategy=grid.strategies[0], compression=1.0)), dist=dist)
     for c in grid.compressions:
         keep_count(setup.model, setup.prunable, c)
-    items, name = keys(cfg, grid), study_name(cfg, grid)
+    items, name = {SWEEP: cfg, **keys(cfg, grid)}, study_name(cfg, grid)
+    plan = _Plan(items, name, cfg, grid, spec.display)
     if not dist.is_main:
-        return _follow(_Plan(items, name, ""), Follower(tracking), dist)
+        return _follow(plan, Follower(tracking), dist)
     queue = open_queue(spec, name, grace_s)
-    tracker = Tracker(tracking)
-    plan = _Plan(items, name, _sweep_run(queue, tracker, cfg, grid, spec))
     queue.enqueue(items)
-    children = _spawn(workers - 1, cfg, grid, tracking, spec, grace_s, plan.sweep_run_id)
+    tracker = Tracker(tracking)
+    plan.sweep_run_id = _wait_for(queue, SWEEP, plan, tracker, dist)
+    children = _spawn(workers - 1, plan, tracking, spec, grace_s)
     ran = work(queue, plan, tracker, dist)
     for child in children:
         child.join()
@@ -121,19 +126,15 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
             f"{len(missing)} of {len(items)} items not done ("
             + ", ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
             + "); run the same command again to retry them")
-    tracker.log_to(plan.sweep_run_id, metrics={"cells_done": len(items) - len(grid.seeds)})
+    tracker.log_to(plan.sweep_run_id, metrics={"cells_done": len(grid.cells(cfg))})
     tracker.end_run(plan.sweep_run_id)
     return SweepSummary(name, spec.display, plan.sweep_run_id, ran, len(items))
 
 
-def _sweep_run(queue: WorkQueue, tracker: Tracker, cfg: RunConfig, grid: Grid,
-               spec: StorageSpec) -> str:
-    """The sweep's MLflow run, made by the first worker and kept in the study."""
-    found = queue.study.user_attrs.get(SWEEP_RUN)
-    if found:
-        return found
-    tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: queue.study.study_name,
-            STORAGE: spec.display}
+def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
+    """The sweep's MLflow run (the parent of its cells' runs), with the grid as params."""
+    cfg, grid = plan.cfg, plan.grid
+    tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: plan.study, STORAGE: plan.storage}
     if tracker.inside_project:  # `mlflow run -e sweep` opened the run: it is the sweep's
         run_id = os.environ["MLFLOW_RUN_ID"]
         tracker.tag_run(run_id, {**tags, "mlbench.stage": "sweep",
@@ -146,12 +147,11 @@ def _sweep_run(queue: WorkQueue, tracker: Tracker, cfg: RunConfig, grid: Grid,
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),
         "seeds": ",".join(map(str, grid.seeds)),
         "cells": len(grid.cells(cfg)),
-        "study": queue.study.study_name,
-        "storage": spec.display,
+        "study": plan.study,
+        "storage": plan.storage,
     }
     tracker.log_to(run_id, params=params)
-    queue.study.set_user_attr(SWEEP_RUN, run_id)
-    return queue.study.user_attrs[SWEEP_RUN]
+    return run_id
 
 
 def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -> int:
@@ -161,7 +161,8 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
     while True:
         progress = queue.progress()
         bases = {k for k in progress.done if k.startswith("base:")}
-        job = queue.take(first=lambda k, done=bases: k.startswith("base:") or _base_of(k) in done)
+        job = queue.take(first=lambda k, done=bases: not k.startswith("cell:")
+                         or _base_of(k) in done)
         if job is None:
             if not (progress.running or progress.waiting):
                 break
@@ -171,8 +172,11 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
         wait = 0.5
         try:
             with job:
-                base = _base_for(queue, plan, tracker, dist, job.key) \
-                    if job.key.startswith("cell:") else None
+                base = None
+                if job.key.startswith("cell:"):
+                    base_cfg = plan.items[_base_of(job.key)]
+                    base = _base_model(tracker, base_cfg,
+                                       _wait_for(queue, _base_of(job.key), plan, tracker, dist))
                 _do(job, job.key, plan, tracker, dist, base)
             ran += 1
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the sweep
@@ -190,28 +194,31 @@ def _base_of(key: str) -> str:
     return "base:" + key.rsplit(":", 1)[1]
 
 
-def _base_for(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist,
-              key: str) -> BaseModel:
-    """The base model a cell prunes: done, or trained here if waiting, or waited for while
-    a live worker trains it (a dead worker's comes back as waiting after the grace)."""
-    wanted, wait = _base_of(key), 0.5
-    cfg = plan.items[wanted]
+def _wait_for(queue: WorkQueue, key: str, plan: _Plan, tracker: Tracker, dist: Dist) -> str:
+    """The run id of item ``key`` (the sweep run, a base model): done, or done here if it is
+    waiting, or waited for while a live worker does it (a dead worker's comes back as
+    waiting after the grace period)."""
+    wait = 0.5
     while True:
         progress = queue.progress()
-        if wanted in progress.done:
-            run_id = progress.done[wanted]
-            found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
-            version = found.version if found is not None and found.run_id == run_id else None
-            return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
-        if wanted in progress.lost:
-            raise RuntimeError(f"its base model failed: {progress.lost[wanted]}")
-        job = queue.take(only=wanted)
+        if key in progress.done:
+            return progress.done[key]
+        if key in progress.lost:
+            raise RuntimeError(f"{key} failed: {progress.lost[key]}")
+        job = queue.take(only=key)
         if job is not None:
             with job:
-                _do(job, wanted, plan, tracker, dist, None)
+                _do(job, key, plan, tracker, dist, None)
             continue
-        time.sleep(wait)  # poll while a live worker trains it
+        time.sleep(wait)  # poll while a live worker does it
         wait = min(2 * wait, _MAX_POLL_S)
+
+
+def _base_model(tracker: Tracker, cfg: RunConfig, run_id: str) -> BaseModel:
+    """The base model that ``run_id`` trained or found, with its registered version."""
+    found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+    version = found.version if found is not None and found.run_id == run_id else None
+    return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
 
 
 def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
@@ -220,6 +227,10 @@ def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
     if dist.enabled and dist.is_main:
         dist.broadcast_bytes(key.encode())
     cfg = plan.items[key]
+    if key == SWEEP:
+        if job is not None:
+            job.complete(_open_sweep_run(tracker, plan))
+        return
     if job is not None and job.previous_run_id:
         tracker.fail_if_running(job.previous_run_id)  # its worker died: not left RUNNING
     tags = {STUDY: plan.study, TRIAL_NUMBER: str(job.number) if job else ""}
@@ -256,25 +267,22 @@ def _follow(plan: _Plan, tracker: Follower, dist: Dist) -> SweepSummary:
     return SweepSummary(plan.study, "", "", ran, len(plan.items))
 
 
-def _spawn(count: int, cfg: RunConfig, grid: Grid, tracking: TrackingConfig,
-           spec: StorageSpec, grace_s: int, sweep_run_id: str) -> list:
+def _spawn(count: int, plan: _Plan, tracking: TrackingConfig, spec: StorageSpec,
+           grace_s: int) -> list:
     """``count`` more worker processes on this machine (spawned: a fresh interpreter)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_child, args=(cfg, grid, tracking, spec, grace_s,
-                                              sweep_run_id), daemon=False)
+    procs = [ctx.Process(target=_child, args=(plan, tracking, spec, grace_s))
              for _ in range(count)]
     for p in procs:
         p.start()
     return procs
 
 
-def _child(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, spec: StorageSpec,
-           grace_s: int, sweep_run_id: str) -> None:
+def _child(plan: _Plan, tracking: TrackingConfig, spec: StorageSpec, grace_s: int) -> None:
     quiet()
-    queue = open_queue(spec, study_name(cfg, grid), grace_s)
-    work(queue, _Plan(keys(cfg, grid), study_name(cfg, grid), sweep_run_id), Tracker(tracking))
+    work(open_queue(spec, plan.study, grace_s), plan, Tracker(tracking))
 
 
 __all__ = ["DEFAULT_GRACE_S", "SweepSummary", "open_queue", "run_sweep", "work"]
