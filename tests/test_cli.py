@@ -158,8 +158,9 @@ def test_the_cli_keeps_glibc_from_trimming_activations_away():
 
 
 def test_mlproject_report_parameters_are_the_report_options():
-    from mlbench.cli import build_parser
     from mlbench.report.cli import DEFAULTS
+
+    from mlbench.cli import build_parser
 
     entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["report"]
     assert set(entry["parameters"]) == set(DEFAULTS)
