@@ -55,10 +55,9 @@ class Grid:
 
 def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
     """``"1,2,4"`` (or a YAML list) -> ``(1.0, 2.0, 4.0)``, naming the bad item if any."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        text = [text]  # a preset's `compressions: 5`
-    if not isinstance(text, (str, list, tuple)):
-        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}")
+    if not isinstance(text, (str, list, tuple)):  # a preset's `compressions: 5`
+        raise ConfigError(f"{option}: expected a list (a YAML list or \"1,2,4\"), "
+                          f"got {text!r}")
     items = text.split(",") if isinstance(text, str) else list(text)
     out = []
     for item in items:

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from mlbench.cli._checks import check_store
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.options import Option, command_options
 
@@ -103,11 +104,17 @@ def values(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in ("command", "func")}
 
 
+def unset_empty(given: dict[str, Any]) -> dict[str, Any]:
+    """Drop options given as "" (MLproject's "not given"), except tracking ones."""
+    return {k: v for k, v in given.items() if v != "" or k in TRACKING_KEYS}
+
+
 def split(given: dict[str, Any]) -> tuple[RunConfig, TrackingConfig]:
     """Given options -> a validated RunConfig and TrackingConfig (a ConfigError if bad)."""
     given = dict(given)
     tracking = TrackingConfig(**{k: given.pop(k) for k in TRACKING_KEYS if k in given})
     tracking.check()
+    check_store(tracking.tracking_uri)
     return RunConfig.from_flat(given), tracking
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlbench.cli._args import add_command, values
 from mlbench.cli._checks import check_output
+from mlbench.config import TrackingConfig, check
 from mlbench.options import ReportOptions
 
 
@@ -25,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     """Build the report; print where it is and what it left out."""
     given = {k: v for k, v in values(args).items() if v != ""}
     opts = ReportOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
     check_output(opts.output)
+    TrackingConfig(tracking_uri=opts.tracking_uri or None).check()
     from mlbench.report.build import build_report
     from mlbench.tracking import quiet
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlbench.cli._args import add_command, quiet_mlflow, split, values
+from mlbench.cli._args import add_command, quiet_mlflow, split, unset_empty, values
 from mlbench.cli._checks import check_names
 from mlbench.cli._common import main_rank
+from mlbench.config import check
 from mlbench.grid import parse_grid
+from mlbench.options import GridOptions
 from mlbench.presets import EXTRA_KEYS, load_preset
 
 _OWN = ("project", "strategies", "compressions", "seeds", "workers")
@@ -26,8 +28,9 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
 
 def run(args: argparse.Namespace) -> int:
     """Check the whole grid, then run it; say how many cells ran and were found."""
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = unset_empty(values(args))
     own = {k: given.pop(k) for k in _OWN if k in given}
+    check(GridOptions(**own))
     preset = load_preset(own["project"]) if "project" in own else {}
     grid = parse_grid({**preset, **own})
     workers = own.get("workers", 1)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlbench.cli._args import add_command, quiet_mlflow, split, values
+from mlbench.cli._args import add_command, quiet_mlflow, split, unset_empty, values
 from mlbench.cli._checks import check_names
+from mlbench.config import check
 from mlbench.grid import DEFAULT_SEEDS, parse_list
 from mlbench.names import BASELINES
+from mlbench.options import TuneOptions
 from mlbench.presets import EXTRA_KEYS, SEARCH_SPACE, load_preset
 
 _OWN = ("project", "strategies", "trials", "storage", "study_prefix", "seeds")
@@ -31,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     """Check everything, tune, print the audit table."""
     from mlbench.search_space import default_search_space, parse_search_space
 
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = unset_empty(values(args))
     own = {k: given.pop(k) for k in _OWN if k in given}
+    check(TuneOptions(**own))
     project = own.get("project")
     preset = load_preset(project) if project else {}
     cfg, tracking = split({**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},

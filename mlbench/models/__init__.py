@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mlbench.catalog import torchvision_models
 from mlbench.errors import ConfigError
 from mlbench.models._classifier import classifier_name
 from mlbench.models._registry import MODELS, ModelFactory, register_model
-from mlbench.models._torchvision import build_torchvision, torchvision_names
+from mlbench.models._torchvision import build_torchvision
 
 __all__ = ["MODELS", "ModelFactory", "classifier_name", "create_model", "model_names",
            "register_model"]
@@ -67,7 +68,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int)
         raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
     if name in MODELS:
         model = MODELS.get(name)(input_shape, num_classes)
-    elif name in torchvision_names():
+    elif name in torchvision_models():  # read from its source: no torchvision import
         model = build_torchvision(name, input_shape, num_classes)
     else:
         raise ConfigError(
