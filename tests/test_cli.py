@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from mlbench.cli import build_parser, main
-from mlbench.config import BASE_DEFAULTS, RunConfig
+from mlbench.cli import main
+from mlbench.config import RunConfig
 from tests.conftest import REPO, free_port, tiny_argv
 
 

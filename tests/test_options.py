@@ -11,7 +11,8 @@ import yaml
 
 from mlbench import catalog
 from mlbench.cli import build_parser
-from mlbench.cli.mlproject import FILES, main as write_mlproject, render
+from mlbench.cli.mlproject import FILES, render
+from mlbench.cli.mlproject import main as write_mlproject
 from mlbench.config import PruneConfig, RunConfig
 from mlbench.options import COMMANDS, command_options, param_text, preset_keys
 from tests.conftest import REPO
