@@ -20,8 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mlbench import checkpoint
-from mlbench.config import RunConfig, TrackingConfig
-from mlbench.data import Splits, load_dataset
+from mlbench.config import RunConfig, TrackingConfig, config_hash
+from mlbench.data import Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
@@ -94,6 +94,22 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
+def base_key_hash(setup: Setup) -> str:
+    """The base model's reuse key: its recipe and the content digest of its data.
+
+    A base is never reused for other data: another size, another content or another
+    val holdout gives another digest, so another hash.
+    """
+    return config_hash({**setup.cfg.base_key(), "data_digest": data_digest(setup.splits)})
+
+
+def log_data(setup: Setup, tracker: Tracker) -> None:
+    """The active run's splits as MLflow dataset inputs (train, val, test) and digest."""
+    if setup.dist.is_main:
+        records = split_records(setup.splits, data_source(setup.cfg.data))
+        tracker.log_datasets(records, data_digest(setup.splits))
+
+
 def registered_name(cfg: RunConfig) -> str:
     """The Model Registry name of a base model: ``mlbench-<dataset>-<model>``."""
     return f"mlbench-{cfg.data.dataset}-{cfg.model}"
@@ -105,11 +121,12 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
     With ``exclusive``, raise CellTaken if another live process is training it.
     """
     cfg, model, dist = setup.cfg, setup.model, setup.dist
-    base_hash = cfg.base_hash()
+    base_hash = base_key_hash(setup)
     name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
     tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
     with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
         tracker.log_params(cfg.base_key())
+        log_data(setup, tracker)
         precision = Precision(setup.device, cfg.amp)
         _settle_claim(tracker, dist)
         with seeded(cfg.seed):
@@ -170,7 +187,7 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
     If another process (a sweep on another machine) is training that very model, wait
     for it rather than train a second one: every strategy must prune the same weights.
     """
-    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    name, base_hash = registered_name(setup.cfg), base_key_hash(setup)
     if setup.dist.enabled:  # rank 0 looks, and all ranks train together if need be
         found = tracker.find_base(name, base_hash)
         if setup.dist.broadcast_flag(found is not None):
@@ -218,6 +235,7 @@ def prune(
                 "ops_convention": OPS_CONVENTION,
             }
         )
+        log_data(setup, tracker)
         load_base(setup, tracker, base)
         precision = Precision(setup.device, cfg.amp)
         batch = cfg.finetune.batch_size
@@ -369,7 +387,7 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, prune=False, dist=dist)
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    found = tracker.find_base(registered_name(cfg), cfg.base_hash())
+    found = tracker.find_base(registered_name(cfg), base_key_hash(setup))
     if not dist.broadcast_flag(found is not None):
         return train_base(setup, tracker)
     if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
