@@ -29,6 +29,7 @@ from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
+from mlbench.names import prune_run_name
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.tracking import (
     BASE_HASH,
@@ -207,7 +208,7 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
 
 def run_name(cfg: RunConfig) -> str:
     """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
-    return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
+    return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed)
 
 
 def prune(
