@@ -11,7 +11,7 @@ import csv
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_par
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
+from mlbench.progress import EpochProgress
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.tracking import (
     BASE_HASH,
@@ -130,6 +131,7 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
         log_data(setup, tracker)
         precision = Precision(setup.device, cfg.amp)
         _settle_claim(tracker, dist)
+        progress = EpochProgress(f"train {name}", cfg.base.epochs, enabled=dist.is_main)
         with seeded(cfg.seed):
             fit(
                 model,
@@ -139,8 +141,9 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
                 generator=generator(cfg.seed),
                 precision=precision,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
+                on_epoch=progress.chain(
+                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                epochs=progress.wrap(range(1, cfg.base.epochs + 1)),
                 checkpoint=checkpointer(tracker, "train", base_hash, dist),
                 dist=dist,
                 compile=cfg.compile,
@@ -247,6 +250,8 @@ def prune(
         apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
         _settle_claim(tracker, dist)  # the claim settled while the work above was done
+        progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
+                                 enabled=dist.is_main)
         with seeded(cfg.seed):
             fit(
                 setup.model,
@@ -257,8 +262,9 @@ def prune(
                 precision=precision,
                 masks=masks,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
+                on_epoch=progress.chain(
+                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
                 checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
                 dist=dist,
                 compile=cfg.compile,
@@ -365,13 +371,7 @@ def _export_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).cpu().eval()
 
 
-def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
-    """A progress bar over epochs on a terminal; the plain iterable otherwise."""
-    if not sys.stderr.isatty():
-        return epochs
-    from tqdm import tqdm
 
-    return tqdm(epochs, desc=desc, unit="epoch", leave=False)
 
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:

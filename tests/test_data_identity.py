@@ -38,6 +38,11 @@ def test_the_digest_follows_the_content_not_the_object():
 def test_runs_log_their_splits_and_other_data_never_reuses_a_base(tracking_uri, capsys):
     small = tiny_argv(base_epochs=1, synthetic_samples=160)
     assert main(["prune", *small, "--tracking-uri", tracking_uri]) == 0
+    # stderr is not a terminal here (CI, Kubernetes, nohup): a line per epoch, no bar
+    epochs = [x for x in capsys.readouterr().err.splitlines() if " epoch " in x]
+    assert [x.split("  ")[0] for x in epochs] == [
+        "train base-lenet-synthetic-s0 epoch 1/1", "fine-tune global_weight-c4-s0 epoch 1/1"]
+    assert all("val_acc1=" in x and x.endswith(" s") for x in epochs)
     assert main(["prune", *small, "--tracking-uri", tracking_uri]) == 0  # reuses its base
     assert len(_runs(tracking_uri, "train")) == 1
     other = tiny_argv(base_epochs=1, synthetic_samples=192)  # another size: another base
