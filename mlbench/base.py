@@ -20,7 +20,16 @@ from mlbench.config import RunConfig, TrackingConfig
 from mlbench.device import Precision, pick_device
 from mlbench.distributed import from_env
 from mlbench.engine import evaluate, fit
-from mlbench.pipeline import Setup, _cpu_state, _progress, generator, prepare, seeded
+from mlbench.pipeline import (
+    Setup,
+    _cpu_state,
+    base_key_hash,
+    generator,
+    log_data,
+    prepare,
+    seeded,
+)
+from mlbench.progress import EpochProgress
 from mlbench.resume import checkpointer
 from mlbench.tracking import (
     BASE_HASH,
@@ -51,13 +60,16 @@ def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = Non
     ``tags`` are added to the run; ``on_run`` (a callable) hears the run id at once.
     """
     cfg, model, dist = setup.cfg, setup.model, setup.dist
-    base_hash = cfg.base_hash()
+    base_hash = base_key_hash(setup)
     run_tags = {**(tags or {}), BASE_HASH: base_hash, CONFIG_HASH: base_hash}
     with tracker.run("train", base_run_name(cfg), run_tags) as run_id:
         if callable(on_run):
             on_run(run_id)
         tracker.log_params(cfg.base_key())
+        log_data(setup, tracker)
         precision = Precision(setup.device, cfg.amp)
+        progress = EpochProgress(f"train {base_run_name(cfg)}", cfg.base.epochs,
+                                 enabled=dist.is_main)
         with seeded(cfg.seed):
             fit(
                 model,
@@ -67,8 +79,9 @@ def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = Non
                 generator=generator(cfg.seed),
                 precision=precision,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {base_run_name(cfg)}"),
+                on_epoch=progress.chain(
+                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                epochs=progress.wrap(range(1, cfg.base.epochs + 1)),
                 checkpoint=checkpointer(tracker, base_hash, model, dist),
                 dist=dist,
                 compile=cfg.compile,
@@ -94,7 +107,7 @@ def find_or_train_base(setup: Setup, tracker: Tracker) -> BaseModel:
 
     Under torchrun rank 0 looks, and all ranks train together if need be.
     """
-    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    name, base_hash = registered_name(setup.cfg), base_key_hash(setup)
     found = tracker.registry.find(name, base_hash)
     if setup.dist.broadcast_flag(found is not None):
         return found or BaseModel(run_id="", name=name, version=None)
@@ -111,7 +124,7 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, prune=False, dist=dist)
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+    found = tracker.registry.find(registered_name(cfg), base_key_hash(setup))
     if not dist.broadcast_flag(found is not None):
         return train_base(setup, tracker)
     if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused

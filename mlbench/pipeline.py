@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mlbench.config import RunConfig, TrackingConfig
-from mlbench.data import Splits, load_dataset
+from mlbench.config import RunConfig, TrackingConfig, config_hash
+from mlbench.data import Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION, size_and_ops
 from mlbench.models import classifier_name, create_model
+from mlbench.names import prune_run_name
+from mlbench.progress import EpochProgress
 from mlbench.resume import checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.tracking import (
@@ -91,6 +92,22 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
+def base_key_hash(setup: Setup) -> str:
+    """The base model's reuse key: its recipe and the content digest of its data.
+
+    A base is never reused for other data: another size, another content or another
+    val holdout gives another digest, so another hash.
+    """
+    return config_hash({**setup.cfg.base_key(), "data_digest": data_digest(setup.splits)})
+
+
+def log_data(setup: Setup, tracker: Tracker) -> None:
+    """The active run's splits as MLflow dataset inputs (train, val, test) and digest."""
+    if setup.dist.is_main:
+        records = split_records(setup.splits, data_source(setup.cfg.data))
+        tracker.log_datasets(records, data_digest(setup.splits))
+
+
 def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     """Load the base model's logged weights (safetensors, no pickle) into ``setup.model``.
 
@@ -104,19 +121,22 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
 
 def run_name(cfg: RunConfig) -> str:
     """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
-    return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
+    return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed)
 
 
 def prune(
     setup: Setup,
     tracker: Tracker,
-    base: BaseModel,
+    base: BaseModel | None,
     *,
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     on_run: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """One (strategy, compression, seed): prune ``base``, fine-tune, evaluate, log.
+
+    ``base`` None finds or trains the base model inside the prune run (``prune`` and
+    ``mlflow run -e main``: the project's run is the prune run, the train run its child).
 
     ``parent_run_id`` nests the run under a run of another process (the sweep's);
     ``tags`` are added to the run, and ``on_run`` hears its id as soon as it exists.
@@ -130,6 +150,10 @@ def prune(
                      parent_run_id=parent_run_id) as run_id:
         if on_run is not None:
             on_run(run_id)
+        if base is None:
+            from mlbench.base import find_or_train_base  # base.py builds on this module
+
+            base = find_or_train_base(setup, tracker)
         tracker.log_params(
             {
                 **cfg.flat(),
@@ -138,6 +162,7 @@ def prune(
                 "ops_convention": OPS_CONVENTION,
             }
         )
+        log_data(setup, tracker)
         load_base(setup, tracker, base)
         precision = Precision(setup.device, cfg.amp)
         batch = cfg.finetune.batch_size
@@ -147,6 +172,8 @@ def prune(
                                      setup.prunable)
         apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
+        progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
+                                 enabled=dist.is_main)
         with seeded(cfg.seed):
             fit(
                 setup.model,
@@ -157,8 +184,9 @@ def prune(
                 precision=precision,
                 masks=masks,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.finetune.epochs + 1), f"fine-tune {run_name(cfg)}"),
+                on_epoch=progress.chain(
+                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
                 checkpoint=checkpointer(tracker, run_hash, setup.model, dist),
                 dist=dist,
                 compile=cfg.compile,
@@ -224,31 +252,22 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
-    """A progress bar over epochs on a terminal; the plain iterable otherwise."""
-    if not sys.stderr.isatty():
-        return epochs
-    from tqdm import tqdm
-
-    return tqdm(epochs, desc=desc, unit="epoch", leave=False)
-
-
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (training the base model first if needed)."""
-    from mlbench.base import find_or_train_base  # base.py builds on this module
-
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, dist=dist)
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    return prune(setup, tracker, find_or_train_base(setup, tracker))
+    return prune(setup, tracker, None)
 
 
 __all__ = [
     "Setup",
+    "base_key_hash",
     "compute_masks",
     "generator",
     "load_base",
+    "log_data",
     "prepare",
     "prune",
     "run_name",

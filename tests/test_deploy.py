@@ -102,7 +102,7 @@ def test_the_sweep_job_runs_n_workers_on_one_queue_with_credentials_from_a_secre
         m.group(1), env[m.group(1)].get("value", "")), a) for a in container["command"]]
     assert argv[:3] == ["python", "-m", "mlbench"]
     args = build_parser().parse_args(argv[3:])
-    assert args.command == "sweep" and args.sweep_storage == "postgresql://u:p@h/db"
+    assert args.command == "sweep" and args.storage == "postgresql://u:p@h/db"
     secret = yaml.safe_load((DEPLOY / "secret.example.yaml").read_text())
     assert secret["kind"] == "Secret"
     assert {e["valueFrom"]["secretKeyRef"]["key"] for e in env.values() if "valueFrom" in e} \

@@ -42,7 +42,7 @@ def runs(uri: str, stage: str) -> list:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One tracked prune run (its base model trained first, in a run of its own)."""
+    """One tracked prune run (base model trained in a nested run), shared by the tests."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -55,8 +55,8 @@ def test_prune_run_follows_the_tracking_schema(store):
     (train,) = runs(store, "train")
     assert run.info.status == "FINISHED" and train.info.status == "FINISHED"
     assert run.info.run_name == "global_weight-c4-s0"
-    assert "mlflow.parentRunId" not in train.data.tags  # a base model serves every strategy
-    assert train.info.experiment_id == run.info.experiment_id
+    assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert train.info.experiment_id == run.info.experiment_id  # nested in the same experiment
     assert MlflowClient(store).get_experiment(run.info.experiment_id).name == "t"
     assert set(PARAMS) <= set(run.data.params)
     assert run.data.params["base_run_id"] == train.info.run_id

@@ -29,6 +29,8 @@ from mlbench.base import find_or_train_base
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.names import prune_run_name
+from mlbench.options import param_text
 from mlbench.pipeline import load_base, prepare
 from mlbench.search_space import default_search_space, parse_search_space
 from mlbench.tracking import Tracker
@@ -107,7 +109,10 @@ def test_bad_search_spaces_name_the_problem(raw, message):
 
 def test_storage_urls_are_made_absolute_and_unknown_schemes_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert parse_storage("").url == f"sqlite:///{tmp_path / 'optuna.db'}"
+    default = parse_storage("")  # the journal beside the MLflow store (here: ./mlflow.db)
+    assert (default.kind, default.url) == ("journal", str(tmp_path / "optuna.journal"))
+    beside = parse_storage("", f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    assert beside.url == str(tmp_path / "runs" / "optuna.journal")
     assert parse_storage("sqlite:///sub/s.db").url == f"sqlite:///{tmp_path / 'sub/s.db'}"
     journal = parse_storage("journal:studies.log")
     assert (journal.kind, journal.url) == ("journal", str(tmp_path / "studies.log"))
@@ -203,12 +208,15 @@ def test_every_strategy_gets_the_same_budget_space_and_sampler(tmp_path, capsys)
 
     tuned = runs(uri, "prune")
     assert len(tuned) == 2 and all(r.data.tags["mlbench.tuned"] == "true" for r in tuned)
-    for run in tuned:
+    for run in tuned:  # never the name of an untuned cell
+        p = run.data.params
+        name = prune_run_name(p["strategy"], float(p["compression"]), int(p["seed"]))
+        assert run.info.run_name == name + "-tuned"
         tune = tunes[run.data.params["strategy"]]
         assert run.data.tags["mlbench.tune_run_id"] == tune.info.run_id
         best = studies[run.data.params["strategy"]].best_trial
         for key, value in best.params.items():
-            assert run.data.params[key] == str(value)
+            assert run.data.params[key] == param_text(value)
         # same seed, same config: the test run's fine-tuning retraces the best trial on val
         curve = client.get_metric_history(run.info.run_id, "val_acc1")
         assert curve[-1].value == pytest.approx(best.value)
@@ -229,7 +237,7 @@ def no_study_or_run(tmp_path: Path) -> bool:
 @pytest.mark.parametrize(("extra", "space", "expected"), [
     ((), {}, "search_space must map fine-tuning options"),
     ((), {"lr": {"low": 0.5, "high": 0.1}}, "search_space.lr: low 0.5 is above high 0.1"),
-    (("--trials", "0"), SPACE, "--trials must be an integer >= 1, got 0"),
+    (("--trials", "0"), SPACE, "--trials must be >= 1, got 0"),
     (("--strategies", "magic"), SPACE, "unknown strategy 'magic'"),
     (("--storage", "redis://127.0.0.1:6379"), SPACE, "unknown storage scheme 'redis'"),
     (("--storage", "sqlite:////nonexistent/dir/optuna.db"), SPACE, "no folder /nonexistent/dir"),

@@ -62,6 +62,15 @@ class Registry:
                 return found
         return None
 
+    def version_of(self, name: str, run_id: str) -> str | None:
+        """The registered version of ``name`` that run ``run_id`` made, if any."""
+        try:
+            versions = self.link.call(self.client.search_model_versions,
+                                      f"name='{name}' and run_id='{run_id}'")
+        except mlflow.exceptions.MlflowException:
+            return None
+        return str(max(int(v.version) for v in versions)) if versions else None
+
     def register(self, name: str, model: Any, example: Any, base_hash: str,
                  note: dict[str, Any]) -> str | None:
         """Register ``model`` (trained in the active run) as ``name``; return its version.

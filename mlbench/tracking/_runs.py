@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,11 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.names import DATA_DIGEST
+from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
+from mlbench.tracking._datasets import log_datasets
+from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry
 from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
@@ -217,19 +221,25 @@ class Tracker:
         now = int(time.time() * 1000)
         existing = self.link.call(self.client.get_run, run_id).data.params if params else {}
         self.link.call(self.client.log_batch, run_id,
-                       params=[Param(k, str(v)) for k, v in (params or {}).items()
+                       params=[Param(k, param_text(v)) for k, v in (params or {}).items()
                                if k not in existing],
                        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()])
 
+    @property
+    def experiment(self) -> str:
+        """The experiment's name: ``--experiment``, else $MLFLOW_EXPERIMENT_NAME, else
+        MLflow's ``Default`` (where ``mlflow run`` puts runs: every door, one experiment)."""
+        return experiment_name(self.cfg.experiment)
+
     def experiment_id(self) -> str:
-        """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
-        experiment = self.link.call(self.client.get_experiment_by_name, self.cfg.experiment)
+        """The id of the experiment, created if missing (safe when two processes race)."""
+        experiment = self.link.call(self.client.get_experiment_by_name, self.experiment)
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(self.cfg.experiment)
+            return self.client.create_experiment(self.experiment)
         except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            experiment = self.client.get_experiment_by_name(self.experiment)
             if experiment is None:
                 raise
             return experiment.experiment_id
@@ -248,13 +258,25 @@ class Tracker:
 
     # -- logging ------------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
+        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`).
+
+        Values are written as ``mlbench.options.param_text`` spells them, the text
+        ``mlflow run`` logs for the MLproject's defaults, so every door writes the same.
+        """
         run = mlflow.active_run()
         existing = self.link.call(self.client.get_run, run.info.run_id).data.params
-        fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        texts = {k: param_text(v) for k, v in params.items()}
+        warn_differing_text(existing, texts)
+        fresh = [Param(k, v) for k, v in texts.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.link.call(self.client.log_batch, run.info.run_id,
                            params=fresh[start : start + 100])
+
+    def log_datasets(self, splits: Iterable[Any], data_digest: str) -> None:
+        """The run's train/val/test splits as MLflow dataset inputs, and their digest tag."""
+        run_id = mlflow.active_run().info.run_id
+        self.link.call(log_datasets, self.client, run_id, splits)
+        self.link.call(self.client.set_tag, run_id, DATA_DIGEST, data_digest)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, *, wait: bool = True

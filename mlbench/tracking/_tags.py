@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-STAGE = "mlbench.stage"
-CONFIG_HASH = "mlbench.config_hash"
-BASE_HASH = "mlbench.base_hash"
-VERSION = "mlbench.version"
-GIT_COMMIT = "mlbench.git_commit"
+from mlbench.names import BASE_HASH, CONFIG_HASH, GIT_COMMIT, STAGE, STUDY, TRIAL_NUMBER, VERSION
+
 WEIGHTS = "weights.safetensors"
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_KEY = "mlbench.checkpoint_key"  # config hash + the model's tensor shapes
@@ -15,8 +12,6 @@ SET_ASIDE = "mlbench.checkpoint_set_aside"  # why a checkpoint was not resumed f
 RESUMED_FROM = "mlbench.resumed_from"  # the interrupted run this one continued
 RESUMED_EPOCH = "mlbench.resumed_epoch"
 WORKER = "mlbench.worker"  # host:pid of the process that did a run (a record, nothing more)
-STUDY = "mlbench.study"  # the Optuna study of a tune, trial or sweep cell run
-TRIAL_NUMBER = "mlbench.trial_number"  # ... and the trial that ran it
 
 __all__ = [
     "BASE_HASH", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY", "CONFIG_HASH",

@@ -22,7 +22,7 @@ import torch
 
 from mlbench.base import find_or_train_base
 from mlbench.config import RunConfig, TrackingConfig
-from mlbench.pipeline import Setup, load_base, prepare, prune
+from mlbench.pipeline import Setup, base_key_hash, load_base, prepare, prune
 from mlbench.tracking import (
     BaseModel,
     Tracker,
@@ -120,7 +120,7 @@ def queued_base(setup: Setup, tracker: Tracker, storage: optuna.storages.BaseSto
                 prefix: str) -> BaseModel:
     """The base model, trained by one worker of however many tune at once (a work queue
     of one item, study ``<prefix>-base-<hash>``), and found in the registry by all."""
-    key = f"base:{setup.cfg.base_hash()}"
+    key = f"base:{base_key_hash(setup)}"
     queue = WorkQueue.open(storage, f"{prefix}-{key.replace(':', '-')}", [key])
 
     def do(job: Job) -> None:

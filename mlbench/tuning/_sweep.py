@@ -27,7 +27,8 @@ from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
 from mlbench.masks import keep_count
-from mlbench.pipeline import prepare, prune, run_name
+from mlbench.pipeline import base_key_hash, prepare, prune, run_name
+from mlbench.progress import CellProgress
 from mlbench.sweep import Grid, keys, study_name, sweep_hash, sweep_name
 from mlbench.tracking import (
     CONFIG_HASH,
@@ -158,13 +159,14 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
     """Take and do items until none is waiting or held by a live worker; return how many
     this worker did. An item that fails is reported in one line and re-queued."""
     ran, wait = 0, 0.5
+    progress = CellProgress(sum(1 for k in plan.items if k.startswith("cell:")))
     while True:
-        progress = queue.progress()
-        bases = {k for k in progress.done if k.startswith("base:")}
+        state = queue.progress()
+        bases = {k for k in state.done if k.startswith("base:")}
         job = queue.take(first=lambda k, done=bases: not k.startswith("cell:")
                          or _base_of(k) in done)
         if job is None:
-            if not (progress.running or progress.waiting):
+            if not (state.running or state.waiting):
                 break
             time.sleep(wait)  # poll: live workers hold the rest; dead ones' come back
             wait = min(2 * wait, _MAX_POLL_S)
@@ -177,7 +179,11 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
                     base_cfg = plan.items[_base_of(job.key)]
                     base = _base_model(tracker, base_cfg,
                                        _wait_for(queue, _base_of(job.key), plan, tracker, dist))
-                _do(job, job.key, plan, tracker, dist, base)
+                line = _do(job, job.key, plan, tracker, dist, base)
+            if line is not None:
+                cells = [k for k in queue.progress().done if k.startswith("cell:")]
+                progress.done = max(len(cells) - 1, progress.done)  # all workers' cells
+                progress.cell(line)
             ran += 1
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the sweep
             if dist.enabled:
@@ -216,35 +222,35 @@ def _wait_for(queue: WorkQueue, key: str, plan: _Plan, tracker: Tracker, dist: D
 
 def _base_model(tracker: Tracker, cfg: RunConfig, run_id: str) -> BaseModel:
     """The base model that ``run_id`` trained or found, with its registered version."""
-    found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
-    version = found.version if found is not None and found.run_id == run_id else None
-    return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+    return BaseModel(run_id=run_id, name=registered_name(cfg),
+                     version=tracker.registry.version_of(registered_name(cfg), run_id))
 
 
 def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
-        base: BaseModel | None) -> None:
-    """Do one item on every rank (rank 0 holds ``job`` and tells the others ``key``)."""
+        base: BaseModel | None) -> str | None:
+    """Do one item on every rank (rank 0 holds ``job`` and tells the others ``key``); a
+    finished cell returns its line for the progress."""
     if dist.enabled and dist.is_main:
         dist.broadcast_bytes(key.encode())
     cfg = plan.items[key]
     if key == SWEEP:
         if job is not None:
             job.complete(_open_sweep_run(tracker, plan))
-        return
+        return None
     if job is not None and job.previous_run_id:
         tracker.fail_if_running(job.previous_run_id)  # its worker died: not left RUNNING
     tags = {STUDY: plan.study, TRIAL_NUMBER: str(job.number) if job else ""}
     record = job.set_run_id if job is not None else None
     if key.startswith("base:"):
         setup = prepare(cfg, prune=False, dist=dist)
-        found = tracker.registry.find(registered_name(cfg), cfg.base_hash())
+        found = tracker.registry.find(registered_name(cfg), base_key_hash(setup))
         if dist.broadcast_flag(found is not None):
             made = found or BaseModel("", registered_name(cfg), None)
         else:
             made = train_base(setup, tracker, tags, on_run=record)
         if job is not None:
             job.complete(made.run_id)
-        return
+        return None
     ids: list[str] = []
     metrics = prune(prepare(cfg, dist=dist), tracker,
                     base or BaseModel("", registered_name(cfg), None),
@@ -253,9 +259,9 @@ def _do(job: Job | None, key: str, plan: _Plan, tracker: Tracker, dist: Dist,
     if job is not None:
         job.complete(ids[0])
     if dist.is_main:
-        print(f"{run_name(cfg):<24} acc1={metrics['acc1']:.4f}  acc5={metrics['acc5']:.4f}  "
-              f"compression={metrics['compression']:.3f}  speedup={metrics['speedup']:.2f}",
-              flush=True)
+        return (f"{run_name(cfg):<24} acc1={metrics['acc1']:.4f}  acc5={metrics['acc5']:.4f}  "
+                f"compression={metrics['compression']:.3f}  speedup={metrics['speedup']:.2f}")
+    return None
 
 
 def _follow(plan: _Plan, tracker: Follower, dist: Dist) -> SweepSummary:
