@@ -112,7 +112,8 @@ def rendered_text(driver: webdriver.Chrome, run_id: str, column: str) -> str:
 def test_the_experiment_page_shows_each_cell_with_acc1_and_compression(
         mlflow_server, tmp_path, browser, capsys):
     argv = sweep_argv(strategies="global_weight,random", compressions="2,4", seeds="0")
-    assert main([*argv, "--tracking-uri", mlflow_server]) == 0  # `python -m mlbench sweep ...`
+    queue = f"journal:{tmp_path / 'optuna.journal'}"  # with a server, the queue is ours to place
+    assert main([*argv, "--tracking-uri", mlflow_server, "--storage", queue]) == 0
     (sweep,) = all_runs(mlflow_server, "sweep")
     children = {r.info.run_id: r for r in all_runs(mlflow_server, "prune")}
     assert sorted(r.info.run_name for r in children.values()) == [
