@@ -1,4 +1,4 @@
-"""Models by name: registered ones (LeNet, CIFAR ResNets and VGGs) and torchvision's.
+"""Models by name: registered ones (LeNets, CIFAR ResNets and VGGs) and torchvision's.
 
 Every model is a plain ``nn.Module`` built from ``(input_shape, num_classes)``,
 randomly initialised from the global torch RNG (seed it first) and silent.
@@ -21,7 +21,7 @@ from mlbench.errors import ConfigError
 from mlbench.models._cifar_resnet import resnet20, resnet32, resnet44, resnet56, resnet110
 from mlbench.models._cifar_vgg import vgg11_bn, vgg16_bn
 from mlbench.models._classifier import classifier_name
-from mlbench.models._lenet import lenet, mlp
+from mlbench.models._lenet import lenet, lenet5_caffe, mlp
 from mlbench.models._torchvision import build_torchvision, torchvision_names
 from mlbench.registry import Registry
 
@@ -32,6 +32,7 @@ ModelFactory = Callable[[tuple[int, int, int], int], nn.Module]
 MODELS: Registry[ModelFactory] = Registry("model")
 MODELS.register("lenet")(lenet)
 MODELS.register("mlp")(mlp)
+MODELS.register("lenet5_caffe")(lenet5_caffe)
 MODELS.register("resnet20")(resnet20)
 MODELS.register("resnet32")(resnet32)
 MODELS.register("resnet44")(resnet44)
