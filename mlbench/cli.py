@@ -1,4 +1,4 @@
-"""``python -m mlbench {train,prune,sweep,tune,list}``: options from the config dataclasses.
+"""``python -m mlbench {train,prune,sweep,tune,report,findings,list}``: options from the configs.
 
 Every option is a flat config key spelled with dashes (``base_lr`` -> ``--base-lr``),
 the same names as the MLproject parameters. Bad input prints one line on stderr and
@@ -177,11 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "base_", "base_")
     sweep.set_defaults(func=_sweep)
 
-    from mlbench.report.cli import add_report_parser  # here: both build on this module
+    from mlbench.report.cli import add_findings_parser, add_report_parser  # both build on this
     from mlbench.tune_cli import add_tune_parser
 
     add_tune_parser(sub)
     add_report_parser(sub)
+    add_findings_parser(sub)
 
     names = sub.add_parser("list", help="list registered datasets, models and strategies")
     names.set_defaults(func=_list)

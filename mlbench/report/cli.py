@@ -62,3 +62,49 @@ def run_report_command(args: argparse.Namespace) -> int:
     if report.run_id:
         print(f"logged as report run {report.run_id}")
     return 0
+
+
+FINDINGS_DEFAULTS: dict[str, Any] = {"experiment": "mlbench", "filter": "", "metric": "acc1",
+                                     "output": ""}
+
+
+def add_findings_parser(sub: Any) -> None:
+    """Add the ``findings`` subcommand to ``mlbench``'s subparsers."""
+    findings = sub.add_parser(
+        "findings", help="the paper's claims as verdicts from the tracked prune runs",
+        description="Read the prune runs (one fine-tuning recipe per (dataset, model)) and "
+        "state each of the paper's claims as supported, contradicted or inconclusive, from "
+        "paired differences over seeds, Holm-corrected, never finer than the test split "
+        "resolves.")
+    findings.add_argument("--experiment", action="append", default=None, metavar="NAMES",
+                          help="experiment name(s), repeatable or comma-separated "
+                          f"(default: {FINDINGS_DEFAULTS['experiment']})")
+    findings.add_argument("--filter", default="", metavar="MLFLOW_FILTER",
+                          help="MLflow search filter ANDed with the prune stage, e.g. "
+                          "\"params.model = 'mlp'\" (default: none)")
+    findings.add_argument("--metric", default="acc1", choices=("acc1", "acc5"),
+                          help="the accuracy compared (default: acc1)")
+    findings.add_argument("--output", default="", metavar="FOLDER",
+                          help="also write findings.csv, findings.md and "
+                          "findings-comparisons.csv there (default: print only)")
+    findings.add_argument("--tracking-uri", default=None, metavar="URI",
+                          help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                          "./mlflow.db)")
+    findings.set_defaults(func=run_findings_command)
+
+
+def run_findings_command(args: argparse.Namespace) -> int:
+    """Print the findings table (Markdown) and the notes; write the files if asked."""
+    from mlbench.report.findings_files import findings_from_store, write_findings
+    from mlbench.report.tables import to_markdown
+    from mlbench.tracking import quiet
+
+    quiet()
+    result = findings_from_store(args.experiment or [FINDINGS_DEFAULTS["experiment"]],
+                                 args.filter, args.tracking_uri, args.metric)
+    print(to_markdown(result.display), end="")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.output:
+        print(f"written: {', '.join(str(p) for p in write_findings(result, args.output))}")
+    return 0
