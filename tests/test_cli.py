@@ -157,17 +157,19 @@ def test_the_cli_keeps_glibc_from_trimming_activations_away():
     assert off.stdout.strip() == "False"
 
 
-def test_mlproject_report_parameters_are_the_report_options():
+@pytest.mark.parametrize("command", ["report", "findings"])
+def test_mlproject_report_parameters_are_the_report_options(command: str):
     from mlbench.cli import build_parser
-    from mlbench.report.cli import DEFAULTS
+    from mlbench.report.cli import DEFAULTS, FINDINGS_DEFAULTS
 
-    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["report"]
-    assert set(entry["parameters"]) == set(DEFAULTS)
+    defaults = {"report": DEFAULTS, "findings": FINDINGS_DEFAULTS}[command]
+    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"][command]
+    assert set(entry["parameters"]) == set(defaults)
     for key, spec in entry["parameters"].items():
-        assert str(spec["default"]).lower() == str(DEFAULTS[key]).lower(), key
+        assert str(spec["default"]).lower() == str(defaults[key]).lower(), key
         assert f"--{key.replace('_', '-')} {{{key}}}" in entry["command"]
-    args = build_parser().parse_args(["report"])
-    for key, default in DEFAULTS.items():
+    args = build_parser().parse_args([command])
+    for key, default in defaults.items():
         assert getattr(args, key) in (default, None), key  # --experiment: None = "mlbench"
-    given = build_parser().parse_args(["report", "--experiment", "a,b", "--experiment", "c"])
+    given = build_parser().parse_args([command, "--experiment", "a,b", "--experiment", "c"])
     assert given.experiment == ["a,b", "c"]
