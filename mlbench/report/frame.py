@@ -5,7 +5,9 @@ Columns (DESIGN.md's names): ``run_id``, ``run_name``, ``experiment``, ``status`
 *target*, the param), ``seed``, ``tuned``, ``tune_run_id``; the final metrics ``acc1``,
 ``acc5``, ``loss``, ``pre_acc1``, ``pre_acc5``, ``base_acc1``, ``base_acc5``, ``params``,
 ``params_nz``, ``compression_measured`` (the metric ``compression``), ``macs``,
-``macs_nz``, ``flops``, ``flops_nz``, ``speedup``; ``delta_acc1`` / ``delta_acc5``
+``macs_nz``, ``flops``, ``flops_nz``, ``speedup`` (whole model), ``macs_conv_linear``,
+``macs_conv_linear_nz``, ``speedup_conv_linear`` (the paper's convention; NaN for runs
+made before mlbench logged it); ``delta_acc1`` / ``delta_acc5``
 (acc minus the base model's); every other param (``epochs``, ``lr``, ...,
 ``base_run_id``) typed as in the config; ``base_model`` (``name/version`` from the Model
 Registry); ``config_hash``; and the grouping keys below.
@@ -36,6 +38,7 @@ from mlbench.config import OptimConfig, RunConfig, config_hash
 FINAL_METRICS = (
     "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
+    "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear",
 )
 KEYS = ("dataset", "model", "strategy", "compression", "seed")
 # The params that determine a run's numbers (paths, device and the like left out).
@@ -69,6 +72,8 @@ def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = (
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=_column_order([]))
+    numeric = [c for c in (*FINAL_METRICS[:11], *FINAL_METRICS[12:]) if c in df]
+    df[numeric] = df[numeric].apply(pd.to_numeric)  # a metric no run logged: NaN, not None
     return df.reindex(columns=_column_order(list(df.columns))).reset_index(drop=True)
 
 
@@ -118,7 +123,8 @@ def _hash(params: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
 _FIRST = ("run_id", "run_name", "experiment", "status", "start_time", *KEYS, "tuned",
           "tune_run_id", "acc1", "acc5", "delta_acc1", "delta_acc5", "loss", "pre_acc1",
           "pre_acc5", "base_acc1", "base_acc5", "params", "params_nz", "compression_measured",
-          "macs", "macs_nz", "flops", "flops_nz", "speedup")
+          "macs", "macs_nz", "flops", "flops_nz", "speedup", "macs_conv_linear",
+          "macs_conv_linear_nz", "speedup_conv_linear")
 _LAST = ("base_run_id", "base_model", "config_hash", "recipe", "setting", "group")
 
 
