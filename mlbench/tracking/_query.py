@@ -9,6 +9,7 @@ artifacts are fetched only for the few runs that need them.
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.tracking._sqlite_runs import read_bases, read_runs, sqlite_path
 from mlbench.tracking._tracker import BASE_HASH, STAGE, Tracker, check_reachable, resolve_uri
 
 PAGE = 5000  # runs per search_runs page (the sqlite store allows up to 50,000)
@@ -60,6 +62,9 @@ def query_prune_runs(
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     _check_store_exists(uri)
+    fast = _from_sqlite(uri, experiments) if not filter_string.strip() else None
+    if fast is not None:
+        return fast
     client = MlflowClient(uri)
     ids = _experiment_ids(client, uri, split_names(experiments))
     query = f"tags.`{STAGE}` = 'prune'"
@@ -78,6 +83,29 @@ def query_prune_runs(
             break
     records.bases = registered_bases(client)
     return records
+
+
+def _from_sqlite(uri: str, experiments: Sequence[str]) -> RunRecords | None:
+    """The records read straight from a local sqlite store, or None to ask MLflow."""
+    path = sqlite_path(uri)
+    names = split_names(experiments)
+    if path is None or not names:
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            found = dict(db.execute(
+                "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = 'active' "
+                f"AND name IN ({','.join('?' * len(names))})", names).fetchall())
+    except sqlite3.Error:
+        return None
+    if set(found) != set(names):
+        return None  # MLflow's path names the unknown experiment
+    ids = {str(found[n]): n for n in names}
+    runs = read_runs(path, ids, STAGE, "prune")
+    bases = read_bases(path, BASE_HASH)
+    if runs is None or bases is None:
+        return None
+    return RunRecords(uri=uri, experiments=ids, runs=runs, bases=bases)
 
 
 def _check_store_exists(uri: str) -> None:
