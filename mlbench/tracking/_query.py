@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.tracking._sqlite_runs import read_bases, read_runs, sqlite_path
+from mlbench.tracking._sqlite_runs import local_artifacts, read_bases, read_runs, sqlite_path
 from mlbench.tracking._tracker import BASE_HASH, STAGE, Tracker, check_reachable, resolve_uri
 
 PAGE = 5000  # runs per search_runs page (the sqlite store allows up to 50,000)
@@ -171,7 +171,14 @@ def registered_bases(client: MlflowClient) -> list[dict[str, str]]:
 def download_artifacts(
     tracking_uri: str, run_ids: Sequence[str], artifact: str, folder: Path
 ) -> dict[str, Path]:
-    """Fetch one artifact of each run into ``folder``; a ConfigError if one is missing."""
+    """One artifact of each run: where it lies in a local store, else fetched into ``folder``.
+
+    A ConfigError if one is missing.
+    """
+    path = sqlite_path(resolve_uri(tracking_uri))
+    local = local_artifacts(path, list(run_ids), artifact) if path else None
+    if local is not None:  # a local store's files, read where they lie
+        return local
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(resolve_uri(tracking_uri))
     out = {}

@@ -74,3 +74,29 @@ def _read(db: sqlite3.Connection, experiments: Mapping[str, str], tag: str, valu
                 val = math.nan if nan[0] else float(val)
             runs[run_id][field][key] = val
     return list(runs.values())
+
+
+def local_artifacts(path: Path, run_ids: list[str], artifact: str) -> dict[str, Path] | None:
+    """Where ``artifact`` of each run lies, for runs whose artifact store is a local folder.
+
+    None unless every run's artifact URI is a local path (or ``file://``) holding it.
+    """
+    marks = ",".join("?" * len(run_ids))
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            rows = dict(db.execute(f"SELECT run_uuid, artifact_uri FROM runs WHERE run_uuid "
+                                   f"IN ({marks})", run_ids).fetchall())
+    except sqlite3.Error:
+        return None
+    out = {}
+    for run_id in run_ids:
+        root = rows.get(run_id) or ""
+        if root.startswith("file://"):
+            root = root[len("file://"):]
+        if "://" in root or not root:
+            return None
+        file = Path(root) / artifact
+        if not file.is_file():
+            return None
+        out[run_id] = file
+    return out

@@ -92,18 +92,22 @@ def at_speedups(runs: pd.DataFrame, a: str, b: str, metric: str, column: str) ->
     b's accuracy is interpolated linearly in log speedup between its own runs of the
     same seed, never extrapolated: a speedup outside b's range gives no difference.
     """
+    curves = {}  # seed -> (log speedups ascending, accuracies) of b
+    for seed, rows in runs[runs["strategy"] == b].groupby("seed"):
+        rows = rows.sort_values(column)
+        curves[seed] = (np.log(rows[column].to_numpy(float)), rows[metric].to_numpy(float))
     out = []
-    ra, rb = runs[runs["strategy"] == a], runs[runs["strategy"] == b]
+    ra = runs[runs["strategy"] == a]
     for c, at_c in ra.groupby("compression"):
         diffs, speeds = [], []
-        for row in at_c.itertuples():
-            other = rb[rb["seed"] == row.seed].sort_values(column)
-            x = np.log(other[column].to_numpy(float))
-            here = math.log(getattr(row, column))
+        for seed, speed, acc in zip(at_c["seed"], at_c[column].to_numpy(float),
+                                    at_c[metric].to_numpy(float), strict=True):
+            x, y = curves.get(seed, (np.empty(0), np.empty(0)))
+            here = math.log(speed)
             if len(x) < 2 or not x[0] <= here <= x[-1]:
                 continue
-            diffs.append(getattr(row, metric) - np.interp(here, x, other[metric].to_numpy(float)))
-            speeds.append(getattr(row, column))
+            diffs.append(acc - float(np.interp(here, x, y)))
+            speeds.append(speed)
         if diffs:
             out.append(paired(f"{a} c={c:g} (speedup {np.mean(speeds):.2f})", a, b, diffs))
     return out
