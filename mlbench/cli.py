@@ -267,10 +267,12 @@ def _list(args: argparse.Namespace) -> int:
     from mlbench.data import dataset_names
     from mlbench.models import model_names
     from mlbench.strategies import strategy_names
+    from mlbench.structured import channel_strategy_names
 
     print("datasets:   " + ", ".join(dataset_names()))
     print("models:     " + ", ".join(model_names()) + ", or any torchvision classifier")
     print("strategies: " + ", ".join(strategy_names()))
+    print("channels:   " + ", ".join(channel_strategy_names()))
     return 0
 
 

@@ -20,7 +20,8 @@ from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
 from mlbench.masks import keep_count
-from mlbench.strategies import STRATEGIES, strategy_names
+from mlbench.strategies import strategy_names
+from mlbench.structured import check_strategy
 from mlbench.tracking import (
     CONFIG_HASH,
     CellTaken,
@@ -62,7 +63,7 @@ class Grid:
             if not values:
                 raise ConfigError(f"--{name} must name at least one value")
         for strategy in self.strategies:
-            STRATEGIES.get(strategy)
+            check_strategy(strategy)
         for c in self.compressions:
             if c < 1:
                 raise ConfigError(f"--compressions must all be >= 1, got {c:g}")
