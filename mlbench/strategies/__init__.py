@@ -22,8 +22,9 @@ from mlbench.strategies._registry import (
     strategy_names,
 )
 
-# Importing the modules registers the paper's five baselines, in the paper's order.
-for _module in ("_magnitude", "_gradient", "_random"):
+# Importing the modules registers the paper's five baselines, in the paper's order, then
+# SNIP, GraSP, SynFlow and LAMP.
+for _module in ("_magnitude", "_gradient", "_random", "_modern"):
     importlib.import_module(f"mlbench.strategies.{_module}")
 
 __all__ = [
