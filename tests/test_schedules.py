@@ -68,7 +68,7 @@ def test_schedules_reach_the_exact_target_and_masks_only_shrink(schedule, lenet)
     masks, history, keep, epochs, prunable = run(schedule, lenet)
     assert sum(int(m.sum()) for m in masks.values()) == keep
     assert epochs == [1, 2, 3, 4, 5]  # the one-shot budget, numbered as one run
-    for before, after in zip(history, history[1:]):
+    for before, after in zip(history, history[1:], strict=False):
         for name in before:
             assert not (after[name] & ~before[name]).any()  # nothing pruned comes back
     for name, p in prunable.items():
