@@ -21,11 +21,10 @@ from mlbench.masks import ALLOCATIONS
 from mlbench.registry import Registry
 
 Batch = tuple[Tensor, Tensor]
-# (model copy, its dependency graph, root layer and channel count per group, batches)
+# (model copy, Torch-Pruning's group of every channel group, batches)
 #   -> scores per group (None: the criterion has nothing to say about that group)
 Criterion = Callable[
-    [nn.Module, tp.DependencyGraph, Sequence[tuple[nn.Module, int]], Sequence[Batch]],
-    list[Tensor | None],
+    [nn.Module, Sequence[tp.dependency.Group], Sequence[Batch]], list[Tensor | None]
 ]
 
 CHANNEL_STRATEGIES: Registry[Criterion] = Registry("channel strategy")
@@ -49,14 +48,10 @@ def is_structured(name: str) -> bool:
 
 
 def _group_scores(
-    importance: tp.importance.Importance,
-    graph: tp.DependencyGraph,
-    roots: Sequence[tuple[nn.Module, int]],
+    importance: tp.importance.Importance, groups: Sequence[tp.dependency.Group]
 ) -> list[Tensor | None]:
     scores: list[Tensor | None] = []
-    for module, channels in roots:
-        handler = graph.get_pruner_of_module(module).prune_out_channels
-        group = graph.get_pruning_group(module, handler, list(range(channels)))
+    for group in groups:
         score = importance(group)
         scores.append(None if score is None else score.detach().float().cpu())
     return scores
@@ -66,35 +61,32 @@ def _group_scores(
 @register_channel_strategy("global_l1_channel", allocation="global")
 def l1_filter_norm(
     model: nn.Module,
-    graph: tp.DependencyGraph,
-    roots: Sequence[tuple[nn.Module, int]],
+    groups: Sequence[tp.dependency.Group],
     batches: Sequence[Batch],
 ) -> list[Tensor | None]:
     """L1 norm of each channel's filters (Li et al. 2017), over every layer of the group."""
-    return _group_scores(tp.importance.GroupMagnitudeImportance(p=1), graph, roots)
+    return _group_scores(tp.importance.GroupMagnitudeImportance(p=1), groups)
 
 
 @register_channel_strategy("layer_bn_channel", allocation="layer")
 @register_channel_strategy("global_bn_channel", allocation="global")
 def batchnorm_scale(
     model: nn.Module,
-    graph: tp.DependencyGraph,
-    roots: Sequence[tuple[nn.Module, int]],
+    groups: Sequence[tp.dependency.Group],
     batches: Sequence[Batch],
 ) -> list[Tensor | None]:
     """|gamma| of the group's BatchNorms (network slimming, Liu et al. 2017).
 
     Groups without a BatchNorm get no score and keep all their channels.
     """
-    return _group_scores(tp.importance.BNScaleImportance(), graph, roots)
+    return _group_scores(tp.importance.BNScaleImportance(), groups)
 
 
 @register_channel_strategy("layer_taylor_channel", allocation="layer")
 @register_channel_strategy("global_taylor_channel", allocation="global")
 def first_order_taylor(
     model: nn.Module,
-    graph: tp.DependencyGraph,
-    roots: Sequence[tuple[nn.Module, int]],
+    groups: Sequence[tp.dependency.Group],
     batches: Sequence[Batch],
 ) -> list[Tensor | None]:
     """sum |w * dL/dw| over each channel's weights (Molchanov et al. 2019).
@@ -111,7 +103,7 @@ def first_order_taylor(
         with torch.enable_grad():
             for x, y in batches:
                 F.cross_entropy(model(x), y, reduction="sum").backward()
-        return _group_scores(tp.importance.GroupTaylorImportance(), graph, roots)
+        return _group_scores(tp.importance.GroupTaylorImportance(), groups)
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)

@@ -15,7 +15,7 @@ result is checked against them in the tests.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch_pruning as tp
@@ -35,11 +35,15 @@ class Item:
 
 @dataclass(frozen=True)
 class Group:
-    """Coupled channels rooted at layer ``root`` (its output channels)."""
+    """Coupled channels rooted at layer ``root`` (its output channels).
+
+    ``full`` is Torch-Pruning's group over all the channels, for the importance criteria.
+    """
 
     root: str
     channels: int
     items: tuple[Item, ...]
+    full: tp.dependency.Group = field(compare=False, repr=False)
 
 
 def channel_groups(
@@ -61,7 +65,7 @@ def channel_groups(
             key = (names[module], out)
             seen[key] = max(seen.get(key, 0.0), len(idxs) / channels)
         items = tuple(Item(name, out, k) for (name, out), k in seen.items())
-        groups.append(Group(names[root], channels, items))
+        groups.append(Group(names[root], channels, items, group))
     return groups
 
 

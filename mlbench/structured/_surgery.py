@@ -71,8 +71,7 @@ def prune_channels(
     graph = dependency_graph(work, input_shape)
     groups = channel_groups(graph, work, classifier)
     modules = dict(work.named_modules())
-    roots = [(modules[g.root], g.channels) for g in groups]
-    scores = criterion(work, graph, roots, list(batches))
+    scores = criterion(work, [g.full for g in groups], list(batches))
     if removable(scores) == 0:
         raise ConfigError(
             f"strategy {strategy!r} finds no channel it can score in this model "
