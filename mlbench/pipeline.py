@@ -97,6 +97,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
         prune_flow.check_structured(cfg, model, splits.info.input_shape, classifier)
     elif prune:
         keep = keep_count(model, prunable, cfg.prune.compression)
+        prune_flow.check_semi_structured(cfg, model, prunable)
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
@@ -222,6 +223,7 @@ def prune(
                 "base_run_id": base.run_id,
                 "base_model": f"{base.name}/{base.version}" if base.version else "",
                 "ops_convention": OPS_CONVENTION,
+                "speed_kernels": prune_flow.speed_kernels(cfg, setup.device),
             }
         )
         load_base(setup, tracker, base)

@@ -7,6 +7,7 @@ metrics lives here, as plain functions over the run's ``Setup``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,8 @@ from mlbench.errors import ConfigError
 from mlbench.masks import Masks
 from mlbench.metrics import layer_table, size_and_ops
 from mlbench.models import classifier_name
-from mlbench.strategies import STRATEGIES, strategy_allocation
-from mlbench.structured import channel_sizes, describe, prune_channels
-from mlbench.structured._graph import dependency_graph
-from mlbench.structured._plan import channel_groups, predict_params, removal
+from mlbench.strategies import STRATEGIES, pattern_floor, strategy_allocation
+from mlbench.structured import channel_sizes, describe, max_channel_compression, prune_channels
 
 if TYPE_CHECKING:
     from mlbench.pipeline import Setup
@@ -44,15 +43,24 @@ def check_structured(
             f"--prune-schedule {cfg.prune.prune_schedule} applies to unstructured strategies; "
             f"channel strategy {cfg.prune.strategy!r} runs oneshot"
         )
-    graph = dependency_graph(model, input_shape)
-    groups = channel_groups(graph, model, classifier)
-    total = sum(p.numel() for p in model.parameters())
-    smallest = predict_params(model, removal(groups, [g.channels - 1 for g in groups]))
-    if total / smallest < cfg.prune.compression:
+    limit = max_channel_compression(model, input_shape, classifier)
+    if limit < cfg.prune.compression:
         raise ConfigError(
             f"--compression {cfg.prune.compression:g} is out of reach for channel pruning of "
-            f"this model: removing all but one channel of every group allows 1 to "
-            f"{total / smallest:.1f}"
+            f"this model: removing all but one channel of every group allows 1 to {limit:.1f}"
+        )
+
+
+def check_semi_structured(cfg: RunConfig, model: nn.Module, prunable: dict[str, Tensor]) -> None:
+    """ConfigError if ``semi_2_4`` could not keep its 2:4 pattern at the target."""
+    if cfg.prune.strategy != "semi_2_4":
+        return
+    floor = pattern_floor(model, prunable)
+    if cfg.prune.compression < floor - 1e-9:
+        raise ConfigError(
+            f"--compression {cfg.prune.compression:g} is below what semi_2_4 needs for this "
+            f"model: keeping 2 of every 4 weights of its eligible layers gives {floor:.3f}, "
+            "so the target must be at least that"
         )
 
 
@@ -103,15 +111,42 @@ def sizes(
     return size_and_ops(setup.model, masks, shape)
 
 
+def speed_kernels(cfg: RunConfig, device: torch.device) -> str:
+    """What the measured speed runs on: dense kernels, or 2:4 sparse ones (and why not)."""
+    if cfg.prune.strategy != "semi_2_4":
+        return "dense"
+    if speed.semi_structured_supported(device):
+        return "2:4 semi-structured (fp16) against dense fp16"
+    return f"dense: {speed.SEMI_STRUCTURED_REASON}"
+
+
 def measure_speed(setup: Setup, dense: nn.Module) -> dict[str, float]:
-    """Measured speed of the dense base against the pruned model (empty if switched off)."""
+    """Measured speed of the dense base against the pruned model (empty if switched off).
+
+    A ``semi_2_4`` run on a GPU with 2:4 kernels times fp16 copies: the base dense, the
+    pruned one with its 2:4 Linear weights as semi-structured sparse tensors.
+    """
     repeats = setup.cfg.prune.speed_repeats
     if repeats == 0 or not setup.dist.is_main:
         return {}
     shape = setup.splits.info.input_shape
+    base, pruned, extra = dense, setup.model, {}
+    if speed_kernels(setup.cfg, setup.device).startswith("2:4"):
+        base = copy.deepcopy(dense).half()
+        pruned, converted = speed.to_semi_structured(copy.deepcopy(setup.model).half(),
+                                                     setup.device)
+        extra = {"semi_structured_layers": float(converted)}
     with torch.no_grad():
-        return speed.measured_speedup(dense, setup.model, shape, setup.cfg.finetune.batch_size,
-                                      setup.device, repeats=repeats)
+        return speed.measured_speedup(base, pruned, shape, setup.cfg.finetune.batch_size,
+                                      setup.device, repeats=repeats) | extra
 
 
-__all__ = ["check_structured", "measure_speed", "prune_structured", "run_schedule", "sizes"]
+__all__ = [
+    "check_semi_structured",
+    "check_structured",
+    "measure_speed",
+    "prune_structured",
+    "run_schedule",
+    "sizes",
+    "speed_kernels",
+]

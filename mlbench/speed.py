@@ -117,20 +117,27 @@ def semi_structured_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
 
 
-def to_semi_structured(model: nn.Module, device: torch.device) -> nn.Module:
+def to_semi_structured(model: nn.Module, device: torch.device) -> tuple[nn.Module, int]:
     """Swap every Linear weight that holds a 2:4 pattern for a semi-structured sparse one.
 
     Only CUDA GPUs of compute capability 8.0+ have these kernels; elsewhere this raises
-    RuntimeError with the reason. Weights must be fp16/bf16 and 2:4 sparse already.
+    RuntimeError with the reason. Weights must be fp16/bf16 already. A layer whose
+    shape the kernels refuse stays dense. Returns the model and how many layers changed.
     """
     if not semi_structured_supported(device):
         raise RuntimeError(SEMI_STRUCTURED_REASON)
     from torch.sparse import to_sparse_semi_structured
 
+    converted = 0
     for module in model.modules():
         if isinstance(module, nn.Linear) and is_two_four(module.weight):
-            module.weight = nn.Parameter(to_sparse_semi_structured(module.weight.detach()))
-    return model
+            try:
+                sparse = to_sparse_semi_structured(module.weight.detach())
+            except (RuntimeError, ValueError):  # shapes below the kernels' minimum
+                continue
+            module.weight = nn.Parameter(sparse, requires_grad=False)
+            converted += 1
+    return model, converted
 
 
 def is_two_four(weight: torch.Tensor) -> bool:

@@ -70,3 +70,38 @@ def test_lamp_divides_each_square_by_the_sum_of_it_and_all_larger_squares():
     expected = torch.tensor([[1 / 14, 9 / 9, 4 / 13]])
     got = score("lamp", model, [])["0.weight"]
     assert torch.allclose(got, expected)
+
+
+def test_semi_2_4_keeps_two_of_every_four_at_and_above_its_floor(lenet):
+    from mlbench.masks import allocate, keep_count, prunable_parameters
+    from mlbench.speed import is_two_four
+    from mlbench.strategies import pattern_floor
+
+    prunable = prunable_parameters(lenet, "fc3")
+    floor = pattern_floor(lenet, prunable)
+    scores = score_of("semi_2_4", lenet, prunable)
+    for c in (floor, 2 * floor):
+        masks = allocate(scores, keep_count(lenet, prunable, c), "global")
+        for name, m in masks.items():
+            if m.dim() == 2:  # fc1 and fc2 (in_features 64, 120)
+                assert is_two_four(m.float()), name
+    w = prunable["fc2.weight"].detach().abs().reshape(-1, 4)
+    two = scores["fc2.weight"].reshape(-1, 4) >= 0
+    assert (two.sum(1) == 2).all()  # exactly the two largest of each four stay eligible
+    assert (w[two].reshape(-1, 2).min(1).values >= w[~two].reshape(-1, 2).max(1).values).all()
+
+
+def score_of(name, model, prunable):
+    return STRATEGIES.get(name)(model, prunable, [], torch.Generator())
+
+
+def test_semi_structured_kernels_are_refused_with_the_reason_off_cuda():
+    import pytest
+
+    from mlbench.speed import SEMI_STRUCTURED_REASON, semi_structured_supported, to_semi_structured
+
+    if semi_structured_supported(torch.device("cuda")) if torch.cuda.is_available() else False:
+        pytest.skip("a GPU with 2:4 kernels is here: tests/test_speed.py times them")
+    with pytest.raises(RuntimeError, match="compute capability 8.0"):
+        to_semi_structured(nn.Linear(64, 64), torch.device("cpu"))
+    assert "CUDA" in SEMI_STRUCTURED_REASON

@@ -21,6 +21,7 @@ from mlbench.structured._surgery import (
     channel_sizes,
     describe,
     load_channel_pruned,
+    max_channel_compression,
     prune_channels,
     rebuild,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "describe",
     "is_structured",
     "load_channel_pruned",
+    "max_channel_compression",
     "prune_channels",
     "rebuild",
     "register_channel_strategy",

@@ -153,6 +153,16 @@ def load_channel_pruned(description: str | Path, weights: str | Path) -> nn.Modu
     return model
 
 
+def max_channel_compression(
+    model: nn.Module, input_shape: tuple[int, ...], classifier: str | None
+) -> float:
+    """The compression left when every group keeps one channel (any criterion's limit)."""
+    graph = dependency_graph(model, input_shape)
+    groups = channel_groups(graph, model, classifier)
+    total = sum(p.numel() for p in model.parameters())
+    return total / predict_params(model, removal(groups, [g.channels - 1 for g in groups]))
+
+
 def channel_sizes(base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...]
                   ) -> dict[str, float]:
     """DESIGN.md's size metrics for a structured run, counted on the smaller model itself.

@@ -1,0 +1,60 @@
+"""Measured speed: what is logged and how (never how fast: figures live in benchmarks/)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mlbench.cli import main
+from mlbench.speed import (
+    SEMI_STRUCTURED_REASON,
+    is_two_four,
+    measured_speedup,
+    semi_structured_supported,
+    to_semi_structured,
+)
+from tests.conftest import tiny_argv
+
+CUDA_24 = torch.cuda.is_available() and semi_structured_supported(torch.device("cuda"))
+
+
+def test_measured_speedup_reports_raw_times_ratios_and_threads(lenet):
+    small = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    m = measured_speedup(lenet, small, (1, 8, 8), 16, torch.device("cpu"), repeats=3)
+    assert m["measured_speedup"] == pytest.approx(m["base_latency_ms"] / m["latency_ms"])
+    assert m["measured_speedup_throughput"] == pytest.approx(
+        m["throughput"] / m["base_throughput"])
+    assert m["speed_threads"] == torch.get_num_threads()
+    assert all(m[k] > 0 for k in ("latency_ms", "base_latency_ms", "speed_seconds"))
+    assert lenet.training  # timing runs in eval mode and gives the mode back
+
+
+def test_two_four_pattern_check():
+    w = torch.tensor([[1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 4.0]])
+    assert is_two_four(w)
+    w[0, 1] = 5.0
+    assert not is_two_four(w)
+    assert not is_two_four(torch.ones(2, 6))  # rows do not split into fours
+
+
+def test_semi_2_4_below_its_pattern_floor_is_refused_before_any_work(tmp_path, capsys):
+    code = main(["prune", *tiny_argv(strategy="semi_2_4", compression=1.1),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert code == 2
+    assert "below what semi_2_4 needs" in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists()
+
+
+@pytest.mark.skipif(not CUDA_24, reason=SEMI_STRUCTURED_REASON)
+def test_semi_structured_linear_matches_its_dense_masked_twin():
+    torch.manual_seed(0)
+    layer = nn.Linear(128, 128).half().cuda()
+    with torch.no_grad():
+        groups = layer.weight.view(-1, 4)
+        groups[:, :2] = 0  # 2:4
+    x = torch.randn(64, 128, device="cuda", dtype=torch.half)
+    expected = layer(x)
+    model, converted = to_semi_structured(nn.Sequential(layer), torch.device("cuda"))
+    assert converted == 1
+    assert torch.allclose(model(x), expected, atol=1e-2, rtol=1e-2)
