@@ -13,6 +13,8 @@ from mlflow import MlflowClient
 
 from mlbench.cli import build_parser, main
 from mlbench.config import BASE_DEFAULTS, RunConfig
+from mlbench.strategies import strategy_names
+from mlbench.structured import channel_strategy_names
 from tests.conftest import REPO, free_port, tiny_argv
 
 
@@ -86,9 +88,10 @@ def test_bad_input_from_a_real_process_has_no_traceback(tracking_uri):
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert proc.returncode == 2
+    names = [*strategy_names(), *channel_strategy_names()]
+    assert names[:5] == ["global_weight", "layer_weight", "global_grad", "layer_grad", "random"]
     assert proc.stderr.strip().splitlines() == [
-        "mlbench prune: error: unknown strategy 'magic'; choose one of: global_weight, "
-        "layer_weight, global_grad, layer_grad, random"
+        f"mlbench prune: error: unknown strategy 'magic'; choose one of: {', '.join(names)}"
     ]
 
 
