@@ -9,11 +9,15 @@ next to the cost of one fine-tuning epoch of the same model on CIFAR-10 / MNIST
 sized data (steps x the measured time of a training step). Weights are random: speed
 does not depend on their values. Writes a section to benchmarks/RESULTS.md.
 
-    python benchmarks/structured_speed.py
+    python benchmarks/structured_speed.py [--threads N] [--repeats R]
+
+On a loaded machine, ``--threads 1`` gives steadier figures: with more runnable
+processes than cores, OpenMP threads of one forward pass wait on each other.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -22,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from mlbench.masks import allocate, apply_masks, keep_count, prunable_parameters
+from mlbench.metrics import size_and_ops
 from mlbench.models import classifier_name, create_model
 from mlbench.speed import measured_speedup
 from mlbench.strategies import STRATEGIES
@@ -46,6 +51,11 @@ def step_seconds(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []
     load_start = os.getloadavg()
@@ -59,10 +69,13 @@ def main() -> None:
             masked.load_state_dict(dense.state_dict())
             prunable = prunable_parameters(masked, classifier)
             scores = STRATEGIES.get("global_weight")(masked, prunable, [], torch.Generator())
-            apply_masks(masked, allocate(scores, keep_count(masked, prunable, c), "global"))
+            masks = allocate(scores, keep_count(masked, prunable, c), "global")
+            apply_masks(masked, masks)
             for kind, model in (("structured", channel), ("unstructured", masked)):
-                m = measured_speedup(dense, model, shape, BATCH, torch.device("cpu"))
-                sizes = channel_sizes(dense, model, shape) if kind == "structured" else None
+                m = measured_speedup(dense, model, shape, BATCH, torch.device("cpu"),
+                                     repeats=args.repeats)
+                sizes = (channel_sizes(dense, model, shape) if kind == "structured"
+                         else size_and_ops(model, masks, shape)[0])
                 rows.append((name, c, kind, m, sizes, epoch_s, os.getloadavg()[0]))
                 print(name, c, kind, round(m["measured_speedup"], 2),
                       round(m["measured_speedup_throughput"], 2), flush=True)
@@ -80,14 +93,16 @@ def write(rows: list, load_start: tuple[float, float, float]) -> None:
         "Measured speedup = dense time / pruned time, interleaved, medians; theoretical "
         "speedup = MACs / MACs kept. `global_l1_channel` removes channels; "
         "`global_weight` masks weights (dense kernels, so about 1x expected). Cost: the "
-        "speed measurement of one run against one fine-tuning epoch of the same model.",
+        "speed measurement of one run (both models) against one fine-tuning epoch of the "
+        "same model on CIFAR-10 / MNIST sized data; a run has at least one epoch. Load: "
+        "1-minute load average when the row was measured.",
         "",
         "| model | compression | kind | theoretical | measured (batch 1) | measured (batch 64) "
         "| dense latency ms | pruned latency ms | measuring s | % of one epoch | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, c, kind, m, sizes, epoch_s, load in rows:
-        theory = f"{sizes['speedup']:.2f}" if sizes else "(masked)"
+        theory = f"{sizes['speedup']:.2f}"
         lines.append(
             f"| {name} | {c:g}x | {kind} | {theory} | {m['measured_speedup']:.2f} | "
             f"{m['measured_speedup_throughput']:.2f} | {m['base_latency_ms']:.2f} | "

@@ -166,12 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="comma-separated compressions, 1 = dense (default: 1,2,4,8,16,32)")
     grid.add_argument("--seeds", default=None, metavar="LIST",
                       help="comma-separated seeds (default: 0,1,2)")
+    grid.add_argument("--prune-schedules", default=None, metavar="LIST",
+                      help="comma-separated pruning schedules: oneshot, iterative, gradual "
+                      "(default: oneshot)")
     grid.add_argument("--workers", dest="sweep_workers", type=_parse_int, default=1,
                       metavar="INT",
                       help="processes running cells at once on this machine (default: 1)")
     _add_common(sweep)
     _add_fields(sweep.add_argument_group("pruning"), PruneConfig, PruneConfig(),
-                skip=("strategy", "compression"))
+                skip=("strategy", "compression", "prune_schedule"))
     _add_fields(sweep.add_argument_group("fine-tuning"), OptimConfig, FINETUNE_DEFAULTS)
     _add_fields(sweep.add_argument_group("base model training"), OptimConfig, BASE_DEFAULTS,
                 "base_", "base_")
@@ -251,6 +254,8 @@ def _sweep(args: argparse.Namespace) -> int:
         compressions=parse_list(grid_values["compressions"] or DEFAULT_COMPRESSIONS, float,
                                 "--compressions"),
         seeds=parse_list(grid_values["seeds"] or DEFAULT_SEEDS, int, "--seeds"),
+        prune_schedules=parse_list(grid_values["prune_schedules"] or defaults.prune_schedules,
+                                   str, "--prune-schedules"),
     )
     sweep_workers = given.pop("sweep_workers")
     args = argparse.Namespace(**{**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},

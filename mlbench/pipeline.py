@@ -196,8 +196,9 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
 
 
 def run_name(cfg: RunConfig) -> str:
-    """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
-    return f"{cfg.prune.strategy}-c{cfg.prune.compression:g}-s{cfg.seed}"
+    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
+    schedule = "" if cfg.prune.prune_schedule == "oneshot" else f"-{cfg.prune.prune_schedule}"
+    return f"{cfg.prune.strategy}{schedule}-c{cfg.prune.compression:g}-s{cfg.seed}"
 
 
 def prune(

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from mlbench.config import RunConfig, TrackingConfig, config_hash
+from mlbench.config import PRUNE_SCHEDULES, RunConfig, TrackingConfig, config_hash
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
 from mlbench.masks import keep_count
 from mlbench.strategies import strategy_names
-from mlbench.structured import check_strategy
+from mlbench.structured import check_strategy, is_structured
 from mlbench.tracking import (
     CONFIG_HASH,
     CellTaken,
@@ -38,11 +38,16 @@ DEFAULT_SEEDS = (0, 1, 2)
 
 @dataclass(frozen=True)
 class Grid:
-    """The cells of a sweep: every strategy at every compression for every seed."""
+    """The cells of a sweep: every strategy at every compression for every seed.
+
+    With several ``prune_schedules``, every schedule too (channel strategies run one-shot
+    only, so they get the one-shot cell alone).
+    """
 
     strategies: tuple[str, ...] = tuple(strategy_names()[:5])
     compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
     seeds: tuple[int, ...] = DEFAULT_SEEDS
+    prune_schedules: tuple[str, ...] = ("oneshot",)
 
     def cells(self, base: RunConfig) -> list[RunConfig]:
         """One RunConfig per cell, grouped by seed (so each base model is made once)."""
@@ -50,10 +55,13 @@ class Grid:
             dataclasses.replace(
                 base,
                 seed=seed,
-                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c),
+                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c,
+                                          prune_schedule=schedule),
             )
             for seed in self.seeds
             for strategy in self.strategies
+            for schedule in self.prune_schedules
+            if schedule == "oneshot" or not is_structured(strategy)
             for c in self.compressions
         ]
 
@@ -70,6 +78,10 @@ class Grid:
         for s in self.seeds:
             if s < 0:
                 raise ConfigError(f"--seeds must all be >= 0, got {s}")
+        for schedule in self.prune_schedules:
+            if schedule not in PRUNE_SCHEDULES:
+                raise ConfigError(f"--prune-schedules must be among "
+                                  f"{', '.join(PRUNE_SCHEDULES)}, got {schedule!r}")
 
 
 def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
@@ -98,11 +110,14 @@ def sweep_name(cfg: RunConfig) -> str:
 
 def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     """Identifies a sweep: the same arguments give the same hash (and the same run)."""
+    grid_key = dataclasses.asdict(grid)
+    if grid.prune_schedules == ("oneshot",):  # one-shot sweeps keep the hashes they had
+        del grid_key["prune_schedules"]
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},
             "seed": None,
-            **dataclasses.asdict(grid),
+            **grid_key,
         }
     )
 
@@ -139,8 +154,10 @@ def run_sweep(
                      resume=True) as sweep_id:
         tracker.log_params(
             {
-                **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
+                **{k: v for k, v in cfg.flat().items()
+                   if k not in ("strategy", "compression", "prune_schedule")},
                 "strategies": ",".join(grid.strategies),
+                "prune_schedules": ",".join(grid.prune_schedules),
                 "compressions": ",".join(f"{c:g}" for c in grid.compressions),
                 "seeds": ",".join(map(str, grid.seeds)),
                 "cells": len(cells),

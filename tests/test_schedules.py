@@ -90,3 +90,17 @@ def test_one_shot_keeps_the_hash_it_had_and_other_schedules_change_it():
     it = RunConfig(prune=dataclasses.replace(one.prune, prune_schedule="iterative"))
     assert it.run_hash() != one.run_hash()
     assert it.flat()["prune_schedule"] == "iterative"
+
+
+def test_the_sweep_grid_crosses_schedules_but_runs_channel_strategies_one_shot():
+    from mlbench.sweep import Grid, sweep_hash
+
+    grid = Grid(strategies=("global_weight", "global_l1_channel"), compressions=(2.0, 4.0),
+                seeds=(0,), prune_schedules=("oneshot", "iterative"))
+    cells = grid.cells(RunConfig())
+    pairs = [(c.prune.strategy, c.prune.prune_schedule) for c in cells]
+    assert pairs.count(("global_weight", "iterative")) == 2
+    assert ("global_l1_channel", "iterative") not in pairs and len(cells) == 6
+    assert len({c.run_hash() for c in cells}) == 6
+    one_shot = dataclasses.replace(grid, prune_schedules=("oneshot",))
+    assert sweep_hash(RunConfig(), one_shot) != sweep_hash(RunConfig(), grid)
