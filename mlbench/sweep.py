@@ -9,19 +9,21 @@ started again with the same arguments finishes the grid and never redoes a cell.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from mlbench.config import PRUNE_SCHEDULES, RunConfig, TrackingConfig, config_hash
+from mlbench.config import RunConfig, TrackingConfig, config_hash
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.grid import (  # noqa: F401 - re-exported: the grid lives in mlbench/grid.py
+    DEFAULT_COMPRESSIONS,
+    DEFAULT_SEEDS,
+    Grid,
+    parse_list,
+)
 from mlbench.masks import keep_count
-from mlbench.strategies import strategy_names
-from mlbench.structured import check_strategy, is_structured
 from mlbench.tracking import (
     CONFIG_HASH,
     CellTaken,
@@ -30,77 +32,6 @@ from mlbench.tracking import (
     check_reachable,
     resolve_uri,
 )
-
-DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-
-DEFAULT_SEEDS = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The cells of a sweep: every strategy at every compression for every seed.
-
-    With several ``prune_schedules``, every schedule too (channel strategies run one-shot
-    only, so they get the one-shot cell alone).
-    """
-
-    strategies: tuple[str, ...] = tuple(strategy_names()[:5])
-    compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    prune_schedules: tuple[str, ...] = ("oneshot",)
-
-    def cells(self, base: RunConfig) -> list[RunConfig]:
-        """One RunConfig per cell, grouped by seed (so each base model is made once)."""
-        return [
-            dataclasses.replace(
-                base,
-                seed=seed,
-                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c,
-                                          prune_schedule=schedule),
-            )
-            for seed in self.seeds
-            for strategy in self.strategies
-            for schedule in self.prune_schedules
-            if schedule == "oneshot" or not is_structured(strategy)
-            for c in self.compressions
-        ]
-
-    def check(self) -> None:
-        """Known strategies, compressions >= 1, non-negative seeds, nothing empty."""
-        for name, values in dataclasses.asdict(self).items():
-            if not values:
-                raise ConfigError(f"--{name} must name at least one value")
-        for strategy in self.strategies:
-            check_strategy(strategy)
-        for c in self.compressions:
-            if c < 1:
-                raise ConfigError(f"--compressions must all be >= 1, got {c:g}")
-        for s in self.seeds:
-            if s < 0:
-                raise ConfigError(f"--seeds must all be >= 0, got {s}")
-        for schedule in self.prune_schedules:
-            if schedule not in PRUNE_SCHEDULES:
-                raise ConfigError(f"--prune-schedules must be among "
-                                  f"{', '.join(PRUNE_SCHEDULES)}, got {schedule!r}")
-
-
-def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
-    """``"1,2,4"`` (or a YAML list) -> ``(1.0, 2.0, 4.0)``, naming the bad item if any."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out = []
-    for item in items:
-        raw = item.strip() if isinstance(item, str) else item
-        if raw == "":
-            continue
-        try:
-            value = kind(raw)
-            if kind is int and isinstance(raw, float) and raw != int(raw):
-                raise ValueError
-        except (TypeError, ValueError):
-            name = "an integer" if kind is int else "a number" if kind is float else "a name"
-            raise ConfigError(f"{option}: expected {name}, got {raw!r}") from None
-        out.append(value)
-    return tuple(out)
 
 
 def sweep_name(cfg: RunConfig) -> str:

@@ -75,7 +75,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         mp.setattr(tracker_module, "CLAIM_SETTLE_S", 0.0)  # one worker: nothing to settle
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         argv = sweep_argv(strategies=",".join(STRATEGIES), compressions="2,4", seeds="0,1")
-        assert main([*argv, "--tracking-uri", uri]) == 0
+        assert main([*argv, "--tracking-uri", uri, "--experiment", "mlbench"]) == 0
         client = MlflowClient(uri)
         ids = [e.experiment_id for e in client.search_experiments()]
         sweep_ids = [r.info.run_id for r in client.search_runs(ids, "tags.`mlbench.stage` = "

@@ -235,7 +235,7 @@ def no_study_or_run(tmp_path: Path) -> bool:
 @pytest.mark.parametrize(("extra", "space", "expected"), [
     ((), {}, "search_space must map fine-tuning options"),
     ((), {"lr": {"low": 0.5, "high": 0.1}}, "search_space.lr: low 0.5 is above high 0.1"),
-    (("--trials", "0"), SPACE, "--trials must be an integer >= 1, got 0"),
+    (("--trials", "0"), SPACE, "--trials must be >= 1, got 0"),
     (("--strategies", "magic"), SPACE, "unknown strategy 'magic'"),
     (("--storage", "redis://127.0.0.1:6379"), SPACE, "unknown storage scheme 'redis'"),
     (("--storage", "sqlite:////nonexistent/dir/optuna.db"), SPACE, "no folder /nonexistent/dir"),

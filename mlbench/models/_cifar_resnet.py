@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlbench.models._registry import register_model
+
 
 class ZeroPadShortcut(nn.Module):
     """Option-A shortcut: keep every ``stride``-th pixel, zero-pad the new channels.
@@ -109,26 +111,31 @@ def _stage(in_channels: int, out_channels: int, blocks: int, stride: int) -> nn.
     return nn.Sequential(*layers)
 
 
+@register_model("resnet20")
 def resnet20(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR ResNet-20 (3 blocks per stage, 0.27M parameters)."""
     return CifarResNet(20, input_shape, num_classes)
 
 
+@register_model("resnet32")
 def resnet32(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR ResNet-32 (5 blocks per stage, 0.46M parameters)."""
     return CifarResNet(32, input_shape, num_classes)
 
 
+@register_model("resnet44")
 def resnet44(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR ResNet-44 (7 blocks per stage, 0.66M parameters)."""
     return CifarResNet(44, input_shape, num_classes)
 
 
+@register_model("resnet56")
 def resnet56(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR ResNet-56 (9 blocks per stage, 0.85M parameters)."""
     return CifarResNet(56, input_shape, num_classes)
 
 
+@register_model("resnet110")
 def resnet110(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR ResNet-110 (18 blocks per stage, 1.7M parameters)."""
     return CifarResNet(110, input_shape, num_classes)

@@ -31,7 +31,7 @@ from mlbench.report.tables import (
 from mlbench.tracking import download_artifacts, log_report, query_prune_runs, split_names
 
 
-def load_runs(experiments: Sequence[str] = ("mlbench",), filter_string: str = "",
+def load_runs(experiments: Sequence[str] = (), filter_string: str = "",
               tracking_uri: str | None = None) -> pd.DataFrame:
     """Every prune run of the experiments as one tidy DataFrame (for notebooks).
 
@@ -80,7 +80,7 @@ def build_report(
     records = query_prune_runs(tracking_uri, names, filter_string)
     clock.lap("query")
     df = runs_frame(records.runs, records.bases)
-    where = f"experiment(s) {', '.join(names)}" + (
+    where = (f"experiment(s) {', '.join(names)}" if names else "any experiment") + (
         f" matching {filter_string!r}" if filter_string else "")
     if df.empty:
         hint = "" if filter_string else "; run `mlbench sweep` first"
@@ -106,7 +106,7 @@ def build_report(
     clock.lap("html")
     if log:
         report.run_id = log_report(
-            tracking_uri, names[0], folder,
+            tracking_uri, names[0] if names else None, folder,
             {"experiments": ",".join(names), "filter": filter_string, "layers_at": layers_at},
             {"runs_read": len(df), "runs_used": len(usable.runs),
              "runs_left_out": usable.total_left_out},

@@ -53,6 +53,8 @@ def query_prune_runs(
 ) -> RunRecords:
     """Every ``prune`` run of the named experiments (any status), plus the registry.
 
+    No names: every experiment of the store.
+
     ``filter_string`` is an MLflow search filter ANDed with the stage tag, e.g.
     ``"params.dataset = 'cifar10'"``. Raises ConfigError for an unknown experiment, a
     filter MLflow rejects, or an unreachable server.
@@ -89,8 +91,8 @@ def _check_store_exists(uri: str) -> None:
 
 
 def _experiment_ids(client: MlflowClient, uri: str, names: list[str]) -> dict[str, str]:
-    if not names:
-        raise ConfigError("--experiment: name at least one experiment")
+    if not names:  # every active experiment: wherever `mlflow run` and the CLI put runs
+        return {e.experiment_id: e.name for e in client.search_experiments()}
     ids = {}
     for name in names:
         experiment = client.get_experiment_by_name(name)
@@ -158,7 +160,7 @@ def download_artifacts(
 
 def log_report(
     tracking_uri: str | None,
-    experiment: str,
+    experiment: str | None,
     folder: Path,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],

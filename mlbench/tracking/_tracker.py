@@ -29,6 +29,8 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.options import param_text
+from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._sender import Sender
 
 STAGE = "mlbench.stage"
@@ -235,15 +237,21 @@ class Tracker:
         if not self._won(stage, config_hash, run.info.run_id):
             raise CellTaken(config_hash)
 
+    @property
+    def experiment(self) -> str:
+        """The experiment's name: ``--experiment``, else $MLFLOW_EXPERIMENT_NAME, else
+        MLflow's ``Default`` (where ``mlflow run`` puts runs: every door, one experiment)."""
+        return experiment_name(self.cfg.experiment)
+
     def _experiment_id(self) -> str:
-        """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
-        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        """The id of the experiment, created if missing (safe when two processes race)."""
+        experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(self.cfg.experiment)
+            return self.client.create_experiment(self.experiment)
         except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            experiment = self.client.get_experiment_by_name(self.experiment)
             if experiment is None:
                 raise
             return experiment.experiment_id
@@ -266,7 +274,7 @@ class Tracker:
     def _previous(self, stage: str, config_hash: str | None) -> str | None:
         if config_hash is None:
             return None
-        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is None:
             return None
         runs = self.client.search_runs(
@@ -363,12 +371,18 @@ class Tracker:
         return first.info.run_id == run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
+        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`).
+
+        Values are written as ``mlbench.options.param_text`` spells them, the text
+        ``mlflow run`` logs for the MLproject's defaults, so every door writes the same.
+        """
         run = mlflow.active_run()
         existing = run.data.params
         if self.inside_project or existing:  # `mlflow run` or a reopened run set some
             existing = self.client.get_run(run.info.run_id).data.params
-        fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        texts = {k: param_text(v) for k, v in params.items()}
+        warn_differing_text(existing, texts)
+        fresh = [Param(k, v) for k, v in texts.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
 
