@@ -58,3 +58,45 @@ def test_semi_structured_linear_matches_its_dense_masked_twin():
     model, converted = to_semi_structured(nn.Sequential(layer), torch.device("cuda"))
     assert converted == 1
     assert torch.allclose(model(x), expected, atol=1e-2, rtol=1e-2)
+
+
+def test_speed_plots_draw_one_point_per_run_and_the_diagonal():
+    import pandas as pd
+
+    from mlbench.report.speed_plots import cost_figure, has_speed, speed_figure
+
+    runs = pd.DataFrame({
+        "strategy": ["global_weight", "global_l1_channel", "global_weight+iterative"],
+        "speedup": [4.0, 3.5, 4.0],
+        "measured_speedup": [1.0, 2.5, 0.98],
+        "acc1": [0.9, 0.85, 0.91],
+        "train_epochs_total": [25, 25, 25],
+    })
+    assert has_speed(runs)
+    fig = speed_figure(runs, "t")
+    left, right = fig.axes
+    assert sum(len(c.get_offsets()) for c in left.collections) == 3
+    (diagonal,) = left.get_lines()
+    assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())  # measured = theoretical
+    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    assert "global_l1_channel (channels)" in labels and "global_weight (masked)" in labels
+    assert sum(len(c.get_offsets()) for c in right.collections) == 3
+    (ax,) = cost_figure(runs, "t").axes
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 3
+    assert not has_speed(runs.assign(measured_speedup=float("nan")))
+
+
+def test_the_report_frame_names_a_schedule_beside_its_strategy():
+    from mlbench.report.frame import runs_frame
+
+    def run(schedule: str | None) -> dict:
+        params = {"strategy": "global_weight", "compression": "4", "seed": "0"}
+        if schedule:
+            params["prune_schedule"] = schedule
+        return {"run_id": schedule or "old", "run_name": "r", "experiment": "e",
+                "status": "FINISHED", "start_time": 0, "params": params,
+                "metrics": {"acc1": 0.9, "measured_speedup": 1.0}, "tags": {}}
+
+    df = runs_frame([run(None), run("oneshot"), run("gradual")])
+    assert list(df["strategy"]) == ["global_weight", "global_weight", "global_weight+gradual"]
+    assert list(df["measured_speedup"]) == [1.0, 1.0, 1.0]

@@ -86,8 +86,7 @@ DEPLOY = (
     Entry("sweep", "sweep", "strategies x compressions x seeds; Jobs started with the same "
           "arguments share the\n# grid's cells",
           keys=("project", "strategies", "compressions", "seeds", "prune_schedules", "workers",
-                "data_dir",
-                "device"),
+                "data_dir", "device"),
           defaults={"project": "/opt/mlbench/projects/digits-lenet.yaml", "data_dir": "/data"}),
 )
 
