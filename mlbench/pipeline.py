@@ -30,6 +30,7 @@ from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
+from mlbench.names import prune_run_name
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
@@ -197,8 +198,8 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
 
 def run_name(cfg: RunConfig) -> str:
     """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
-    schedule = "" if cfg.prune.prune_schedule == "oneshot" else f"-{cfg.prune.prune_schedule}"
-    return f"{cfg.prune.strategy}{schedule}-c{cfg.prune.compression:g}-s{cfg.seed}"
+    return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed,
+                          schedule=cfg.prune.prune_schedule)
 
 
 def prune(
