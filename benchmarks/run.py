@@ -45,6 +45,7 @@ def sections() -> dict[str, ModuleType]:
     import loader_speed
     import mask_speed
     import report_section
+    import structured_speed
     import tracking_section
 
     return {
@@ -54,6 +55,7 @@ def sections() -> dict[str, ModuleType]:
         "tracking": tracking_section,
         "e2e": end_to_end,
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
+        "structured": structured_speed,
     }
 
 

@@ -66,6 +66,8 @@ class GridOptions:
     compressions: str = _opt("", "comma-separated compressions, 1 = dense "
                              "(default: 1,2,4,8,16,32)")
     seeds: str = _opt("", "comma-separated seeds (default: 0,1,2)")
+    prune_schedules: str = _opt("", "comma-separated pruning schedules: oneshot, iterative, "
+                                "gradual (default: oneshot)")
     workers: int = _opt(1, "processes running cells at once on this machine", ge=1)
 
 
@@ -153,7 +155,8 @@ def command_options(command: str) -> list[Option]:
         return [*_recipe(), *_tracking(log_model=True)]
     if command == "sweep":
         return [*fields(GridOptions, group="grid"),
-                *_recipe(skip_prune=("strategy", "compression")), *_tracking(log_model=True)]
+                *_recipe(skip_prune=("strategy", "compression", "prune_schedule")),
+                *_tracking(log_model=True)]
     if command == "tune":
         return [*fields(TuneOptions, group="tuning"), *_recipe(skip_prune=("strategy",)),
                 *_tracking()]

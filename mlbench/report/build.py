@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlbench import __version__
 from mlbench.errors import ConfigError
-from mlbench.report import html, plots
+from mlbench.report import html, plots, speed_plots
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.tables import (
     comparison_display,
@@ -212,6 +212,16 @@ def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame
                                delta=True),
          f"{stem}-delta",
          "The same as change from each run's own dense base model (same seed).")
+    if speed_plots.has_speed(runs):
+        _add(report, section, speed_plots.speed_figure(runs, f"{name}: measured speed"),
+             f"{stem}-speed",
+             "Left: measured against theoretical speedup, one point per run (dashed: "
+             "equal). Right: test top-1 against measured speedup; squares remove channels, "
+             "circles mask weights. Schedules other than one-shot appear as strategy+schedule.")
+        _add(report, section, speed_plots.cost_figure(runs, f"{name}: training cost"),
+             f"{stem}-cost",
+             "Test top-1 against total training epochs (base + fine-tuning); every schedule "
+             "gets the one-shot fine-tuning epochs unless the run says otherwise.")
 
 
 def _tuned_plots(report: Report, section: html.Section, summary: pd.DataFrame,

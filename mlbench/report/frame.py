@@ -36,6 +36,7 @@ from mlbench.config import OptimConfig, RunConfig, config_hash
 FINAL_METRICS = (
     "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
+    "measured_speedup", "measured_speedup_throughput", "train_epochs_total",
 )
 KEYS = ("dataset", "model", "strategy", "compression", "seed")
 # The params that determine a run's numbers (paths, device and the like left out).
@@ -82,6 +83,9 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
     for k in ("acc1", "acc5"):
         have = metrics.get(k) is not None and metrics.get(f"base_{k}") is not None
         row[f"delta_{k}"] = metrics[k] - metrics[f"base_{k}"] if have else None
+    schedule = params.get("prune_schedule", "oneshot")
+    if schedule != "oneshot":  # schedules side by side: one line each, in the same panel
+        row["strategy"] = f"{row['strategy']}+{schedule}"
     row["tuned"] = tags.get(TUNED, "").lower() == "true"
     row["tune_run_id"] = tags.get(TUNE_RUN_ID, "")
     row["config_hash"] = tags.get(CONFIG_HASH, "")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from mlbench.config import RunConfig, config_hash
 from mlbench.errors import ConfigError
 from mlbench.search_space import SearchSpace
-from mlbench.strategies import STRATEGIES, strategy_names
+from mlbench.strategies import strategy_names
+from mlbench.structured import check_strategy
 
 DEFAULT_TRIALS = 20
 DEFAULT_SEEDS = (0, 1, 2)
@@ -30,7 +31,7 @@ class TuneConfig:
         if not self.strategies:
             raise ConfigError("--strategies must name at least one strategy")
         for strategy in self.strategies:
-            STRATEGIES.get(strategy)
+            check_strategy(strategy)
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"--strategies names one twice: {','.join(self.strategies)}")
         if not isinstance(self.trials, int) or self.trials < 1:
