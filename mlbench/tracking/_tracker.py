@@ -29,17 +29,19 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.names import DATA_DIGEST
+from mlbench.names import (  # the vocabulary lives in mlbench/names.py
+    BASE_HASH,
+    CONFIG_HASH,
+    DATA_DIGEST,
+    GIT_COMMIT,
+    STAGE,
+    VERSION,
+)
 from mlbench.options import param_text
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._sender import Sender
 
-STAGE = "mlbench.stage"
-CONFIG_HASH = "mlbench.config_hash"
-BASE_HASH = "mlbench.base_hash"
-VERSION = "mlbench.version"
-GIT_COMMIT = "mlbench.git_commit"
 WEIGHTS = "weights.safetensors"
 WORKER = "mlbench.worker"  # host:pid of the process doing a run
 HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
