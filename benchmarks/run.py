@@ -45,9 +45,11 @@ def sections() -> dict[str, ModuleType]:
     import loader_speed
     import mask_speed
     import report_section
+    import startup
     import tracking_section
 
     return {
+        "startup": startup,
         "finetune": finetune_throughput,
         "masks": mask_speed,
         "loader": loader_speed,
