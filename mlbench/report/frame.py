@@ -32,12 +32,15 @@ from typing import Any
 import pandas as pd
 
 from mlbench.config import OptimConfig, RunConfig, config_hash
-
-FINAL_METRICS = (
-    "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
-    "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
-    "measured_speedup", "measured_speedup_throughput", "train_epochs_total",
+from mlbench.names import (  # noqa: F401 - strategy_rank re-exported for the plots
+    BASELINES,
+    CONFIG_HASH,
+    FINAL_METRICS,
+    TUNE_RUN_ID,
+    TUNED,
+    strategy_rank,
 )
+
 KEYS = ("dataset", "model", "strategy", "compression", "seed")
 # The params that determine a run's numbers (paths, device and the like left out).
 RESULT_KEYS = frozenset(RunConfig().run_key())
@@ -45,17 +48,7 @@ FINETUNE_FIELDS = tuple(f.name for f in dataclasses.fields(OptimConfig))
 PANEL = ("dataset", "model", "group")
 GROUP = (*PANEL, "strategy", "recipe", "compression")
 # The paper's five baselines first, in its order: tables and colours keep to it.
-STRATEGY_ORDER = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
-# Tag names (the tuner's and the tracker's; spelled here so the frame needs no mlflow).
-TUNED = "mlbench.tuned"
-TUNE_RUN_ID = "mlbench.tune_run_id"
-CONFIG_HASH = "mlbench.config_hash"
-
-
-def strategy_rank(strategy: str) -> tuple[int, str]:
-    """Sort key: the baselines in the paper's order, then other strategies by name."""
-    known = strategy in STRATEGY_ORDER
-    return (STRATEGY_ORDER.index(strategy) if known else len(STRATEGY_ORDER), strategy)
+STRATEGY_ORDER = BASELINES
 
 
 def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = ()) -> pd.DataFrame:
