@@ -138,10 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sec = section(args.quick)
     sec.seconds = time.perf_counter() - start
     rendered = render([sec], "", args.quick, sec.seconds, [], [])
-    block = "\n## " + rendered.split(f"\n## {TITLE}\n", 1)[1]
-    block = block.replace(f"## {TITLE}\n", f"## {TITLE}\n\nMade by `python benchmarks/"
-                          f"structured_speed.py --threads {args.threads}` on "
-                          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (2 cores).\n", 1)
+    made = (f"Made by `python benchmarks/structured_speed.py --threads {args.threads}"
+            f"{' --quick' if args.quick else ''}` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, apart from the suite.")
+    block = f"\n## {TITLE}\n\n{made}\n" + rendered.split(f"\n## {TITLE}\n", 1)[1]
     path = Path(__file__).with_name("RESULTS.md")
     path.write_text(splice(path.read_text(), block))
     for f in sec.figures:
