@@ -12,7 +12,7 @@ import csv
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mlbench import checkpoint, prune_flow
-from mlbench.config import OptimConfig, RunConfig, TrackingConfig
-from mlbench.data import Splits, load_dataset
+from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
+from mlbench.data import Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
@@ -31,6 +31,7 @@ from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_par
 from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
+from mlbench.progress import EpochProgress
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
@@ -102,6 +103,22 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
+def base_key_hash(setup: Setup) -> str:
+    """The base model's reuse key: its recipe and the content digest of its data.
+
+    A base is never reused for other data: another size, another content or another
+    val holdout gives another digest, so another hash.
+    """
+    return config_hash({**setup.cfg.base_key(), "data_digest": data_digest(setup.splits)})
+
+
+def log_data(setup: Setup, tracker: Tracker) -> None:
+    """The active run's splits as MLflow dataset inputs (train, val, test) and digest."""
+    if setup.dist.is_main:
+        records = split_records(setup.splits, data_source(setup.cfg.data))
+        tracker.log_datasets(records, data_digest(setup.splits))
+
+
 def registered_name(cfg: RunConfig) -> str:
     """The Model Registry name of a base model: ``mlbench-<dataset>-<model>``."""
     return f"mlbench-{cfg.data.dataset}-{cfg.model}"
@@ -113,13 +130,15 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
     With ``exclusive``, raise CellTaken if another live process is training it.
     """
     cfg, model, dist = setup.cfg, setup.model, setup.dist
-    base_hash = cfg.base_hash()
+    base_hash = base_key_hash(setup)
     name = f"base-{cfg.model}-{cfg.data.dataset}-s{cfg.seed}"
     tags = {BASE_HASH: base_hash, CONFIG_HASH: base_hash}
     with tracker.run("train", name, tags, exclusive=exclusive) as run_id:
         tracker.log_params(cfg.base_key())
+        log_data(setup, tracker)
         precision = Precision(setup.device, cfg.amp)
         _settle_claim(tracker, dist)
+        progress = EpochProgress(f"train {name}", cfg.base.epochs, enabled=dist.is_main)
         with seeded(cfg.seed):
             fit(
                 model,
@@ -129,8 +148,9 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
                 generator=generator(cfg.seed),
                 precision=precision,
                 augment=cfg.data.augment,
-                on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                epochs=_progress(range(1, cfg.base.epochs + 1), f"train {name}"),
+                on_epoch=progress.chain(
+                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                epochs=progress.wrap(range(1, cfg.base.epochs + 1)),
                 checkpoint=checkpointer(tracker, "train", base_hash, dist),
                 dist=dist,
                 compile=cfg.compile,
@@ -178,7 +198,7 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
     If another process (a sweep on another machine) is training that very model, wait
     for it rather than train a second one: every strategy must prune the same weights.
     """
-    name, base_hash = registered_name(setup.cfg), setup.cfg.base_hash()
+    name, base_hash = registered_name(setup.cfg), base_key_hash(setup)
     if setup.dist.enabled:  # rank 0 looks, and all ranks train together if need be
         found = tracker.find_base(name, base_hash)
         if setup.dist.broadcast_flag(found is not None):
@@ -228,6 +248,7 @@ def prune(
                 "speed_kernels": prune_flow.speed_kernels(cfg, setup.device),
             }
         )
+        log_data(setup, tracker)
         load_base(setup, tracker, base)
         precision = Precision(setup.device, cfg.amp)
         batch = cfg.finetune.batch_size
@@ -244,10 +265,13 @@ def prune(
             apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
         _settle_claim(tracker, dist)  # the claim settled while the work above was done
+        progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
+                                 enabled=dist.is_main)
         if cfg.prune.prune_schedule != "oneshot":
             with seeded(cfg.seed):
-                masks = prune_flow.run_schedule(setup, dense, _fit_round(setup, tracker, precision),
-                                                score_batches(setup))
+                masks = prune_flow.run_schedule(
+                    setup, dense, _fit_round(setup, tracker, precision, progress),
+                    score_batches(setup))
         else:
             with seeded(cfg.seed):
                 fit(
@@ -259,9 +283,9 @@ def prune(
                     precision=precision,
                     masks=masks or None,
                     augment=cfg.data.augment,
-                    on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
-                    epochs=_progress(range(1, cfg.finetune.epochs + 1),
-                                     f"fine-tune {run_name(cfg)}"),
+                    on_epoch=progress.chain(
+                        lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                    epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
                     checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
                     dist=dist,
                     compile=cfg.compile,
@@ -277,8 +301,9 @@ def prune(
     return results
 
 
-def _fit_round(setup: Setup, tracker: Tracker, precision: Precision) -> prune_flow.FitRound:
-    """Fine-tuning for one round of a schedule: the run's data, seed stream and logging.
+def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
+               progress: EpochProgress) -> prune_flow.FitRound:
+    """Fine-tuning for one round of a schedule: the run's data, seed stream, logging, progress.
 
     Rounds are not checkpointed: an interrupted iterative or gradual run starts over.
     """
@@ -292,7 +317,8 @@ def _fit_round(setup: Setup, tracker: Tracker, precision: Precision) -> prune_fl
 
         fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,
             precision=precision, masks=masks, augment=setup.cfg.data.augment,
-            on_epoch=on_epoch, epochs=epochs, dist=setup.dist, compile=setup.cfg.compile)
+            on_epoch=progress.chain(on_epoch), epochs=progress.wrap(epochs), dist=setup.dist,
+            compile=setup.cfg.compile)
 
     return fit_round
 
@@ -398,13 +424,7 @@ def _export_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).cpu().eval()
 
 
-def _progress(epochs: Iterable[int], desc: str) -> Iterable[int]:
-    """A progress bar over epochs on a terminal; the plain iterable otherwise."""
-    if not sys.stderr.isatty():
-        return epochs
-    from tqdm import tqdm
 
-    return tqdm(epochs, desc=desc, unit="epoch", leave=False)
 
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
@@ -421,7 +441,7 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, prune=False, dist=dist)
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
-    found = tracker.find_base(registered_name(cfg), cfg.base_hash())
+    found = tracker.find_base(registered_name(cfg), base_key_hash(setup))
     if not dist.broadcast_flag(found is not None):
         return train_base(setup, tracker)
     if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused

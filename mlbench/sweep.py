@@ -24,6 +24,7 @@ from mlbench.grid import (  # noqa: F401 - re-exported: the grid lives in mlbenc
     parse_list,
 )
 from mlbench.masks import keep_count
+from mlbench.progress import CellProgress
 from mlbench.tracking import (
     CONFIG_HASH,
     CellTaken,
@@ -127,6 +128,7 @@ def work(
 
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     results, failed = [], []
+    progress = CellProgress(len(cells))  # one flushed line per cell: done/total, time left
     for cell in cells:
         token = cell.run_hash()
         if not dist.broadcast_flag(tracker.claimable("prune", token)):
@@ -143,11 +145,10 @@ def work(
             continue
         results.append(metrics)
         if dist.is_main:
-            print(
+            progress.cell(
                 f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  "
                 f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}  "
-                f"speedup={metrics['speedup']:.2f}",
-                flush=True,
+                f"speedup={metrics['speedup']:.2f}"
             )
     return results, failed
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.names import DATA_DIGEST
 from mlbench.options import param_text
+from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._sender import Sender
 
@@ -385,6 +387,12 @@ class Tracker:
         fresh = [Param(k, v) for k, v in texts.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
+
+    def log_datasets(self, splits: Iterable[Any], data_digest: str) -> None:
+        """The run's train/val/test splits as MLflow dataset inputs, and their digest tag."""
+        run_id = mlflow.active_run().info.run_id
+        log_datasets(self.client, run_id, splits)
+        self.client.set_tag(run_id, DATA_DIGEST, data_digest)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, *, wait: bool = True
