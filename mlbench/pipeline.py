@@ -284,8 +284,9 @@ def prune(
                                  enabled=dist.is_main)
         if cfg.prune.prune_schedule != "oneshot":
             with seeded(cfg.seed):
-                masks = prune_flow.run_schedule(setup, dense, _fit_round(setup, tracker, precision),
-                                                score_batches(setup))
+                masks = prune_flow.run_schedule(
+                    setup, dense, _fit_round(setup, tracker, precision, progress),
+                    score_batches(setup))
         else:
             with seeded(cfg.seed):
                 fit(
@@ -318,8 +319,9 @@ def prune(
     return results
 
 
-def _fit_round(setup: Setup, tracker: Tracker, precision: Precision) -> prune_flow.FitRound:
-    """Fine-tuning for one round of a schedule: the run's data, seed stream and logging.
+def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
+               progress: EpochProgress) -> prune_flow.FitRound:
+    """Fine-tuning for one round of a schedule: the run's data, seed stream, logging, progress.
 
     Rounds are not checkpointed: an interrupted iterative or gradual run starts over.
     """
@@ -333,7 +335,8 @@ def _fit_round(setup: Setup, tracker: Tracker, precision: Precision) -> prune_fl
 
         fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,
             precision=precision, masks=masks, augment=setup.cfg.data.augment,
-            on_epoch=on_epoch, epochs=epochs, dist=setup.dist, compile=setup.cfg.compile)
+            on_epoch=progress.chain(on_epoch), epochs=progress.wrap(epochs), dist=setup.dist,
+            compile=setup.cfg.compile)
 
     return fit_round
 
