@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from mlbench.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
+PRUNE_SCHEDULES = ("oneshot", "iterative", "gradual")
+REWINDS = ("lr", "weights")
 
 
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
@@ -78,6 +81,18 @@ class PruneConfig:
     compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1)
     prune_classifier: bool = _opt(False, "also prune the final classifier layer")
     score_batches: int = _opt(4, "training batches summed for gradient-based scores", ge=1)
+    prune_schedule: str = _opt(
+        "oneshot", "pruning schedule: oneshot, iterative (k rounds of prune + fine-tune) or "
+        "gradual (Zhu & Gupta's cubic sparsity ramp during fine-tuning); all get the same "
+        "total fine-tuning epochs", choices=PRUNE_SCHEDULES)
+    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds; gradual: pruning steps",
+                             ge=1)
+    rewind: str = _opt(
+        "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
+        "'weights' also resets surviving weights to the base model's (Frankle et al.)",
+        choices=REWINDS)
+    speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
+                              ge=0)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -89,15 +104,16 @@ class RunConfig:
     """Everything that determines a run's numbers (tracking settings live apart)."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: str = "lenet"
     base: OptimConfig = BASE_DEFAULTS
     finetune: OptimConfig = FINETUNE_DEFAULTS
     prune: PruneConfig = field(default_factory=PruneConfig)
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    memory_format: str = "auto"  # auto: channels_last on CUDA, contiguous elsewhere
-    compile: bool = False  # torch.compile the model for training
+    model: str = _opt("lenet", "model name (see `python -m mlbench list`)")
+    seed: int = _opt(0, "seed of everything random in the run", ge=0)
+    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    amp: bool = _opt(True, "mixed precision on CUDA")
+    memory_format: str = _opt("auto", "auto (channels_last on CUDA), channels_last or "
+                              "contiguous", choices=("auto", "channels_last", "contiguous"))
+    compile: bool = _opt(False, "torch.compile the model for training")
 
     def flat(self) -> dict[str, Any]:
         """All fields as one flat dict with DESIGN.md's names (MLflow params)."""
@@ -149,12 +165,13 @@ class RunConfig:
         check(self.prune)
         check(self.finetune)
         check(self.base, prefix="base_")
-        _check_value("seed", self.seed, int, {"ge": 0})
-        _check_value("device", self.device, str, {})
-        _check_value("amp", self.amp, bool, {})
-        _check_value("memory_format", self.memory_format, str, {"choices": MEMORY_FORMATS})
-        _check_value("compile", self.compile, bool, {})
-        _check_value("model", self.model, str, {})
+        for f in dataclasses.fields(self):
+            if f.name in _TOP:
+                _check_value(f.name, getattr(self, f.name), _TYPES[f.type], f.metadata)
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            raise ConfigError(
+                f"--device must be one of auto, cpu, cuda, mps (or cuda:N), got {self.device!r}"
+            )
         self.data.input_shape()
 
     def base_key(self) -> dict[str, Any]:
@@ -176,8 +193,11 @@ class RunConfig:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
         for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
-                    "compile"):
+                    "compile", "speed_repeats"):
             flat.pop(key)
+        if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
+            for key in ("prune_schedule", "prune_rounds", "rewind"):
+                flat.pop(key)
         return flat
 
     def run_hash(self) -> str:
@@ -198,6 +218,9 @@ _RESULT_DATA = {
 }
 
 
+_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
 def config_hash(values: dict[str, Any]) -> str:
     """A short, stable hash of a flat dict (sorted JSON, sha256)."""
     blob = json.dumps(values, sort_keys=True, default=str).encode()
@@ -210,10 +233,8 @@ def _names(cls: type) -> set[str]:
 
 def check(obj: Any, prefix: str = "") -> None:
     """Check every field of a config dataclass against its type and metadata bounds."""
-    hints = {f.name: f.type for f in dataclasses.fields(obj)}
-    types = {"int": int, "float": float, "bool": bool, "str": str}
     for f in dataclasses.fields(obj):
-        _check_value(prefix + f.name, getattr(obj, f.name), types[hints[f.name]], f.metadata)
+        _check_value(prefix + f.name, getattr(obj, f.name), _TYPES[f.type], f.metadata)
 
 
 def option_name(key: str) -> str:
@@ -226,7 +247,7 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is bool and not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
-    if kind is int and (not is_number or value != int(value)):
+    if kind is int and (not is_number or not math.isfinite(value) or value != int(value)):
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if kind is float and (not is_number or not math.isfinite(value)):
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
@@ -250,9 +271,29 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
 class TrackingConfig:
     """Where runs go. Not part of any config hash: the same run on any server is the same."""
 
-    tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else ./mlflow.db (absolute)
-    experiment: str = "mlbench"  # ignored inside `mlflow run` (the run is already chosen)
-    register: bool = True  # register base models in the Model Registry
-    # seconds between training checkpoints (each uploaded as an artifact of its run);
-    # 0 = after every epoch, < 0 = never. Long runs resume from their last one.
-    checkpoint_every: float = 60.0
+    tracking_uri: str | None = _opt(
+        None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    experiment: str | None = _opt(
+        None, "MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else MLflow's Default, "
+        "where `mlflow run` puts its runs too; ignored inside `mlflow run`)")
+    register: bool = _opt(True, "register base models in the MLflow Model Registry")
+    checkpoint_every: float = _opt(
+        60.0, "seconds between training checkpoints, uploaded as artifacts of the run "
+        "(0: every epoch, < 0: never); long runs resume from their last one")
+    log_model: bool = _opt(
+        False, "also log the pruned network as an MLflow model (costs time)")
+
+    def check(self) -> None:
+        """A ConfigError for an empty experiment or a tracking URI that cannot be one."""
+        if self.experiment is not None and not self.experiment.strip():
+            raise ConfigError("--experiment must name an experiment, got ''; leave it out "
+                              "for $MLFLOW_EXPERIMENT_NAME or MLflow's Default")
+        uri = self.tracking_uri
+        if uri is not None and "://" in uri and not re.match(
+            r"(sqlite|file|https?|postgresql(\+\w+)?|mysql(\+\w+)?|mssql|databricks)://", uri
+        ):
+            raise ConfigError(f"--tracking-uri {uri}: unknown scheme; use sqlite:///PATH, "
+                              "http(s)://HOST:PORT, postgresql://..., or a folder")
+        if uri is not None and re.match(r"\w+:/[^/]", uri):
+            raise ConfigError(f"--tracking-uri {uri}: not a URI (one slash after the scheme); "
+                              "use sqlite:///PATH, http(s)://HOST:PORT, or a folder")

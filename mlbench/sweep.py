@@ -9,8 +9,6 @@ started again with the same arguments finishes the grid and never redoes a cell.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,8 +17,14 @@ from mlbench.config import RunConfig, TrackingConfig, config_hash
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.grid import (  # noqa: F401 - re-exported: the grid lives in mlbench/grid.py
+    DEFAULT_COMPRESSIONS,
+    DEFAULT_SEEDS,
+    Grid,
+    parse_list,
+)
 from mlbench.masks import keep_count
-from mlbench.strategies import STRATEGIES, strategy_names
+from mlbench.progress import CellProgress
 from mlbench.tracking import (
     CONFIG_HASH,
     CellTaken,
@@ -30,65 +34,6 @@ from mlbench.tracking import (
     resolve_uri,
 )
 
-DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-
-DEFAULT_SEEDS = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The cells of a sweep: every strategy at every compression for every seed."""
-
-    strategies: tuple[str, ...] = tuple(strategy_names()[:5])
-    compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-
-    def cells(self, base: RunConfig) -> list[RunConfig]:
-        """One RunConfig per cell, grouped by seed (so each base model is made once)."""
-        return [
-            dataclasses.replace(
-                base,
-                seed=seed,
-                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c),
-            )
-            for seed in self.seeds
-            for strategy in self.strategies
-            for c in self.compressions
-        ]
-
-    def check(self) -> None:
-        """Known strategies, compressions >= 1, non-negative seeds, nothing empty."""
-        for name, values in dataclasses.asdict(self).items():
-            if not values:
-                raise ConfigError(f"--{name} must name at least one value")
-        for strategy in self.strategies:
-            STRATEGIES.get(strategy)
-        for c in self.compressions:
-            if c < 1:
-                raise ConfigError(f"--compressions must all be >= 1, got {c:g}")
-        for s in self.seeds:
-            if s < 0:
-                raise ConfigError(f"--seeds must all be >= 0, got {s}")
-
-
-def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
-    """``"1,2,4"`` (or a YAML list) -> ``(1.0, 2.0, 4.0)``, naming the bad item if any."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out = []
-    for item in items:
-        raw = item.strip() if isinstance(item, str) else item
-        if raw == "":
-            continue
-        try:
-            value = kind(raw)
-            if kind is int and isinstance(raw, float) and raw != int(raw):
-                raise ValueError
-        except (TypeError, ValueError):
-            name = "an integer" if kind is int else "a number" if kind is float else "a name"
-            raise ConfigError(f"{option}: expected {name}, got {raw!r}") from None
-        out.append(value)
-    return tuple(out)
-
 
 def sweep_name(cfg: RunConfig) -> str:
     """How a sweep reads in the MLflow run list: ``sweep-digits-lenet``."""
@@ -97,11 +42,14 @@ def sweep_name(cfg: RunConfig) -> str:
 
 def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     """Identifies a sweep: the same arguments give the same hash (and the same run)."""
+    grid_key = dataclasses.asdict(grid)
+    if grid.prune_schedules == ("oneshot",):  # one-shot sweeps keep the hashes they had
+        del grid_key["prune_schedules"]
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},
             "seed": None,
-            **dataclasses.asdict(grid),
+            **grid_key,
         }
     )
 
@@ -138,8 +86,10 @@ def run_sweep(
                      resume=True) as sweep_id:
         tracker.log_params(
             {
-                **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
+                **{k: v for k, v in cfg.flat().items()
+                   if k not in ("strategy", "compression", "prune_schedule")},
                 "strategies": ",".join(grid.strategies),
+                "prune_schedules": ",".join(grid.prune_schedules),
                 "compressions": ",".join(f"{c:g}" for c in grid.compressions),
                 "seeds": ",".join(map(str, grid.seeds)),
                 "cells": len(cells),
@@ -178,6 +128,7 @@ def work(
 
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     results, failed = [], []
+    progress = CellProgress(len(cells))  # one flushed line per cell: done/total, time left
     for cell in cells:
         token = cell.run_hash()
         if not dist.broadcast_flag(tracker.claimable("prune", token)):
@@ -194,11 +145,10 @@ def work(
             continue
         results.append(metrics)
         if dist.is_main:
-            print(
+            progress.cell(
                 f"{run_name(cell):<24} acc1={metrics['acc1']:.4f}  "
                 f"acc5={metrics['acc5']:.4f}  compression={metrics['compression']:.3f}  "
-                f"speedup={metrics['speedup']:.2f}",
-                flush=True,
+                f"speedup={metrics['speedup']:.2f}"
             )
     return results, failed
 

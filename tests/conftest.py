@@ -57,11 +57,12 @@ TINY = {
 
 
 def tiny_argv(**overrides: object) -> list[str]:
-    """TINY (plus overrides) as CLI options."""
+    """TINY (plus overrides; None drops a key) as CLI options."""
     values = {**TINY, **overrides}
     argv: list[str] = []
     for key, value in values.items():
-        argv += [f"--{key.replace('_', '-')}", str(value)]
+        if value is not None:  # None: leave the option out
+            argv += [f"--{key.replace('_', '-')}", str(value)]
     return argv
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from mlbench.cli import build_parser, main
-from mlbench.config import BASE_DEFAULTS, RunConfig
+from mlbench.cli import main
+from mlbench.config import RunConfig
 from tests.conftest import REPO, free_port, tiny_argv
 
 
@@ -36,47 +35,134 @@ def no_runs(uri: str) -> bool:
     return not client.search_runs(ids)
 
 
-@pytest.mark.parametrize(
-    ("option", "value", "expected"),
-    [
-        ("--strategy", "magic", "unknown strategy 'magic'; choose one of: global_weight, "
-         "layer_weight, global_grad, layer_grad, random"),
-        ("--model", "nope", "unknown model 'nope'; choose one of: lenet, mlp, resnet20"),
-        ("--dataset", "nope", "unknown dataset 'nope'; choose one of: digits"),
-        ("--compression", "0.5", "--compression must be >= 1, got 0.5"),
-        ("--compression", "100", "--compression 100 is out of reach for this model"),
-        ("--lr", "abc", "argument --lr: expected a number, got 'abc'"),
-        ("--lr", "-1", "--lr must be > 0, got -1.0"),
-        ("--epochs", "-2", "--epochs must be >= 0, got -2"),
-        ("--epochs", "1.5", "argument --epochs: expected an integer, got '1.5'"),
-        ("--base-batch-size", "0", "--base-batch-size must be >= 1, got 0"),
-        ("--optimizer", "rmsprop", "--optimizer must be one of sgd, adam, adamw"),
-        ("--schedule", "linear", "--schedule must be one of constant, step, cosine"),
-        ("--augment", "maybe", "argument --augment: expected true or false, got 'maybe'"),
-        ("--device", "tpu", "--device must be one of auto, cpu, cuda, mps"),
-        ("--synthetic-shape", "3x32", "--synthetic-shape must look like 3x32x32"),
-    ],
-)
-def test_bad_values_get_one_line_and_exit_2(option, value, expected, tracking_uri, capsys):
-    line = fails(["prune", *tiny_argv(), option, value, "--tracking-uri", tracking_uri], capsys)
-    assert expected in line
-    assert no_runs(tracking_uri)
+def _preset(tmp_path: Path, name: str, text: str | bytes) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
 
 
-def test_missing_data_directory_says_where_and_mentions_download(tmp_path, tracking_uri, capsys):
-    missing = tmp_path / "nowhere"
-    line = fails(["prune", "--dataset", "cifar10", "--data-dir", str(missing),
-                  "--tracking-uri", tracking_uri], capsys)
-    assert str(missing) in line and "--download" in line
-    assert no_runs(tracking_uri)
+def _read_only(tmp_path: Path) -> Path:
+    """A folder no file can be made in (root may write anywhere chmod allows: use /sys)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
 
 
-def test_unreachable_tracking_server_fails_fast(capsys):
-    uri = f"http://127.0.0.1:{free_port()}"
-    start = time.monotonic()
-    line = fails(["prune", *tiny_argv(), "--tracking-uri", uri], capsys)
-    assert uri in line and "mlflow server" in line
-    assert time.monotonic() - start < 30
+# Every bad input: (argv, expected part of the one line). `{tmp}`, `{ro}`, `{uri}` and
+# `{preset:TEXT}` are filled in per test; `{uri}` is the test's own sqlite store.
+BAD_INPUTS: list[tuple[str, str]] = [
+    ("prune --strategy magic", "unknown strategy 'magic'; choose one of: global_weight, "
+     "layer_weight, global_grad, layer_grad, random"),
+    ("prune --model nope", "unknown model 'nope'; choose one of: resnet20"),
+    ("prune --dataset nope", "unknown dataset 'nope'; choose one of: digits"),
+    ("prune --compression 0.5", "--compression must be >= 1, got 0.5"),
+    ("prune --compression 100", "--compression 100 is out of reach for this model"),
+    ("prune --compression nan", "argument --compression: expected a finite number, got 'nan'"),
+    ("prune --lr abc", "argument --lr: expected a number, got 'abc'"),
+    ("prune --lr -1", "--lr must be > 0, got -1.0"),
+    ("prune --epochs -2", "--epochs must be >= 0, got -2"),
+    ("prune --epochs 1.5", "argument --epochs: expected an integer, got '1.5'"),
+    ("prune --base-batch-size 0", "--base-batch-size must be >= 1, got 0"),
+    ("prune --optimizer rmsprop", "--optimizer must be one of sgd, adam, adamw"),
+    ("prune --schedule linear", "--schedule must be one of constant, step, cosine"),
+    ("prune --augment maybe", "argument --augment: expected true or false, got 'maybe'"),
+    ("prune --device tpu", "--device must be one of auto, cpu, cuda, mps"),
+    ("prune --synthetic-shape 3x32", "--synthetic-shape must look like 3x32x32"),
+    ("prune --tracking-uri htp:/x", "--tracking-uri htp:/x: not a URI"),
+    ("prune --tracking-uri htp://x", "--tracking-uri htp://x: unknown scheme"),
+    ("prune --tracking-uri sqlite:///{ro}/m.db", "cannot write in {ro}"),
+    ("prune --experiment=", "--experiment must name an experiment, got ''"),
+    ("prune --dataset cifar10 --data-dir {tmp}/nowhere", "{tmp}/nowhere"),
+    ("prune --dataset cifar10 --data-dir {tmp}/nowhere", "--download"),
+    ("prune --tracking-uri http://127.0.0.1:{port}", "no MLflow server answers there"),
+    ("train --model nope", "unknown model 'nope'"),
+    ("train --epochs -1", "--base-epochs must be >= 0, got -1"),
+    ("sweep --compressions nan", "--compressions: expected a finite number, got 'nan'"),
+    ("sweep --compressions 0.5", "--compressions must all be finite and >= 1, got 0.5"),
+    ("sweep --seeds 1.5", "--seeds: expected an integer, got '1.5'"),
+    ("sweep --seeds=-1", "--seeds must all be >= 0, got -1"),
+    ("sweep --strategies magic", "unknown strategy 'magic'"),
+    ("sweep --workers 0", "--workers must be >= 1, got 0"),
+    ("sweep --experiment=", "--experiment must name an experiment, got ''"),
+    ("sweep --project {tmp}/none.yaml", "cannot read it"),
+    ("sweep --project {preset:epochs: .inf}", "--epochs must be an integer, got inf"),
+    ("sweep --project {preset:seed: .nan}", "--seed must be an integer, got nan"),
+    ("sweep --project {preset:compressions: [2, .nan]}",
+     "--compressions: expected a finite number, got nan"),
+    ("sweep --project {preset:compressions: 5}", "--compressions: expected a list"),
+    ("sweep --project {preset:1: 2}", "unknown key 1; allowed keys:"),
+    ("sweep --project {preset:lr: [}", "not valid YAML"),
+    ("sweep --project {preset:- 1}", "a preset is a mapping of option names to values"),
+    ("sweep --project {preset:magic: 1}", "unknown key 'magic'"),
+    ("sweep --project {preset:\\xff\\xfe}", "not UTF-8 text"),
+    ("tune --trials 0", "--trials must be >= 1, got 0"),
+    ("tune --strategies magic", "unknown strategy 'magic'"),
+    ("tune --project {preset:epochs: .inf}", "--epochs must be an integer, got inf"),
+    ("report --output {ro}/out", "--output {ro}/out: cannot write in {ro}"),
+    ("report --output {tmp}/a-file", "--output {tmp}/a-file: is a file"),
+    ("report --experiment nope", "unknown experiment 'nope'"),
+    ("report --tracking-uri htp:/x", "--tracking-uri htp:/x: not a URI"),
+    ("report --layers-at -1", "--layers-at must be >= 0"),
+]
+_NEEDS_TINY = ("prune", "train", "sweep", "tune")
+
+
+_PORT = free_port()  # nothing listens there
+
+
+def _fill(text: str, tmp_path: Path, ro: Path, uri: str) -> str:
+    text = text.replace("{tmp}", str(tmp_path)).replace("{ro}", str(ro))
+    return text.replace("{uri}", uri).replace("{port}", str(_PORT))
+
+
+def _argv(case: str, tmp_path: Path, ro: Path, uri: str) -> list[str]:
+    if "{preset:" in case:
+        head, _, body = case.partition("{preset:")
+        raw = body[:-1].encode().decode("unicode_escape").encode("latin-1")
+        case = head + _preset(tmp_path, "bad", raw)
+    argv = _fill(case, tmp_path, ro, uri).split(" ")
+    command = argv[0]
+    if command in _NEEDS_TINY and "--tracking-uri" not in argv:
+        argv += ["--tracking-uri", uri]
+    if command == "report" and "--tracking-uri" not in argv:
+        argv += ["--tracking-uri", uri]
+    if command in _NEEDS_TINY and "--project" not in argv:
+        tiny = tiny_argv() if command == "prune" else _tiny_without_grid(command)
+        argv = [command, *tiny, *argv[1:]]
+    return argv
+
+
+def _tiny_without_grid(command: str) -> list[str]:
+    drop = {"sweep": ("compression",), "tune": (),
+            "train": ("compression", "base_epochs", "base_lr", "base_batch_size")}[command]
+    return tiny_argv(**{k: None for k in drop})
+
+
+def test_every_bad_input_is_one_line_exit_2_and_leaves_nothing_running(tmp_path, capsys):
+    """The whole table in one process, through cli.main: one line, exit 2, no run left."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # the store exists: `report` reads it
+    (tmp_path / "a-file").write_text("x")
+    ro = _read_only(tmp_path)
+    capsys.readouterr()
+    failures = []
+    for case, expected in BAD_INPUTS:
+        argv = _argv(case, tmp_path, ro, uri)
+        try:
+            line = fails(argv, capsys)
+        except AssertionError as exc:
+            failures.append(f"{case}: {exc}")
+            continue
+        want = _fill(expected, tmp_path, ro, uri)
+        if want not in line:
+            failures.append(f"{case}: {line!r} lacks {want!r}")
+    assert failures == [], "\n".join(failures)
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(ids) == []  # nothing started, so nothing left RUNNING
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tracking_uri):
@@ -86,9 +172,13 @@ def test_bad_input_from_a_real_process_has_no_traceback(tracking_uri):
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert proc.returncode == 2
+    from mlbench.catalog import names
+    from mlbench.names import strategy_rank
+
+    listed = ", ".join(sorted(names("strategy"), key=strategy_rank))
+    assert listed.startswith("global_weight, layer_weight, global_grad, layer_grad, random, ")
     assert proc.stderr.strip().splitlines() == [
-        "mlbench prune: error: unknown strategy 'magic'; choose one of: global_weight, "
-        "layer_weight, global_grad, layer_grad, random"
+        f"mlbench prune: error: unknown strategy 'magic'; choose one of: {listed}"
     ]
 
 
@@ -107,45 +197,6 @@ def test_list_names_everything(capsys):
     assert "layer_grad" in out and "resnet56" in out and "cifar100" in out
 
 
-def test_mlproject_parameters_are_the_cli_options_with_the_same_defaults():
-    project = yaml.safe_load((REPO / "MLproject").read_text())
-    main_params = project["entry_points"]["main"]["parameters"]
-    flat = RunConfig().flat()
-    assert set(main_params) == set(flat)
-    for key, spec in main_params.items():
-        assert str(spec["default"]).lower() == str(flat[key]).lower(), key
-        assert f"--{key.replace('_', '-')} {{{key}}}" in project["entry_points"]["main"]["command"]
-    train_params = project["entry_points"]["train"]["parameters"]
-    for key in ("epochs", "lr", "batch_size", "optimizer", "schedule"):
-        assert str(train_params[key]["default"]) == str(getattr(BASE_DEFAULTS, key))
-    for key in ("dataset", "model", "seed", "data_dir"):
-        assert key in train_params
-
-
-def test_mlproject_tune_parameters_are_the_tune_options_with_the_same_defaults():
-    from mlbench.config import PruneConfig
-    from mlbench.tuning import DEFAULT_TRIALS, TuneConfig
-
-    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["tune"]
-    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["tune"]
-    options = sub._option_string_actions
-    cli_defaults = {"compression": PruneConfig().compression, "trials": DEFAULT_TRIALS,
-                    "seed": RunConfig().seed, "study_prefix": "mlbench",
-                    "project": "projects/digits-lenet.yaml"}
-    assert TuneConfig.__dataclass_fields__["study_prefix"].default == "mlbench"
-    for key, spec in entry["parameters"].items():
-        flag = f"--{key.replace('_', '-')}"
-        assert flag in options, key
-        assert f"{flag} {{{key}}}" in entry["command"], key
-        default = spec["default"]
-        if default == "":  # empty: "not given", so the preset's value or the CLI's default
-            continue
-        assert str(default) == str(cli_defaults[key]), key
-    for key in ("strategies", "compression", "trials", "storage", "study_prefix", "seeds",
-                "dataset", "model", "seed"):
-        assert key in entry["parameters"]
-
-
 def test_the_cli_keeps_glibc_from_trimming_activations_away():
     code = ("import ctypes, mlbench.cli, sys; sys.argv = ['mlbench', 'list'];"
             "from mlbench._malloc import steady_malloc; print(steady_malloc())")
@@ -155,21 +206,3 @@ def test_the_cli_keeps_glibc_from_trimming_activations_away():
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "MLBENCH_STEADY_MALLOC": "0"})
     assert off.stdout.strip() == "False"
-
-
-@pytest.mark.parametrize("command", ["report", "findings"])
-def test_mlproject_report_parameters_are_the_report_options(command: str):
-    from mlbench.cli import build_parser
-    from mlbench.report.cli import DEFAULTS, FINDINGS_DEFAULTS
-
-    defaults = {"report": DEFAULTS, "findings": FINDINGS_DEFAULTS}[command]
-    entry = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"][command]
-    assert set(entry["parameters"]) == set(defaults)
-    for key, spec in entry["parameters"].items():
-        assert str(spec["default"]).lower() == str(defaults[key]).lower(), key
-        assert f"--{key.replace('_', '-')} {{{key}}}" in entry["command"]
-    args = build_parser().parse_args([command])
-    for key, default in defaults.items():
-        assert getattr(args, key) in (default, None), key  # --experiment: None = "mlbench"
-    given = build_parser().parse_args([command, "--experiment", "a,b", "--experiment", "c"])
-    assert given.experiment == ["a,b", "c"]

@@ -20,6 +20,7 @@ from PIL import Image
 import mlbench.tracking._tracker as tracker_module
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
+from mlbench.options import param_text
 from mlbench.pipeline import run_prune
 from mlbench.report import build_report, load_runs, paired_comparison, summary_table
 from mlbench.report.frame import FINAL_METRICS
@@ -45,7 +46,7 @@ class Store:
 
 def _prune(uri: str, **overrides: object) -> str:
     cfg = RunConfig.from_flat({**TINY, **overrides})
-    run_prune(cfg, TrackingConfig(tracking_uri=uri))
+    run_prune(cfg, TrackingConfig(tracking_uri=uri, experiment="mlbench"))
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'", max_results=1,
@@ -75,7 +76,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         mp.setattr(tracker_module, "CLAIM_SETTLE_S", 0.0)  # one worker: nothing to settle
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         argv = sweep_argv(strategies=",".join(STRATEGIES), compressions="2,4", seeds="0,1")
-        assert main([*argv, "--tracking-uri", uri]) == 0
+        assert main([*argv, "--tracking-uri", uri, "--experiment", "mlbench"]) == 0
         client = MlflowClient(uri)
         ids = [e.experiment_id for e in client.search_experiments()]
         sweep_ids = [r.info.run_id for r in client.search_runs(ids, "tags.`mlbench.stage` = "
@@ -115,7 +116,7 @@ def test_the_frame_is_what_the_runs_logged(store: Store):
         assert row["status"] == run.info.status == "FINISHED"
         assert row["run_name"] == run.info.run_name
         for key, value in run.data.params.items():
-            assert str(row[key]) == value or float(row[key]) == float(value), key
+            assert param_text(row[key]) == value or float(row[key]) == float(value), key
         for key in FINAL_METRICS:
             column = "compression_measured" if key == "compression" else key
             assert row[column] == run.data.metrics[key], key
@@ -323,7 +324,7 @@ def test_the_report_command(store: Store, tmp_path: Path, capsys: pytest.Capture
         (["--experiment", "nope"], "unknown experiment 'nope' in sqlite:///"),
         (["--experiment", "Default"], "no prune runs in experiment(s) Default"),
         (["--filter", "params.dataset = 'cifar10'"],
-         "no prune runs in experiment(s) mlbench matching \"params.dataset = 'cifar10'\""),
+         "no prune runs in any experiment matching \"params.dataset = 'cifar10'\""),
         (["--filter", "params.dataset ~ 'x'"], "--filter \"params.dataset ~ 'x'\": "),
     ],
 )

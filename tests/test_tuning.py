@@ -28,6 +28,8 @@ from optuna.trial import TrialState
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.names import prune_run_name
+from mlbench.options import param_text
 from mlbench.pipeline import find_or_train_base, load_base, prepare
 from mlbench.search_space import default_search_space, parse_search_space
 from mlbench.tracking import Tracker
@@ -209,12 +211,15 @@ def test_every_strategy_gets_the_same_budget_space_and_sampler(tmp_path, capsys)
 
     tuned = runs(uri, "prune")
     assert len(tuned) == 2 and all(r.data.tags["mlbench.tuned"] == "true" for r in tuned)
-    for run in tuned:
+    for run in tuned:  # never the name of an untuned cell
+        p = run.data.params
+        name = prune_run_name(p["strategy"], float(p["compression"]), int(p["seed"]))
+        assert run.info.run_name == name + "-tuned"
         tune = tunes[run.data.params["strategy"]]
         assert run.data.tags["mlbench.tune_run_id"] == tune.info.run_id
         best = studies[run.data.params["strategy"]].best_trial
         for key, value in best.params.items():
-            assert run.data.params[key] == str(value)
+            assert run.data.params[key] == param_text(value)
         # same seed, same config: the test run's fine-tuning retraces the best trial on val
         curve = client.get_metric_history(run.info.run_id, "val_acc1")
         assert curve[-1].value == pytest.approx(best.value)
@@ -235,7 +240,7 @@ def no_study_or_run(tmp_path: Path) -> bool:
 @pytest.mark.parametrize(("extra", "space", "expected"), [
     ((), {}, "search_space must map fine-tuning options"),
     ((), {"lr": {"low": 0.5, "high": 0.1}}, "search_space.lr: low 0.5 is above high 0.1"),
-    (("--trials", "0"), SPACE, "--trials must be an integer >= 1, got 0"),
+    (("--trials", "0"), SPACE, "--trials must be >= 1, got 0"),
     (("--strategies", "magic"), SPACE, "unknown strategy 'magic'"),
     (("--storage", "redis://127.0.0.1:6379"), SPACE, "unknown storage scheme 'redis'"),
     (("--storage", "sqlite:////nonexistent/dir/optuna.db"), SPACE, "no folder /nonexistent/dir"),

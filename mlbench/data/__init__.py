@@ -15,13 +15,17 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from mlbench.config import DataConfig
 from mlbench.data import _builtin  # noqa: F401  (registers the built-in datasets)
 from mlbench.data._base import DATASETS, DatasetInfo, Split, Splits
+from mlbench.data._digest import SplitRecord, data_digest, split_digest, split_records
 
-__all__ = ["DATASETS", "DatasetInfo", "Split", "Splits", "dataset_names", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "Split", "SplitRecord", "Splits", "data_digest",
+           "data_source", "dataset_names", "load_dataset", "split_digest", "split_records"]
 
 
 def load_dataset(cfg: DataConfig, device: torch.device | str) -> Splits:
@@ -32,6 +36,16 @@ def load_dataset(cfg: DataConfig, device: torch.device | str) -> Splits:
             missing / corrupt files (the message says where they belong).
     """
     return DATASETS.get(cfg.dataset)(cfg, torch.device(device))
+
+
+def data_source(cfg: DataConfig) -> str:
+    """Where a dataset comes from, for its MLflow dataset inputs."""
+    if cfg.dataset == "digits":
+        return "sklearn.datasets.load_digits"
+    if cfg.dataset == "synthetic":
+        return (f"mlbench synthetic {cfg.synthetic_shape} x {cfg.synthetic_classes} classes, "
+                f"{cfg.synthetic_samples} samples")
+    return str(Path(cfg.data_dir).resolve())
 
 
 def dataset_names() -> list[str]:

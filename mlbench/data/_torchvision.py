@@ -5,13 +5,15 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torchvision import datasets
 
 from mlbench.config import DataConfig
 from mlbench.errors import ConfigError
+
+if TYPE_CHECKING:  # importing torchvision costs seconds (torch._dynamo): only when reading
+    from torchvision import datasets
 
 Arrays = tuple[torch.Tensor, torch.Tensor]  # images uint8 (N, C, H, W), labels int64 (N,)
 

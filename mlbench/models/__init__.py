@@ -1,4 +1,4 @@
-"""Models by name: registered ones (LeNets, CIFAR ResNets and VGGs) and torchvision's.
+"""Models by name: registered ones (LeNet, CIFAR ResNets and VGGs) and torchvision's.
 
 Every model is a plain ``nn.Module`` built from ``(input_shape, num_classes)``,
 randomly initialised from the global torch RNG (seed it first) and silent.
@@ -12,34 +12,26 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from mlbench.catalog import torchvision_models
 from mlbench.errors import ConfigError
-from mlbench.models._cifar_resnet import resnet20, resnet32, resnet44, resnet56, resnet110
-from mlbench.models._cifar_vgg import vgg11_bn, vgg16_bn
 from mlbench.models._classifier import classifier_name
-from mlbench.models._lenet import lenet, lenet5_caffe, mlp
-from mlbench.models._torchvision import build_torchvision, torchvision_names
-from mlbench.registry import Registry
+from mlbench.models._registry import MODELS, ModelFactory, register_model
+from mlbench.models._torchvision import build_torchvision
 
-__all__ = ["MODELS", "classifier_name", "create_model", "model_names"]
+__all__ = ["MODELS", "ModelFactory", "classifier_name", "create_model", "model_names",
+           "register_model"]
 
-ModelFactory = Callable[[tuple[int, int, int], int], nn.Module]
-
-MODELS: Registry[ModelFactory] = Registry("model")
-MODELS.register("lenet")(lenet)
-MODELS.register("mlp")(mlp)
-MODELS.register("lenet5_caffe")(lenet5_caffe)
-MODELS.register("resnet20")(resnet20)
-MODELS.register("resnet32")(resnet32)
-MODELS.register("resnet44")(resnet44)
-MODELS.register("resnet56")(resnet56)
-MODELS.register("resnet110")(resnet110)
-MODELS.register("vgg11_bn")(vgg11_bn)
-MODELS.register("vgg16_bn")(vgg16_bn)
+# Importing a model module registers its models: every private module but the plumbing,
+# in file-name order (a new model is one new file here).
+for _path in sorted(Path(__file__).parent.glob("_*.py")):
+    if _path.stem not in ("__init__", "_registry", "_classifier", "_torchvision"):
+        importlib.import_module(f"mlbench.models.{_path.stem}")
 
 
 def model_names() -> list[str]:
@@ -76,7 +68,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int)
         raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
     if name in MODELS:
         model = MODELS.get(name)(input_shape, num_classes)
-    elif name in torchvision_names():
+    elif name in torchvision_models():  # read from its source: no torchvision import
         model = build_torchvision(name, input_shape, num_classes)
     else:
         raise ConfigError(

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlbench.models._registry import register_model
+
 # Output channels of each 3x3 conv; "M" is a 2x2 max pool (Simonyan & Zisserman, table 1).
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -70,11 +72,13 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+@register_model("vgg11_bn")
 def vgg11_bn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR VGG-11 with BatchNorm (config 'A', 8 convs)."""
     return CifarVGG("A", input_shape, num_classes)
 
 
+@register_model("vgg16_bn")
 def vgg16_bn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """CIFAR VGG-16 with BatchNorm (config 'D', 13 convs)."""
     return CifarVGG("D", input_shape, num_classes)

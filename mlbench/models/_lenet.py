@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlbench.errors import ConfigError
+from mlbench.models._registry import register_model
 
 
 class LeNet5(nn.Module):
@@ -87,16 +88,19 @@ class MLP(nn.Module):
         return self.fc3(x)
 
 
+@register_model("lenet")
 def lenet(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """LeNet-5 for ``input_shape`` (C, H, W), H and W at least 4 (sklearn digits' 8x8 works)."""
     return LeNet5(input_shape, num_classes)
 
 
+@register_model("lenet5_caffe")
 def lenet5_caffe(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """LeNet-5-Caffe (conv 20, conv 50, fc 500) for ``input_shape`` of at least 16x16."""
     return LeNet5Caffe(input_shape, num_classes)
 
 
+@register_model("mlp")
 def mlp(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """LeNet-300-100 for any ``input_shape`` (C, H, W)."""
     return MLP(input_shape, num_classes)

@@ -6,7 +6,6 @@ import functools
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 # Builder options that keep a model plain: one tensor out in train mode too (no
@@ -20,11 +19,15 @@ _EXTRA_KWARGS: dict[str, dict[str, Any]] = {
 @functools.cache
 def torchvision_names() -> frozenset[str]:
     """Names of torchvision's classification models (no detection, video, quantized...)."""
+    import torchvision  # here: importing it costs seconds (its detection ops, torch._dynamo)
+
     return frozenset(torchvision.models.list_models(module=torchvision.models))
 
 
 def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """torchvision model ``name`` with ``weights=None``, its stem adapted to ``input_shape[0]``."""
+    import torchvision
+
     kwargs = _EXTRA_KWARGS.get(name, {})
     model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
     if input_shape[0] != 3:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlbench import __version__
 from mlbench.errors import ConfigError
-from mlbench.report import html, plots
+from mlbench.report import html, plots, speed_plots
 from mlbench.report.findings_files import Findings, findings_of, write_findings
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.literature import (
@@ -41,7 +41,7 @@ from mlbench.tracking import download_artifacts, log_report, query_prune_runs, s
 GLANCE = "At a glance"
 
 
-def load_runs(experiments: Sequence[str] = ("mlbench",), filter_string: str = "",
+def load_runs(experiments: Sequence[str] = (), filter_string: str = "",
               tracking_uri: str | None = None) -> pd.DataFrame:
     """Every prune run of the experiments as one tidy DataFrame (for notebooks).
 
@@ -93,7 +93,7 @@ def build_report(
     records = query_prune_runs(tracking_uri, names, filter_string)
     clock.lap("query")
     df = runs_frame(records.runs, records.bases)
-    where = f"experiment(s) {', '.join(names)}" + (
+    where = (f"experiment(s) {', '.join(names)}" if names else "any experiment") + (
         f" matching {filter_string!r}" if filter_string else "")
     if df.empty:
         hint = "" if filter_string else "; run `mlbench sweep` first"
@@ -123,7 +123,7 @@ def build_report(
     clock.lap("html")
     if log:
         report.run_id = log_report(
-            tracking_uri, names[0], folder,
+            tracking_uri, names[0] if names else None, folder,
             {"experiments": ",".join(names), "filter": filter_string, "layers_at": layers_at},
             {"runs_read": len(df), "runs_used": len(usable.runs),
              "runs_left_out": usable.total_left_out},
@@ -259,6 +259,16 @@ def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame
          "The same as change from each run's own dense base model (same seed)"
          + ("; hollow markers: published results, as change from each paper's own dense "
             "model (the paper's Figures 1 and 3)." if shown else "."))
+    if speed_plots.has_speed(runs):
+        _add(report, section, speed_plots.speed_figure(runs, f"{name}: measured speed"),
+             f"{stem}-speed",
+             "Left: measured against theoretical speedup, one point per run (dashed: "
+             "equal). Right: test top-1 against measured speedup; squares remove channels, "
+             "circles mask weights. Schedules other than one-shot appear as strategy+schedule.")
+        _add(report, section, speed_plots.cost_figure(runs, f"{name}: training cost"),
+             f"{stem}-cost",
+             "Test top-1 against total training epochs (base + fine-tuning); every schedule "
+             "gets the one-shot fine-tuning epochs unless the run says otherwise.")
 
 
 def _tuned_plots(report: Report, section: html.Section, summary: pd.DataFrame,

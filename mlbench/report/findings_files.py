@@ -51,7 +51,7 @@ def findings_from_store(experiments: Sequence[str], filter_string: str = "",
     df = load_runs(names, filter_string, tracking_uri)
     usable = usable_runs(df) if not df.empty else None
     if usable is None or usable.runs.empty:
-        where = f"experiment(s) {', '.join(names)}" + (
+        where = (f"experiment(s) {', '.join(names)}" if names else "the store") + (
             f" matching {filter_string!r}" if filter_string else "")
         raise ConfigError(f"no finished prune runs in {where}; run `mlbench sweep` first")
     return findings_of(usable.runs, metric)

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from mlbench.names import label as metric_label
 from mlbench.report.frame import STRATEGY_ORDER, strategy_rank
 
 matplotlib.use("Agg")  # harmless if already set; the report never opens a window
@@ -27,10 +28,8 @@ TUNED_SIZE = (11.0, 4.5)
 LAYERS_HEIGHT = 4.5
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b",
            "#e377c2", "#17becf", "#bcbd22")
-LABELS = {"acc1": "top-1 accuracy", "acc5": "top-5 accuracy", "delta_acc1": "Δ top-1 vs dense",
-          "delta_acc5": "Δ top-5 vs dense", "compression_measured": "compression (params / "
-          "nonzero params)", "speedup": "theoretical speedup, whole model (MACs / nonzero MACs)",
-          "speedup_conv_linear": "theoretical speedup, conv + linear MACs (the paper's)"}
+LABELS = {m: metric_label(m) for m in ("acc1", "acc5", "delta_acc1", "delta_acc5",
+                                  "compression_measured", "speedup", "speedup_conv_linear")}
 PUBLISHED_MARKERS = "v^<>sPXD*hpd8H"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,16 @@ class Follower(Tracker):
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, *,
                     wait: bool = True) -> None:
         """Rank 0 logs (the metrics are reduced over ranks, so every rank has them)."""
+
+    def log_datasets(self, splits: Iterable[Any], data_digest: str) -> None:
+        pass
+
+    def describe_base(self, name: str, version: str | None, description: str,
+                      alias: str | None = None) -> None:
+        pass
+
+    def log_pruned(self, model: Any, example: Any) -> None:
+        pass
 
     def log_history(self, history: list[Mapping[str, float]]) -> None:
         """Rank 0 logs."""

@@ -55,6 +55,8 @@ def query_prune_runs(
 ) -> RunRecords:
     """Every ``prune`` run of the named experiments (any status), plus the registry.
 
+    No names: every experiment of the store.
+
     ``filter_string`` is an MLflow search filter ANDed with the stage tag, e.g.
     ``"params.dataset = 'cifar10'"``. Raises ConfigError for an unknown experiment, a
     filter MLflow rejects, or an unreachable server.
@@ -89,18 +91,18 @@ def _from_sqlite(uri: str, experiments: Sequence[str]) -> RunRecords | None:
     """The records read straight from a local sqlite store, or None to ask MLflow."""
     path = sqlite_path(uri)
     names = split_names(experiments)
-    if path is None or not names:
+    if path is None:
         return None
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             found = dict(db.execute(
                 "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = 'active' "
-                f"AND name IN ({','.join('?' * len(names))})", names).fetchall())
+                "ORDER BY experiment_id").fetchall())
     except sqlite3.Error:
         return None
-    if set(found) != set(names):
+    if not set(names) <= set(found):
         return None  # MLflow's path names the unknown experiment
-    ids = {str(found[n]): n for n in names}
+    ids = {str(found[n]): n for n in names or found}  # no names: every active experiment
     runs = read_runs(path, ids, STAGE, "prune")
     bases = read_bases(path, BASE_HASH)
     if runs is None or bases is None:
@@ -117,8 +119,8 @@ def _check_store_exists(uri: str) -> None:
 
 
 def _experiment_ids(client: MlflowClient, uri: str, names: list[str]) -> dict[str, str]:
-    if not names:
-        raise ConfigError("--experiment: name at least one experiment")
+    if not names:  # every active experiment: wherever `mlflow run` and the CLI put runs
+        return {e.experiment_id: e.name for e in client.search_experiments()}
     ids = {}
     for name in names:
         experiment = client.get_experiment_by_name(name)
@@ -193,7 +195,7 @@ def download_artifacts(
 
 def log_report(
     tracking_uri: str | None,
-    experiment: str,
+    experiment: str | None,
     folder: Path,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],

@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,19 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.names import (  # the vocabulary lives in mlbench/names.py
+    BASE_HASH,
+    CONFIG_HASH,
+    DATA_DIGEST,
+    GIT_COMMIT,
+    STAGE,
+    VERSION,
+)
+from mlbench.options import param_text
+from mlbench.tracking._datasets import log_datasets
+from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._sender import Sender
 
-STAGE = "mlbench.stage"
-CONFIG_HASH = "mlbench.config_hash"
-BASE_HASH = "mlbench.base_hash"
-VERSION = "mlbench.version"
-GIT_COMMIT = "mlbench.git_commit"
 WEIGHTS = "weights.safetensors"
 WORKER = "mlbench.worker"  # host:pid of the process doing a run
 HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
@@ -235,15 +241,21 @@ class Tracker:
         if not self._won(stage, config_hash, run.info.run_id):
             raise CellTaken(config_hash)
 
+    @property
+    def experiment(self) -> str:
+        """The experiment's name: ``--experiment``, else $MLFLOW_EXPERIMENT_NAME, else
+        MLflow's ``Default`` (where ``mlflow run`` puts runs: every door, one experiment)."""
+        return experiment_name(self.cfg.experiment)
+
     def _experiment_id(self) -> str:
-        """The id of ``cfg.experiment``, created if missing (safe when two processes race)."""
-        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        """The id of the experiment, created if missing (safe when two processes race)."""
+        experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(self.cfg.experiment)
+            return self.client.create_experiment(self.experiment)
         except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            experiment = self.client.get_experiment_by_name(self.experiment)
             if experiment is None:
                 raise
             return experiment.experiment_id
@@ -266,7 +278,7 @@ class Tracker:
     def _previous(self, stage: str, config_hash: str | None) -> str | None:
         if config_hash is None:
             return None
-        experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+        experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is None:
             return None
         runs = self.client.search_runs(
@@ -363,14 +375,26 @@ class Tracker:
         return first.info.run_id == run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`)."""
+        """Log params in one batch, skipping keys already set (e.g. by `mlflow run -P`).
+
+        Values are written as ``mlbench.options.param_text`` spells them, the text
+        ``mlflow run`` logs for the MLproject's defaults, so every door writes the same.
+        """
         run = mlflow.active_run()
         existing = run.data.params
         if self.inside_project or existing:  # `mlflow run` or a reopened run set some
             existing = self.client.get_run(run.info.run_id).data.params
-        fresh = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        texts = {k: param_text(v) for k, v in params.items()}
+        warn_differing_text(existing, texts)
+        fresh = [Param(k, v) for k, v in texts.items() if k not in existing]
         for start in range(0, len(fresh), 100):
             self.client.log_batch(run.info.run_id, params=fresh[start : start + 100])
+
+    def log_datasets(self, splits: Iterable[Any], data_digest: str) -> None:
+        """The run's train/val/test splits as MLflow dataset inputs, and their digest tag."""
+        run_id = mlflow.active_run().info.run_id
+        log_datasets(self.client, run_id, splits)
+        self.client.set_tag(run_id, DATA_DIGEST, data_digest)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, *, wait: bool = True
@@ -508,7 +532,7 @@ class Tracker:
         if not self.cfg.register:
             return None
         run_id = mlflow.active_run().info.run_id
-        options = {"name": "model", "pip_requirements": ["torch", "torchvision"]}
+        options = {"name": "model", "pip_requirements": ["torch", "torchvision", "mlbench"]}
         try:
             info = mlflow.pytorch.log_model(model, input_example=example, **options)
         except Exception:  # noqa: BLE001 - torch.export cannot trace every model
@@ -517,6 +541,21 @@ class Tracker:
         mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
         self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
         return str(mv.version)
+
+    def describe_base(self, name: str, version: str | None, description: str,
+                      alias: str | None = None) -> None:
+        """A registered base model's description and its ``seed-N`` alias."""
+        if version is not None:
+            from mlbench.tracking._registry import describe_version
+
+            describe_version(self.client, name, version, description, alias)
+
+    def log_pruned(self, model: Any, example: Any) -> None:
+        """With ``--log-model``: the pruned network as an MLflow model of the active run."""
+        if self.cfg.log_model:
+            from mlbench.tracking._registry import log_pruned_model
+
+            log_pruned_model(model, example)
 
     def find_finished(self, stage: str, config_hash: str) -> str | None:
         """The id of a FINISHED run of ``stage`` with this config hash, if any."""

@@ -15,15 +15,12 @@ from typing import Any
 import mlflow
 
 from mlbench.config import config_hash
+from mlbench.names import STUDY, TRIAL_NUMBER, TUNE_RUN_ID, TUNED, TUNED_SUFFIX
 from mlbench.tracking._tracker import CONFIG_HASH, Tracker
 
-STUDY = "mlbench.study"  # tune and trial runs: the Optuna study name
 STORAGE = "mlbench.storage"  # tune runs: the Optuna storage (password hidden)
 SEARCH_SPACE_HASH = "mlbench.search_space_hash"
-TRIAL_NUMBER = "mlbench.trial_number"
 TRIAL_STATE = "mlbench.trial_state"  # COMPLETE or PRUNED (a pruned trial's run FINISHES)
-TUNED = "mlbench.tuned"  # "true" on prune runs of a tuned configuration
-TUNE_RUN_ID = "mlbench.tune_run_id"  # ... and the tune run that chose it
 
 
 class TrialLog:
@@ -91,9 +88,11 @@ class TunedTracker(Tracker):
     def run(
         self, stage: str, name: str, tags: Mapping[str, str] | None = None, **kwargs: Any
     ) -> Iterator[str]:
-        """Tracker.run, adding the tuned tags to ``prune`` runs."""
+        """Tracker.run, adding the tuned tags to ``prune`` runs and ``-tuned`` to their
+        names (``global_weight-c8-s0-tuned``), so they never share a name with a cell."""
         tags = dict(tags or {})
         if stage == "prune":
+            name = name if name.endswith(TUNED_SUFFIX) else name + TUNED_SUFFIX
             tags[CONFIG_HASH] = tuned_hash(tags[CONFIG_HASH], self.study)
             tags[TUNED] = "true"
             tags[TUNE_RUN_ID] = self.tune_run_id

@@ -161,7 +161,7 @@ def _worst(tested: list[Paired], con: int) -> str:
     """The comparison most against the claim, as text."""
     worst = min(tested, key=lambda c: c.mean)
     return (f"; most against: {worst.a} - {worst.b} at {worst.where} = "
-            f"{_signed(worst.mean)} [{_signed(worst.ci_low)}, {_signed(worst.ci_high)}]"
+            f"{_signed(worst.mean)} [{_signed(worst.ci_low)}, {_signed(worst.ci_high)}] points"
             + (f", p_holm {worst.p_holm:.2g}" if con or worst.p_holm < 1 else ""))
 
 

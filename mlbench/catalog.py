@@ -1,0 +1,79 @@
+"""Registered names without importing what they name: a name check before torch loads.
+
+Datasets, models and strategies register by decorator where they are defined
+(``@DATASETS.register("digits")``, ``@register_model("lenet")``,
+``@register_strategy("random", ...)``), with a string literal for the name. Reading those
+decorators from the source files takes milliseconds, where importing the modules imports
+torch (seconds), so a misspelt name on the command line is reported at once.
+torchvision's classification models are found the same way in its source.
+tests/test_catalog.py checks that these names are exactly the registries' names.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from pathlib import Path
+
+from mlbench.errors import ConfigError
+
+PACKAGE = Path(__file__).resolve().parent
+_DECORATOR = {
+    "dataset": re.compile(r"^@DATASETS\.register\(\s*\"(\w+)\"", re.M),
+    "model": re.compile(r"^@register_model\(\s*\"(\w+)\"", re.M),
+    "strategy": re.compile(r"^@register_(?:channel_)?strategy\(\s*\"(\w+)\"", re.M),
+    "channel": re.compile(r"^@register_channel_strategy\(\s*\"(\w+)\"", re.M),
+}
+_FOLDER = {"dataset": ("data",), "model": ("models",), "strategy": ("strategies", "structured"),
+           "channel": ("structured",)}
+_TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
+
+
+@functools.cache
+def names(kind: str) -> tuple[str, ...]:
+    """Names of ``kind`` (dataset, model, strategy) registered in mlbench's source.
+
+    Ordered as the registry orders them: by module import order is not known without
+    importing, so the order here is by file name, then position; use the registry's
+    ``names()`` for display.
+    """
+    found: list[str] = []
+    for folder in _FOLDER[kind]:
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
+    return tuple(dict.fromkeys(found))
+
+
+@functools.cache
+def torchvision_models() -> frozenset[str]:
+    """torchvision's classification model names (its top-level ``models`` modules)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    found: set[str] = set()
+    for path in folder.glob("*.py"):
+        found |= set(_TORCHVISION.findall(path.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
+def check_name(kind: str, name: str) -> None:
+    """A ConfigError like the registry's for a name not registered (models: or torchvision's)."""
+    known = names(kind)
+    if name in known or (kind == "model" and name in torchvision_models()):
+        return
+    allowed = ", ".join(_display_order(kind, known))
+    if kind == "model":
+        raise ConfigError(
+            f"unknown model {name!r}; choose one of: {allowed} or any torchvision "
+            "classification model (e.g. resnet18, mobilenet_v2)")
+    raise ConfigError(f"unknown {kind} {name!r}; choose one of: {allowed}")
+
+
+def _display_order(kind: str, known: tuple[str, ...]) -> list[str]:
+    if kind == "strategy":
+        from mlbench.names import strategy_rank
+
+        return sorted(known, key=strategy_rank)
+    return list(known)

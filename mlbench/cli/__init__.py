@@ -1,0 +1,62 @@
+"""``python -m mlbench {train,prune,sweep,tune,report,findings,list}``: a module per command.
+
+Every option comes from the schema (mlbench/options.py), spelled with dashes
+(``base_lr`` -> ``--base-lr``), with the MLproject parameters' names. Bad input prints
+one line on stderr and exits with code 2 before any work starts; building the parser and
+every check that needs no model or data import no torch, mlflow, optuna or pandas.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from mlbench.cli import findings, prune, report, sweep, train, tune
+from mlbench.cli import list as list_command
+from mlbench.cli._args import EXIT_BAD_INPUT, Parser
+from mlbench.errors import ConfigError, SweepIncomplete
+
+__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
+
+_MODULES = (train, prune, sweep, tune, report, findings, list_command)
+
+
+def build_parser() -> Parser:
+    """The ``mlbench`` argument parser with its subcommands."""
+    parser = Parser(
+        prog="mlbench",
+        description="Pruning benchmark: train a base model, prune, fine-tune, track in MLflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in _MODULES:
+        module.add_parser(sub)
+    return parser
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, every rank leaves the process group together before exiting."""
+    if "torch.distributed" in sys.modules:
+        from mlbench.distributed import shutdown
+
+        shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    from mlbench._malloc import steady_malloc
+
+    steady_malloc()  # before any tensor exists: see mlbench/_malloc.py
+    try:
+        code = args.func(args)
+        _leave_process_group()
+        return code
+    except ConfigError as exc:
+        print(f"mlbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SweepIncomplete as exc:  # work that failed after it started, kept for a rerun
+        print(f"mlbench {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mlbench {args.command}: interrupted", file=sys.stderr)
+        return 130

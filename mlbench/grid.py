@@ -1,0 +1,108 @@
+"""A sweep's grid: strategies x compressions x seeds, parsed and checked without torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlbench.catalog import check_name, names
+from mlbench.config import PRUNE_SCHEDULES, RunConfig
+from mlbench.errors import ConfigError
+from mlbench.names import BASELINES
+
+DEFAULT_COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cells of a sweep: every strategy at every compression for every seed.
+
+    With several ``prune_schedules``, every schedule too (channel strategies run one-shot
+    only, so they get the one-shot cell alone).
+    """
+
+    strategies: tuple[str, ...] = BASELINES
+    compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    prune_schedules: tuple[str, ...] = ("oneshot",)
+
+    def cells(self, base: RunConfig) -> list[RunConfig]:
+        """One RunConfig per cell, grouped by seed (so each base model is made once)."""
+        return [
+            dataclasses.replace(
+                base,
+                seed=seed,
+                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c,
+                                          prune_schedule=schedule),
+            )
+            for seed in self.seeds
+            for strategy in self.strategies
+            for schedule in self.prune_schedules
+            if schedule == "oneshot" or strategy not in names("channel")
+            for c in self.compressions
+        ]
+
+    def check(self) -> None:
+        """Known strategies, finite compressions >= 1, seeds >= 0, nothing empty."""
+        for name, values in dataclasses.asdict(self).items():
+            if not values:
+                raise ConfigError(f"--{name} must name at least one value")
+        for strategy in self.strategies:
+            check_name("strategy", strategy)
+        for c in self.compressions:
+            if not math.isfinite(c) or c < 1:
+                raise ConfigError(f"--compressions must all be finite and >= 1, got {c:g}")
+        for s in self.seeds:
+            if s < 0:
+                raise ConfigError(f"--seeds must all be >= 0, got {s}")
+        for schedule in self.prune_schedules:
+            if schedule not in PRUNE_SCHEDULES:
+                raise ConfigError(f"--prune-schedules must be among "
+                                  f"{', '.join(PRUNE_SCHEDULES)}, got {schedule!r}")
+
+
+def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
+    """``"1,2,4"`` (or a YAML list) -> ``(1.0, 2.0, 4.0)``, naming the bad item if any."""
+    if not isinstance(text, (str, list, tuple)):  # a preset's `compressions: 5`
+        raise ConfigError(f"{option}: expected a list (a YAML list or \"1,2,4\"), "
+                          f"got {text!r}")
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for item in items:
+        raw = item.strip() if isinstance(item, str) else item
+        if raw == "":
+            continue
+        try:
+            if isinstance(raw, bool) or (kind is not str and isinstance(raw, (list, dict))):
+                raise ValueError
+            value = kind(raw)
+            if kind is int and isinstance(raw, float) and raw != int(raw):
+                raise ValueError
+            if kind is float and not math.isfinite(value):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            name = ("an integer" if kind is int else "a finite number" if kind is float
+                    else "a name")
+            raise ConfigError(f"{option}: expected {name}, got {raw!r}") from None
+        out.append(value)
+    return tuple(out)
+
+
+def parse_grid(values: Mapping[str, Any]) -> Grid:
+    """The grid from options or a preset (``strategies``, ``compressions``, ``seeds``)."""
+    defaults = Grid()
+    grid = Grid(
+        strategies=parse_list(values.get("strategies") or defaults.strategies, str,
+                              "--strategies"),
+        compressions=parse_list(values.get("compressions") or defaults.compressions, float,
+                                "--compressions"),
+        seeds=parse_list(values.get("seeds") or defaults.seeds, int, "--seeds"),
+        prune_schedules=parse_list(values.get("prune_schedules") or defaults.prune_schedules,
+                                   str, "--prune-schedules"),
+    )
+    grid.check()
+    return grid
