@@ -45,15 +45,19 @@ def sections() -> dict[str, ModuleType]:
     import loader_speed
     import mask_speed
     import report_section
+    import startup
+    import structured_speed
     import tracking_section
 
     return {
+        "startup": startup,
         "finetune": finetune_throughput,
         "masks": mask_speed,
         "loader": loader_speed,
         "tracking": tracking_section,
         "e2e": end_to_end,
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
+        "structured": structured_speed,
     }
 
 

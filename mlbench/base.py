@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from mlbench.config import RunConfig, TrackingConfig
+from mlbench.data import data_digest
 from mlbench.device import Precision, pick_device
 from mlbench.distributed import from_env
 from mlbench.engine import evaluate, fit
@@ -99,7 +100,22 @@ def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = Non
                 "num_classes": setup.splits.info.num_classes, "base_hash": base_hash}
         version = tracker.registry.register(
             registered_name(cfg), _export_copy(model), example, base_hash, note)
+        tracker.registry.describe(registered_name(cfg), version,
+                                  base_description(setup, base_hash, test["acc1"]),
+                                  alias=f"seed-{cfg.seed}")
     return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+
+
+def base_description(setup: Setup, base_hash: str, acc1: float) -> str:
+    """What a registered base model is, for its model version's description."""
+    cfg = setup.cfg
+    return (
+        f"Dense base model of mlbench: {cfg.model} on {cfg.data.dataset} (data digest "
+        f"{data_digest(setup.splits)}), seed {cfg.seed}, recipe hash {base_hash}, test acc1 "
+        f"{acc1:.4f}. Every strategy at seed {cfg.seed} prunes these weights. Load them with "
+        f"mlflow.pytorch.load_model('models:/{registered_name(cfg)}@seed-{cfg.seed}'), or the "
+        "run's weights.safetensors into mlbench.models.create_model (no pickle)."
+    )
 
 
 def find_or_train_base(setup: Setup, tracker: Tracker) -> BaseModel:

@@ -32,11 +32,14 @@ def sweep_name(cfg: RunConfig) -> str:
 
 def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     """Identifies a sweep: the same arguments give the same hash (and the same study)."""
+    grid_key = dataclasses.asdict(grid)
+    if grid.prune_schedules == ("oneshot",):  # one-shot sweeps keep the hashes they had
+        del grid_key["prune_schedules"]
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},
             "seed": None,
-            **dataclasses.asdict(grid),
+            **grid_key,
         }
     )
 
@@ -52,8 +55,10 @@ def base_key(seed: int) -> str:
 
 
 def cell_key(cell: RunConfig) -> str:
-    """The queue item of one cell: ``cell:global_weight:c8:s0``."""
-    return f"cell:{cell.prune.strategy}:c{cell.prune.compression:g}:s{cell.seed}"
+    """The queue item of one cell: ``cell:global_weight:c8:s0`` (one-shot), or with its
+    schedule, ``cell:global_weight:iterative:c8:s0``."""
+    schedule = "" if cell.prune.prune_schedule == "oneshot" else f"{cell.prune.prune_schedule}:"
+    return f"cell:{cell.prune.strategy}:{schedule}c{cell.prune.compression:g}:s{cell.seed}"
 
 
 def keys(cfg: RunConfig, grid: Grid) -> dict[str, RunConfig]:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
+from mlbench.options import param_text
 from mlbench.pipeline import run_prune
 from mlbench.report import build_report, load_runs, paired_comparison, summary_table
 from mlbench.report.frame import FINAL_METRICS
@@ -44,7 +45,7 @@ class Store:
 
 def _prune(uri: str, **overrides: object) -> str:
     cfg = RunConfig.from_flat({**TINY, **overrides})
-    run_prune(cfg, TrackingConfig(tracking_uri=uri))
+    run_prune(cfg, TrackingConfig(tracking_uri=uri, experiment="mlbench"))
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'", max_results=1,
@@ -113,7 +114,7 @@ def test_the_frame_is_what_the_runs_logged(store: Store):
         assert row["status"] == run.info.status == "FINISHED"
         assert row["run_name"] == run.info.run_name
         for key, value in run.data.params.items():
-            assert str(row[key]) == value or float(row[key]) == float(value), key
+            assert param_text(row[key]) == value or float(row[key]) == float(value), key
         for key in FINAL_METRICS:
             column = "compression_measured" if key == "compression" else key
             assert row[column] == run.data.metrics[key], key
@@ -321,7 +322,7 @@ def test_the_report_command(store: Store, tmp_path: Path, capsys: pytest.Capture
         (["--experiment", "nope"], "unknown experiment 'nope' in sqlite:///"),
         (["--experiment", "Default"], "no prune runs in experiment(s) Default"),
         (["--filter", "params.dataset = 'cifar10'"],
-         "no prune runs in experiment(s) mlbench matching \"params.dataset = 'cifar10'\""),
+         "no prune runs in any experiment matching \"params.dataset = 'cifar10'\""),
         (["--filter", "params.dataset ~ 'x'"], "--filter \"params.dataset ~ 'x'\": "),
     ],
 )

@@ -16,7 +16,15 @@ from mlbench.tracking._query import (
     registered_bases,
     split_names,
 )
-from mlbench.tracking._registry import WEIGHTS_MODEL, BaseModel, Registry
+from mlbench.tracking._registry import (
+    PIP_REQUIREMENTS,
+    WEIGHTS_MODEL,
+    BaseModel,
+    Registry,
+    describe_version,
+    download_run_files,
+    log_pruned_model,
+)
 from mlbench.tracking._runs import Tracker, check_reachable, quiet, resolve_uri
 from mlbench.tracking._sender import Link
 from mlbench.tracking._tags import (
@@ -71,6 +79,7 @@ __all__ = [
     "WEIGHTS",
     "WEIGHTS_MODEL",
     "WORKER",
+    "PIP_REQUIREMENTS",
     "BaseModel",
     "Checkpoints",
     "Follower",
@@ -82,7 +91,10 @@ __all__ = [
     "TunedTracker",
     "check_reachable",
     "checkpoint_key",
+    "describe_version",
     "download_artifacts",
+    "download_run_files",
+    "log_pruned_model",
     "log_report",
     "query_prune_runs",
     "quiet",

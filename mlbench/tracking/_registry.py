@@ -1,4 +1,5 @@
-"""Base models in the MLflow Model Registry: found by the hash of what made them.
+"""The MLflow Model Registry: base models found by the hash of what made them, their
+descriptions and seed aliases, and pruned models.
 
 A base model is registered as an MLflow model serialized with ``torch.export`` (no
 pickle), loadable with ``mlflow.pytorch.load_model``. A model that ``torch.export`` cannot
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,53 @@ from mlflow import MlflowClient
 
 from mlbench.tracking._sender import Link
 from mlbench.tracking._tags import BASE_HASH, WEIGHTS
+
+# Stated, not inferred: inference imports and inspects the environment (seconds).
+PIP_REQUIREMENTS = ("torch", "torchvision", "mlbench")
+
+
+def describe_version(client: MlflowClient, name: str, version: str, description: str,
+                     alias: str | None) -> None:
+    """Set a model version's description and point ``alias`` (e.g. ``seed-0``) at it."""
+    client.update_model_version(name, version, description=description)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+
+
+def log_pruned_model(model: Any, example: Any) -> bool:
+    """Log the pruned network as an MLflow model (torch.export, no pickle) of the run.
+
+    Returns False, with one line on stderr, when torch.export cannot trace it: the
+    run's safetensors artifacts (``mlbench.load_pruned``) still rebuild it.
+    """
+    try:
+        mlflow.pytorch.log_model(model, name="pruned_model", input_example=example,
+                                 pip_requirements=list(PIP_REQUIREMENTS),
+                                 validate_serving_input=False)
+    except Exception as exc:  # noqa: BLE001 - torch.export cannot trace every model
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"mlbench: --log-model: torch.export cannot trace this model ({reason}); "
+              "load it with mlbench.load_pruned(run_id)", file=sys.stderr)
+        return False
+    return True
+
+
+def download_run_files(run_id: str, paths: Sequence[str],
+                       tracking_uri: str | None = None) -> Path:
+    """Fetch artifacts of a run into one temp folder; a ConfigError names what is missing."""
+    from mlbench.errors import ConfigError
+    from mlbench.tracking._runs import resolve_uri  # _runs builds on this module
+
+    client = MlflowClient(resolve_uri(tracking_uri))
+    folder = Path(tempfile.mkdtemp(prefix="mlbench-run-"))
+    for path in paths:
+        try:
+            client.download_artifacts(run_id, path, str(folder))
+        except Exception as exc:  # noqa: BLE001 - missing run or artifact, any store
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ConfigError(f"run {run_id}: cannot fetch {path} ({first})") from None
+    return folder
+
 
 WEIGHTS_MODEL = "weights_model"  # artifact folder of a base registered as weights
 
@@ -62,6 +112,12 @@ class Registry:
                 return found
         return None
 
+    def describe(self, name: str, version: str | None, description: str,
+                 alias: str | None = None) -> None:
+        """A registered base model's description and its ``seed-N`` alias."""
+        if version is not None:
+            self.link.call(describe_version, self.client, name, version, description, alias)
+
     def version_of(self, name: str, run_id: str) -> str | None:
         """The registered version of ``name`` that run ``run_id`` made, if any."""
         try:
@@ -81,7 +137,10 @@ class Registry:
         if not self.register_models:
             return None
         run_id = mlflow.active_run().info.run_id
-        options = {"name": "model", "pip_requirements": ["torch", "torchvision"]}
+        # Stated requirements and no serving check (MLflow would load the model back and
+        # predict the example): registering costs little beyond writing the weights.
+        options = {"name": "model", "pip_requirements": list(PIP_REQUIREMENTS),
+                   "validate_serving_input": False}
         try:
             info = mlflow.pytorch.log_model(model, input_example=example, **options)
         except Exception:  # noqa: BLE001 - torch.export cannot trace every model
@@ -116,4 +175,7 @@ class Registry:
         return str(mv.version)
 
 
-__all__ = ["WEIGHTS_MODEL", "BaseModel", "Registry"]
+__all__ = [
+    "PIP_REQUIREMENTS", "WEIGHTS_MODEL", "BaseModel", "Registry", "describe_version",
+    "download_run_files", "log_pruned_model",
+]

@@ -13,15 +13,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mlbench.config import config_hash
-from mlbench.names import TUNED_SUFFIX
+from mlbench.names import STUDY, TRIAL_NUMBER, TUNE_RUN_ID, TUNED, TUNED_SUFFIX
 from mlbench.tracking._runs import Tracker
-from mlbench.tracking._tags import CONFIG_HASH, STUDY, TRIAL_NUMBER
+from mlbench.tracking._tags import CONFIG_HASH
 
 STORAGE = "mlbench.storage"  # tune runs: the Optuna storage (password hidden)
 SEARCH_SPACE_HASH = "mlbench.search_space_hash"
 TRIAL_STATE = "mlbench.trial_state"  # COMPLETE or PRUNED (a pruned trial's run FINISHES)
-TUNED = "mlbench.tuned"  # "true" on prune runs of a tuned configuration
-TUNE_RUN_ID = "mlbench.tune_run_id"  # ... and the tune run that chose it
 
 
 class TrialLog:

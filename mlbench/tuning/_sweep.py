@@ -143,8 +143,10 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
     else:
         run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
     params = {
-        **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
+        **{k: v for k, v in cfg.flat().items()
+           if k not in ("strategy", "compression", "prune_schedule")},
         "strategies": ",".join(grid.strategies),
+        "prune_schedules": ",".join(grid.prune_schedules),
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),
         "seeds": ",".join(map(str, grid.seeds)),
         "cells": len(grid.cells(cfg)),
