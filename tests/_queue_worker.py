@@ -12,14 +12,19 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mlbench.tuning import Job, WorkQueue, open_storage, parse_storage
 from mlbench.tuning._queue import drain
 
 
-def main(url: str, study: str, mode: str, out: str, grace: str = "4") -> None:
+def main(url: str, study: str, mode: str, out: str, grace: str = "4",
+         start: Any = None) -> None:
+    """``start``: a barrier the workers pass together once connected (a fair race)."""
     storage = open_storage(parse_storage(url), heartbeat_s=1, grace_s=int(grace))
     queue = WorkQueue.open(storage, study, [])
+    if start is not None:
+        start.wait()
     path = Path(out)
     if mode == "drain":
         with path.open("a") as f:

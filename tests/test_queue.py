@@ -31,10 +31,11 @@ def open_queue(url: str, keys: list[str], grace: int = 4) -> WorkQueue:
                           "q", keys)
 
 
-def worker(url: str, mode: str, out: Path, grace: int = 4) -> multiprocessing.Process:
+def worker(url: str, mode: str, out: Path, grace: int = 4,
+           start: object = None) -> multiprocessing.Process:
     """A worker process (forked: no second start-up of torch and MLflow)."""
     proc = multiprocessing.get_context("fork").Process(
-        target=_queue_worker.main, args=(url, "q", mode, str(out), str(grace)))
+        target=_queue_worker.main, args=(url, "q", mode, str(out), str(grace), start))
     proc.start()
     return proc
 
@@ -50,7 +51,8 @@ def test_workers_on_one_storage_never_take_an_item_twice(kind, tmp_path, request
     keys = [f"cell:{i}" for i in range(30)]
     queue = open_queue(url, keys)
     outs = [tmp_path / f"w{i}.txt" for i in range(3)]
-    procs = [worker(url, "drain", out) for out in outs]
+    start = multiprocessing.get_context("fork").Barrier(len(outs))
+    procs = [worker(url, "drain", out, start=start) for out in outs]
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0] * len(procs)
