@@ -52,7 +52,8 @@ def test_workers_on_one_storage_never_take_an_item_twice(kind, tmp_path, request
     queue = open_queue(url, keys)
     outs = [tmp_path / f"w{i}.txt" for i in range(3)]
     start = multiprocessing.get_context("fork").Barrier(len(outs))
-    procs = [worker(url, "drain", out, start=start) for out in outs]
+    # a long grace: on a loaded machine a live worker's heartbeat must never look stale
+    procs = [worker(url, "drain", out, grace=60, start=start) for out in outs]
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0] * len(procs)

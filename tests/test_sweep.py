@@ -239,7 +239,10 @@ def test_a_tracking_server_stopped_and_restarted_mid_run_leaves_every_run_finish
         server = start_mlflow_server(tmp_path, port)  # ... and comes back on the same store
         assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
         text = log.read_text()
-        assert text.count("is failing") == 1 and "is back after" in text  # one line each
+        # one line when it goes, one when it is back (a restarting server may fail a
+        # first request again: each such spell is reported the same way, once)
+        assert 1 <= text.count("is failing") == text.count("is back after")
+        assert "Traceback" not in text
         prunes = all_runs(uri, "prune")
         assert sorted(r.info.status for r in prunes) == ["FINISHED", "FINISHED"]
         client = MlflowClient(uri)

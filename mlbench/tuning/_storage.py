@@ -124,8 +124,7 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S, grace_s: int
         sqlite = spec.url.startswith("sqlite")
         kwargs = {"connect_args": {"timeout": 60} if sqlite else {"connect_timeout": 5}}
         try:
-            storage = RDBStorage(spec.url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
-                                 grace_period=grace_s, heartbeat_stale_trial_callback=retry)
+            storage = _connect(spec.url, kwargs, heartbeat_s, grace_s, retry)
             if sqlite:
                 _serialize(storage.engine)
             return storage
@@ -139,6 +138,23 @@ def open_storage(spec: StorageSpec, heartbeat_s: int = HEARTBEAT_S, grace_s: int
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise ConfigError(f"--storage {spec.display}: cannot reach the database ({reason})")\
                 from None
+
+
+def _connect(url: str, kwargs: dict[str, Any], heartbeat_s: int, grace_s: int,
+             retry: RetryHeartbeatStaleTrialCallback, tries: int = 4) -> RDBStorage:
+    """RDBStorage, tried again after a short backoff: workers that start together on a
+    fresh database race to create its tables, and all but one fail the first time."""
+    for attempt in range(tries):
+        try:
+            return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s,
+                              grace_period=grace_s, heartbeat_stale_trial_callback=retry)
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0 + attempt)  # backoff
+    raise AssertionError("unreachable")
 
 
 def _serialize(engine: Any) -> None:
