@@ -147,13 +147,13 @@ def _lacking(comparisons: list[Paired], tested: list[Paired], groups: int, min_g
     if not comparisons:
         return ("no comparable runs", f"runs: every strategy of the claim at >= {min_groups} "
                 f"{word}(s) with >= {MIN_SEEDS} seeds")
-    if groups < min_groups:
-        return (f"{groups} {word}(s), the claim needs {min_groups}",
-                f"{word}s: {min_groups - groups} more")
     if not tested:
         most = max(c.n for c in comparisons)
         return (f"at most {most} paired seed(s) per comparison, a test needs {MIN_SEEDS}",
                 f"seeds: {MIN_SEEDS - most} more per cell (the same seeds for every strategy)")
+    if groups < min_groups:
+        return (f"{groups} {word}(s) with {MIN_SEEDS} seeds, the claim needs {min_groups}",
+                f"{word}s: {min_groups - groups} more with {MIN_SEEDS} seeds")
     return None
 
 
