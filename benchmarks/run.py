@@ -46,6 +46,7 @@ def sections() -> dict[str, ModuleType]:
     import mask_speed
     import report_section
     import startup
+    import structured_speed
     import tracking_section
 
     return {
@@ -56,6 +57,7 @@ def sections() -> dict[str, ModuleType]:
         "tracking": tracking_section,
         "e2e": end_to_end,
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
+        "structured": structured_speed,
     }
 
 

@@ -22,9 +22,11 @@ PACKAGE = Path(__file__).resolve().parent
 _DECORATOR = {
     "dataset": re.compile(r"^@DATASETS\.register\(\s*\"(\w+)\"", re.M),
     "model": re.compile(r"^@register_model\(\s*\"(\w+)\"", re.M),
-    "strategy": re.compile(r"^@register_strategy\(\s*\"(\w+)\"", re.M),
+    "strategy": re.compile(r"^@register_(?:channel_)?strategy\(\s*\"(\w+)\"", re.M),
+    "channel": re.compile(r"^@register_channel_strategy\(\s*\"(\w+)\"", re.M),
 }
-_FOLDER = {"dataset": "data", "model": "models", "strategy": "strategies"}
+_FOLDER = {"dataset": ("data",), "model": ("models",), "strategy": ("strategies", "structured"),
+           "channel": ("structured",)}
 _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
 
 
@@ -37,8 +39,9 @@ def names(kind: str) -> tuple[str, ...]:
     ``names()`` for display.
     """
     found: list[str] = []
-    for path in sorted((PACKAGE / _FOLDER[kind]).rglob("*.py")):
-        found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
+    for folder in _FOLDER[kind]:
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
     return tuple(dict.fromkeys(found))
 
 

@@ -20,6 +20,8 @@ from mlbench.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
+PRUNE_SCHEDULES = ("oneshot", "iterative", "gradual")
+REWINDS = ("lr", "weights")
 
 
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
@@ -79,6 +81,18 @@ class PruneConfig:
     compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1)
     prune_classifier: bool = _opt(False, "also prune the final classifier layer")
     score_batches: int = _opt(4, "training batches summed for gradient-based scores", ge=1)
+    prune_schedule: str = _opt(
+        "oneshot", "pruning schedule: oneshot, iterative (k rounds of prune + fine-tune) or "
+        "gradual (Zhu & Gupta's cubic sparsity ramp during fine-tuning); all get the same "
+        "total fine-tuning epochs", choices=PRUNE_SCHEDULES)
+    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds; gradual: pruning steps",
+                             ge=1)
+    rewind: str = _opt(
+        "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
+        "'weights' also resets surviving weights to the base model's (Frankle et al.)",
+        choices=REWINDS)
+    speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
+                              ge=0)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -179,8 +193,11 @@ class RunConfig:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
         for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
-                    "compile"):
+                    "compile", "speed_repeats"):
             flat.pop(key)
+        if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
+            for key in ("prune_schedule", "prune_rounds", "rewind"):
+                flat.pop(key)
         return flat
 
     def run_hash(self) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlbench.catalog import check_name
-from mlbench.config import RunConfig
+from mlbench.catalog import check_name, names
+from mlbench.config import PRUNE_SCHEDULES, RunConfig
 from mlbench.errors import ConfigError
 from mlbench.names import BASELINES
 
@@ -19,11 +19,16 @@ DEFAULT_SEEDS = (0, 1, 2)
 
 @dataclass(frozen=True)
 class Grid:
-    """The cells of a sweep: every strategy at every compression for every seed."""
+    """The cells of a sweep: every strategy at every compression for every seed.
+
+    With several ``prune_schedules``, every schedule too (channel strategies run one-shot
+    only, so they get the one-shot cell alone).
+    """
 
     strategies: tuple[str, ...] = BASELINES
     compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
     seeds: tuple[int, ...] = DEFAULT_SEEDS
+    prune_schedules: tuple[str, ...] = ("oneshot",)
 
     def cells(self, base: RunConfig) -> list[RunConfig]:
         """One RunConfig per cell, grouped by seed (so each base model is made once)."""
@@ -31,10 +36,13 @@ class Grid:
             dataclasses.replace(
                 base,
                 seed=seed,
-                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c),
+                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c,
+                                          prune_schedule=schedule),
             )
             for seed in self.seeds
             for strategy in self.strategies
+            for schedule in self.prune_schedules
+            if schedule == "oneshot" or strategy not in names("channel")
             for c in self.compressions
         ]
 
@@ -51,6 +59,10 @@ class Grid:
         for s in self.seeds:
             if s < 0:
                 raise ConfigError(f"--seeds must all be >= 0, got {s}")
+        for schedule in self.prune_schedules:
+            if schedule not in PRUNE_SCHEDULES:
+                raise ConfigError(f"--prune-schedules must be among "
+                                  f"{', '.join(PRUNE_SCHEDULES)}, got {schedule!r}")
 
 
 def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
@@ -89,6 +101,8 @@ def parse_grid(values: Mapping[str, Any]) -> Grid:
         compressions=parse_list(values.get("compressions") or defaults.compressions, float,
                                 "--compressions"),
         seeds=parse_list(values.get("seeds") or defaults.seeds, int, "--seeds"),
+        prune_schedules=parse_list(values.get("prune_schedules") or defaults.prune_schedules,
+                                   str, "--prune-schedules"),
     )
     grid.check()
     return grid

@@ -26,14 +26,19 @@ STAGES = ("train", "prune", "sweep", "tune", "trial", "report")
 TUNED_SUFFIX = "-tuned"
 
 
-def prune_run_name(strategy: str, compression: float, seed: int, *, tuned: bool = False) -> str:
+def prune_run_name(strategy: str, compression: float, seed: int, *, tuned: bool = False,
+                   schedule: str = "oneshot") -> str:
     """``layer_grad-c8-s0`` (``...-tuned`` for a tuned configuration): a prune run's name.
+
+    A pruning schedule other than one-shot follows the strategy:
+    ``global_weight-iterative-c8-s0``.
 
     Example:
         >>> prune_run_name("global_weight", 8.0, 0, tuned=True)
         'global_weight-c8-s0-tuned'
     """
-    return f"{strategy}-c{compression:g}-s{seed}" + (TUNED_SUFFIX if tuned else "")
+    kind = strategy if schedule == "oneshot" else f"{strategy}-{schedule}"
+    return f"{kind}-c{compression:g}-s{seed}" + (TUNED_SUFFIX if tuned else "")
 
 
 # -- strategies ---------------------------------------------------------------------
@@ -61,6 +66,9 @@ EPOCH_METRICS = ("train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5",
 FINAL_METRICS = (
     "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
+    "measured_speedup", "measured_speedup_throughput", "latency_ms", "base_latency_ms",
+    "throughput", "base_throughput", "speed_threads", "speed_seconds", "train_epochs_total",
+    "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear",
 )
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -82,7 +90,24 @@ METRICS: dict[str, Metric] = {
         Metric("macs_nz", "nonzero multiply-accumulates per sample", "MACs"),
         Metric("flops", "FLOPs per sample (2 x MACs)", "FLOPs"),
         Metric("flops_nz", "nonzero FLOPs per sample", "FLOPs"),
-        Metric("speedup", "theoretical speedup (MACs / nonzero MACs)", "ratio"),
+        Metric("speedup", "theoretical speedup, whole model (MACs / nonzero MACs)", "ratio"),
+        Metric("macs_conv_linear", "multiply-accumulates of conv and linear layers (the "
+               "paper's convention)", "MACs"),
+        Metric("macs_conv_linear_nz", "nonzero multiply-accumulates of conv and linear "
+               "layers", "MACs"),
+        Metric("speedup_conv_linear", "theoretical speedup, conv + linear MACs (the paper's)",
+               "ratio"),
+        Metric("measured_speedup", "measured speedup (dense / pruned latency, batch 1)",
+               "ratio"),
+        Metric("measured_speedup_throughput",
+               "measured speedup (pruned / dense throughput, fine-tuning batch)", "ratio"),
+        Metric("latency_ms", "latency of the pruned model, batch 1", "ms"),
+        Metric("base_latency_ms", "latency of the dense model, batch 1", "ms"),
+        Metric("throughput", "throughput of the pruned model", "samples/s"),
+        Metric("base_throughput", "throughput of the dense model", "samples/s"),
+        Metric("speed_threads", "CPU threads while timing", "count"),
+        Metric("speed_seconds", "time spent measuring speed", "s"),
+        Metric("train_epochs_total", "training epochs, base + fine-tuning", "epochs"),
         Metric("train_loss", "training loss", "nats"),
         Metric("train_acc1", "training top-1", "fraction"),
         Metric("val_loss", "val loss", "nats"),

@@ -7,11 +7,12 @@ training happens. ``train_base`` and ``prune`` do the work and track it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,19 +20,20 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mlbench import checkpoint
-from mlbench.config import RunConfig, TrackingConfig, config_hash
+from mlbench import checkpoint, prune_flow
+from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
 from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
 from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
-from mlbench.metrics import OPS_CONVENTION, size_and_ops
+from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
 from mlbench.progress import EpochProgress
 from mlbench.strategies import STRATEGIES, strategy_allocation
+from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
     BASE_HASH,
     CHECKPOINT_DIR,
@@ -81,7 +83,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     """
     cfg.check()
     if prune:
-        STRATEGIES.get(cfg.prune.strategy)
+        check_strategy(cfg.prune.strategy)
     check_batch(cfg.base.batch_size, dist, "--base-batch-size" if prune else "--batch-size")
     if prune:
         check_batch(cfg.finetune.batch_size, dist, "--batch-size")
@@ -92,7 +94,12 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     place_model(model, device, cfg.memory_format)
     classifier = None if cfg.prune.prune_classifier else classifier_name(model)
     prunable = prunable_parameters(model, classifier)
-    keep = keep_count(model, prunable, cfg.prune.compression) if prune else 0
+    keep = 0
+    if prune and is_structured(cfg.prune.strategy):
+        prune_flow.check_structured(cfg, model, splits.info.input_shape, classifier)
+    elif prune:
+        keep = keep_count(model, prunable, cfg.prune.compression)
+        prune_flow.check_semi_structured(cfg, model, prunable)
     return Setup(cfg, device, splits, model, prunable, keep, dist)
 
 
@@ -225,8 +232,9 @@ def find_or_train_base(setup: Setup, tracker: Tracker, poll_s: float = 2.0) -> B
 
 
 def run_name(cfg: RunConfig) -> str:
-    """``layer_grad-c8-s0``: how a prune run reads in the MLflow run list."""
-    return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed)
+    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
+    return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed,
+                          schedule=cfg.prune.prune_schedule)
 
 
 def prune(
@@ -252,6 +260,7 @@ def prune(
                 "base_run_id": base.run_id,
                 "base_model": f"{base.name}/{base.version}" if base.version else "",
                 "ops_convention": OPS_CONVENTION,
+                "speed_kernels": prune_flow.speed_kernels(cfg, setup.device),
             }
         )
         log_data(setup, tracker)
@@ -260,40 +269,76 @@ def prune(
         batch = cfg.finetune.batch_size
         test = setup.splits.test
         results = _prefixed("base_", evaluate(setup.model, test, batch, precision, dist=dist))
-        masks = dist.broadcast_masks(compute_masks(setup) if dist.is_main else None,
-                                     setup.prunable)
-        apply_masks(setup.model, masks)
+        dense = copy.deepcopy(setup.model)  # the base: measured speed, weight rewinding
+        masks: Masks = {}
+        structure = None
+        if is_structured(cfg.prune.strategy):
+            structure = prune_flow.prune_structured(setup, score_batches(setup))
+        else:
+            masks = dist.broadcast_masks(compute_masks(setup) if dist.is_main else None,
+                                         setup.prunable)
+            apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
         _settle_claim(tracker, dist)  # the claim settled while the work above was done
         progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
                                  enabled=dist.is_main)
-        with seeded(cfg.seed):
-            fit(
-                setup.model,
-                setup.splits.train,
-                setup.splits.val,
-                cfg.finetune,
-                generator=generator(cfg.seed),
-                precision=precision,
-                masks=masks,
-                augment=cfg.data.augment,
-                on_epoch=progress.chain(
-                    lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
-                epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
-                checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
-                dist=dist,
-                compile=cfg.compile,
-            )
+        if cfg.prune.prune_schedule != "oneshot":
+            with seeded(cfg.seed):
+                masks = prune_flow.run_schedule(
+                    setup, dense, _fit_round(setup, tracker, precision, progress),
+                    score_batches(setup))
+        else:
+            with seeded(cfg.seed):
+                fit(
+                    setup.model,
+                    setup.splits.train,
+                    setup.splits.val,
+                    cfg.finetune,
+                    generator=generator(cfg.seed),
+                    precision=precision,
+                    masks=masks or None,
+                    augment=cfg.data.augment,
+                    on_epoch=progress.chain(
+                        lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
+                    epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
+                    checkpoint=checkpointer(tracker, "prune", tags[CONFIG_HASH], dist),
+                    dist=dist,
+                    compile=cfg.compile,
+                )
         results |= evaluate(setup.model, test, batch, precision, dist=dist)
-        sizes, rows = size_and_ops(setup.model, masks, setup.splits.info.input_shape)
-        results |= sizes
+        sizes, rows = prune_flow.sizes(setup, dense, masks, structure is not None)
+        results |= sizes | prune_flow.measure_speed(setup, dense)
+        results["train_epochs_total"] = cfg.base.epochs + cfg.finetune.epochs
         del results["base_loss"], results["pre_loss"]
         if dist.is_main:
-            _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info)
+            _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info,
+                           structure)
             tracker.log_pruned(_export_copy(setup.model),
                                torch.zeros(2, *setup.splits.info.input_shape).numpy())
         tracker.log_metrics(results)
     return results
+
+
+def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
+               progress: EpochProgress) -> prune_flow.FitRound:
+    """Fine-tuning for one round of a schedule: the run's data, seed stream, logging, progress.
+
+    Rounds are not checkpointed: an interrupted iterative or gradual run starts over.
+    """
+    gen = generator(setup.cfg.seed)
+
+    def fit_round(recipe: OptimConfig, epochs: range, masks: Masks,
+                  after: Callable[[int], None]) -> None:
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            tracker.log_metrics(metrics, step=epoch, wait=False)
+            after(epoch)
+
+        fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,
+            precision=precision, masks=masks, augment=setup.cfg.data.augment,
+            on_epoch=progress.chain(on_epoch), epochs=progress.wrap(epochs), dist=setup.dist,
+            compile=setup.cfg.compile)
+
+    return fit_round
 
 
 def checkpointer(
@@ -338,15 +383,21 @@ def compute_masks(setup: Setup) -> Masks:
     batches of a seeded shuffle, without augmentation.
     """
     cfg = setup.cfg
+    scorer = STRATEGIES.get(cfg.prune.strategy)
+    scores = scorer(setup.model, setup.prunable, score_batches(setup), generator(cfg.seed))
+    return allocate(scores, setup.keep, strategy_allocation(cfg.prune.strategy))
+
+
+def score_batches(setup: Setup) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``score_batches`` training batches of a seeded shuffle, not augmented."""
+    cfg = setup.cfg
     gen = generator(cfg.seed)
     batches = []
     for x, y in setup.splits.train.batches(cfg.finetune.batch_size, shuffle=True, generator=gen):
         if len(batches) == cfg.prune.score_batches:
             break
         batches.append((x, y))
-    scorer = STRATEGIES.get(cfg.prune.strategy)
-    scores = scorer(setup.model, setup.prunable, batches, generator(cfg.seed))
-    return allocate(scores, setup.keep, strategy_allocation(cfg.prune.strategy))
+    return batches
 
 
 def _log_artifacts(
@@ -357,14 +408,19 @@ def _log_artifacts(
     rows: list[dict[str, object]],
     model: nn.Module,
     info: DatasetInfo,
+    structure: dict[str, object] | None = None,
 ) -> None:
     resolved = {**cfg.flat(), "base_run_id": base.run_id, "config_hash": cfg.run_hash(),
                 "input_shape": list(info.input_shape), "num_classes": info.num_classes}
     tracker.log_dict(resolved, "config.json")
+    if structure is not None:  # the pruned architecture; its weights follow
+        tracker.log_dict(structure, DESCRIPTION)
     with tempfile.TemporaryDirectory() as tmp:
-        masks_path = Path(tmp) / "masks.safetensors"
-        save_masks(masks, masks_path, {"base_run_id": base.run_id, "strategy": cfg.prune.strategy})
-        tracker.log_file(masks_path)
+        if structure is None:
+            masks_path = Path(tmp) / "masks.safetensors"
+            meta = {"base_run_id": base.run_id, "strategy": cfg.prune.strategy}
+            save_masks(masks, masks_path, meta)
+            tracker.log_file(masks_path)
         table = Path(tmp) / "layers.csv"
         with table.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -385,8 +441,6 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _export_copy(model: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(model).cpu().eval()
 
 

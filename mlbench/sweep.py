@@ -42,11 +42,14 @@ def sweep_name(cfg: RunConfig) -> str:
 
 def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     """Identifies a sweep: the same arguments give the same hash (and the same run)."""
+    grid_key = dataclasses.asdict(grid)
+    if grid.prune_schedules == ("oneshot",):  # one-shot sweeps keep the hashes they had
+        del grid_key["prune_schedules"]
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},
             "seed": None,
-            **dataclasses.asdict(grid),
+            **grid_key,
         }
     )
 
@@ -83,8 +86,10 @@ def run_sweep(
                      resume=True) as sweep_id:
         tracker.log_params(
             {
-                **{k: v for k, v in cfg.flat().items() if k not in ("strategy", "compression")},
+                **{k: v for k, v in cfg.flat().items()
+                   if k not in ("strategy", "compression", "prune_schedule")},
                 "strategies": ",".join(grid.strategies),
+                "prune_schedules": ",".join(grid.prune_schedules),
                 "compressions": ",".join(f"{c:g}" for c in grid.compressions),
                 "seeds": ",".join(map(str, grid.seeds)),
                 "cells": len(cells),

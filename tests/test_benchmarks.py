@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO, clean_env
 
 MEASURED = ("Fine-tuning throughput", "Masks and scores", "Data loading", "Tracking overhead",
-            "End to end")
+            "End to end", "Structured against unstructured: measured speedup")
 REPORT = "Report on 1,000 runs"  # a slot until benchmarks/report_speed.py exists
 
 

@@ -69,14 +69,16 @@ def test_param_text_is_what_mlflow_run_writes():
         "true", "false", "8", "0.0005", "1e-05", "3", "x", ""]
 
 
-@pytest.mark.parametrize("kind", ["dataset", "model", "strategy"])
+@pytest.mark.parametrize("kind", ["dataset", "model", "strategy", "channel"])
 def test_the_catalog_reads_exactly_the_registered_names(kind):
     from mlbench.data import dataset_names
     from mlbench.models import model_names
     from mlbench.strategies import strategy_names
+    from mlbench.structured import channel_strategy_names
 
     registered = {"dataset": dataset_names, "model": model_names,
-                  "strategy": strategy_names}[kind]()
+                  "strategy": lambda: [*strategy_names(), *channel_strategy_names()],
+                  "channel": channel_strategy_names}[kind]()
     assert set(catalog.names(kind)) == set(registered)
 
 

@@ -166,8 +166,8 @@ def test_the_default_preset_is_used_by_the_sweep_entry_point():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     sweep = project["entry_points"]["sweep"]
     assert sweep["parameters"]["project"]["default"] == "projects/digits-lenet.yaml"
-    for key in ("strategies", "compressions", "seeds"):
-        assert f"--{key} {{{key}}}" in sweep["command"]
+    for key in ("strategies", "compressions", "seeds", "prune_schedules"):
+        assert f"--{key.replace('_', '-')} {{{key}}}" in sweep["command"]
     assert Path(REPO / sweep["parameters"]["project"]["default"]).exists()
 
 

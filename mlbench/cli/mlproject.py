@@ -67,7 +67,7 @@ ROOT = (
     Entry("train", "train", "the dense base model alone, registered in the Model Registry"),
     Entry("sweep", "sweep", "strategies x compressions x seeds, one base model per seed; "
           "resumable.\n# An empty value means \"the preset's, or the default\".",
-          keys=("project", "strategies", "compressions", "seeds", "workers"),
+          keys=("project", "strategies", "compressions", "seeds", "prune_schedules", "workers"),
           defaults={"project": _PRESET}),
     Entry("tune", "tune", "one Optuna study per strategy (same search space, budget, sampler "
           "seed), val only;\n# then each strategy's best config on the test split for every "
@@ -77,6 +77,8 @@ ROOT = (
           defaults={"project": _PRESET, "compression": "", "dataset": "", "model": ""}),
     Entry("report", "report", "plots, tables and one HTML page from the prune runs, logged "
           "as a `report` run", skip=("tracking_uri",)),
+    Entry("findings", "findings", "the paper's claims as supported / contradicted / "
+          "inconclusive, from the prune runs", skip=("tracking_uri",)),
 )
 DEPLOY = (
     Entry("main", "prune", "one prune run in the container",
@@ -85,8 +87,8 @@ DEPLOY = (
           defaults={"data_dir": "/data"}),
     Entry("sweep", "sweep", "strategies x compressions x seeds; Jobs started with the same "
           "arguments share the\n# grid's cells",
-          keys=("project", "strategies", "compressions", "seeds", "workers", "data_dir",
-                "device"),
+          keys=("project", "strategies", "compressions", "seeds", "prune_schedules", "workers",
+                "data_dir", "device"),
           defaults={"project": "/opt/mlbench/projects/digits-lenet.yaml", "data_dir": "/data"}),
 )
 

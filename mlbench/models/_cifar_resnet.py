@@ -17,7 +17,11 @@ from mlbench.models._registry import register_model
 class ZeroPadShortcut(nn.Module):
     """Option-A shortcut: keep every ``stride``-th pixel, zero-pad the new channels.
 
-    A module rather than a lambda so that models pickle, deepcopy and print.
+    A module rather than a lambda so that models pickle, deepcopy and print. After
+    channel pruning (``mlbench.structured``) the padding is no longer a contiguous
+    block: ``sources`` and ``placement`` then say which input channel lands in which
+    output channel (output channel ``placement[i]`` = input channel ``sources[i]``,
+    every other output channel zero). Both are None for the unpruned layout.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
@@ -25,12 +29,26 @@ class ZeroPadShortcut(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride
+        self.sources: list[int] | None = None
+        self.placement: list[int] | None = None
+
+    def channel_map(self) -> tuple[list[int], list[int]]:
+        """(sources, placement): input channel ``sources[i]`` goes to ``placement[i]``."""
+        if self.sources is not None and self.placement is not None:
+            return list(self.sources), list(self.placement)
+        front = (self.out_channels - self.in_channels) // 2
+        return list(range(self.in_channels)), [front + i for i in range(self.in_channels)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[:, :, :: self.stride, :: self.stride]
-        extra = self.out_channels - self.in_channels
-        # F.pad pads the last dims first: (W left, W right, H top, H bottom, C front, C back).
-        return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))
+        if self.placement is None or self.sources is None:
+            extra = self.out_channels - self.in_channels
+            # F.pad pads the last dims first: (W left, W right, H top, H bottom, C front, C back).
+            return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))
+        out = x.new_zeros(x.shape[0], self.out_channels, x.shape[2], x.shape[3])
+        src = torch.tensor(self.sources, dtype=torch.long, device=x.device)
+        dst = torch.tensor(self.placement, dtype=torch.long, device=x.device)
+        return out.index_copy(1, dst, x.index_select(1, src))
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"

@@ -5,7 +5,9 @@ Columns (DESIGN.md's names): ``run_id``, ``run_name``, ``experiment``, ``status`
 *target*, the param), ``seed``, ``tuned``, ``tune_run_id``; the final metrics ``acc1``,
 ``acc5``, ``loss``, ``pre_acc1``, ``pre_acc5``, ``base_acc1``, ``base_acc5``, ``params``,
 ``params_nz``, ``compression_measured`` (the metric ``compression``), ``macs``,
-``macs_nz``, ``flops``, ``flops_nz``, ``speedup``; ``delta_acc1`` / ``delta_acc5``
+``macs_nz``, ``flops``, ``flops_nz``, ``speedup`` (whole model), ``macs_conv_linear``,
+``macs_conv_linear_nz``, ``speedup_conv_linear`` (the paper's convention; NaN for runs
+made before mlbench logged it); ``delta_acc1`` / ``delta_acc5``
 (acc minus the base model's); every other param (``epochs``, ``lr``, ...,
 ``base_run_id``) typed as in the config; ``base_model`` (``name/version`` from the Model
 Registry); ``config_hash``; and the grouping keys below.
@@ -63,6 +65,9 @@ def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = (
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=_column_order([]))
+    numeric = [c for c in ("compression_measured" if m == "compression" else m
+                           for m in FINAL_METRICS) if c in df]
+    df[numeric] = df[numeric].apply(pd.to_numeric)  # a metric no run logged: NaN, not None
     return df.reindex(columns=_column_order(list(df.columns))).reset_index(drop=True)
 
 
@@ -76,6 +81,9 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
     for k in ("acc1", "acc5"):
         have = metrics.get(k) is not None and metrics.get(f"base_{k}") is not None
         row[f"delta_{k}"] = metrics[k] - metrics[f"base_{k}"] if have else None
+    schedule = params.get("prune_schedule", "oneshot")
+    if schedule != "oneshot":  # schedules side by side: one line each, in the same panel
+        row["strategy"] = f"{row['strategy']}+{schedule}"
     row["tuned"] = tags.get(TUNED, "").lower() == "true"
     row["tune_run_id"] = tags.get(TUNE_RUN_ID, "")
     row["config_hash"] = tags.get(CONFIG_HASH, "")
@@ -112,7 +120,8 @@ def _hash(params: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
 _FIRST = ("run_id", "run_name", "experiment", "status", "start_time", *KEYS, "tuned",
           "tune_run_id", "acc1", "acc5", "delta_acc1", "delta_acc5", "loss", "pre_acc1",
           "pre_acc5", "base_acc1", "base_acc5", "params", "params_nz", "compression_measured",
-          "macs", "macs_nz", "flops", "flops_nz", "speedup")
+          "macs", "macs_nz", "flops", "flops_nz", "speedup", "macs_conv_linear",
+          "macs_conv_linear_nz", "speedup_conv_linear")
 _LAST = ("base_run_id", "base_model", "config_hash", "recipe", "setting", "group")
 
 

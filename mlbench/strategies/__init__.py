@@ -22,14 +22,18 @@ from mlbench.strategies._registry import (
     strategy_names,
 )
 
-# Importing the modules registers the paper's five baselines, in the paper's order.
-for _module in ("_magnitude", "_gradient", "_random"):
+# Importing the modules registers the paper's five baselines, in the paper's order, then
+# SNIP, GraSP, SynFlow and LAMP, then 2:4 semi-structured magnitude.
+for _module in ("_magnitude", "_gradient", "_random", "_modern", "_semi"):
     importlib.import_module(f"mlbench.strategies.{_module}")
+
+from mlbench.strategies._semi import pattern_floor  # noqa: E402  (registered above, in order)
 
 __all__ = [
     "STRATEGIES",
     "Batch",
     "Scorer",
+    "pattern_floor",
     "register_strategy",
     "strategy_allocation",
     "strategy_names",

@@ -11,7 +11,7 @@ from mlbench.grid import DEFAULT_SEEDS
 from mlbench.names import BASELINES
 from mlbench.options import TuneOptions
 from mlbench.search_space import SearchSpace
-from mlbench.strategies import STRATEGIES
+from mlbench.structured import check_strategy
 
 DEFAULT_TRIALS = TuneOptions().trials  # one definition: the option schema
 
@@ -32,7 +32,7 @@ class TuneConfig:
         if not self.strategies:
             raise ConfigError("--strategies must name at least one strategy")
         for strategy in self.strategies:
-            STRATEGIES.get(strategy)
+            check_strategy(strategy)
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"--strategies names one twice: {','.join(self.strategies)}")
         if not isinstance(self.trials, int) or self.trials < 1:

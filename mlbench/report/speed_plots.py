@@ -1,0 +1,63 @@
+"""Plots of measured speed, structured against unstructured, and training cost.
+
+- measured against theoretical speedup, one point per run, the diagonal drawn;
+- test top-1 against measured speedup, channel (structured) and masked (unstructured)
+  strategies on the same axes;
+- test top-1 against total training epochs (base + fine-tuning), schedules side by side.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlbench.report.plots import _figure, colours
+from mlbench.structured import is_structured
+
+
+def has_speed(runs: pd.DataFrame) -> bool:
+    """Whether any run in the panel measured its speed."""
+    return "measured_speedup" in runs and runs["measured_speedup"].notna().any()
+
+
+def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
+    """Measured (batch 1) against theoretical speedup, and top-1 against measured speedup."""
+    runs = runs[runs["measured_speedup"].notna()]
+    fig = _figure((10.0, 4.2))
+    left, right = fig.subplots(1, 2)
+    palette = colours(runs["strategy"].unique())
+    for strategy, part in runs.groupby("strategy", sort=True):
+        base = strategy.split("+")[0]
+        marker = "s" if is_structured(base) else "o"
+        kind = "channels" if is_structured(base) else "masked"
+        label = f"{strategy} ({kind})"
+        left.scatter(part["speedup"], part["measured_speedup"], c=palette[strategy],
+                     marker=marker, label=label, s=28)
+        right.scatter(part["measured_speedup"], part["acc1"], c=palette[strategy],
+                      marker=marker, label=label, s=28)
+    top = max(runs["speedup"].max(), runs["measured_speedup"].max(), 1.0) * 1.1
+    left.plot([1, top], [1, top], "k--", lw=1, label="measured = theoretical")
+    left.set(xscale="log", yscale="log", xlabel="theoretical speedup (MACs / MACs kept)",
+             ylabel="measured speedup (batch 1 latency)")
+    right.set(xscale="log", xlabel="measured speedup (batch 1 latency)", ylabel="test top-1")
+    left.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def cost_figure(runs: pd.DataFrame, title: str) -> Figure:
+    """Test top-1 against total training epochs (base + fine-tuning), one colour a strategy."""
+    runs = runs[runs["train_epochs_total"].notna()]
+    fig = _figure((5.5, 4.2))
+    ax = fig.subplots()
+    palette = colours(runs["strategy"].unique())
+    for strategy, part in runs.groupby("strategy", sort=True):
+        ax.scatter(part["train_epochs_total"], part["acc1"], c=palette[strategy],
+                   label=strategy, s=28)
+    ax.set(xlabel="training epochs in total (base + fine-tuning)", ylabel="test top-1")
+    ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+__all__ = ["cost_figure", "has_speed", "speed_figure"]

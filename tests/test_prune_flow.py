@@ -1,0 +1,51 @@
+"""Real prune runs (sqlite MLflow store) for a channel strategy and a gradual schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from mlbench.cli import main
+from mlbench.structured import load_channel_pruned
+from tests.conftest import tiny_argv
+
+
+@pytest.mark.slow
+def test_structured_and_scheduled_runs_log_measured_speed_and_reload(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for extra in ({"strategy": "global_l1_channel"},
+                  {"prune_schedule": "gradual", "epochs": 2, "speed_repeats": 0}):
+        assert main(["prune", *tiny_argv(**extra), "--tracking-uri", uri]) == 0
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = {r.data.params["strategy"]: r
+            for r in client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")}
+    channel, gradual = runs["global_l1_channel"], runs["global_weight"]
+    m = channel.data.metrics
+    assert m["compression"] == pytest.approx(4.0, rel=0.1)
+    assert m["params_nz"] < m["params"] and m["macs_nz"] < m["macs"]
+    for key in ("measured_speedup", "latency_ms", "base_latency_ms", "throughput",
+                "base_throughput", "speed_threads"):
+        assert m[key] > 0
+    assert m["measured_speedup"] == pytest.approx(m["base_latency_ms"] / m["latency_ms"])
+    spec = client.download_artifacts(channel.info.run_id, "structure.json", str(tmp_path))
+    weights = client.download_artifacts(channel.info.run_id, "weights.safetensors",
+                                        str(tmp_path))
+    model = load_channel_pruned(spec, weights).eval()
+    assert sum(p.numel() for p in model.parameters()) == m["params_nz"]
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 4)
+    g = gradual.data.metrics
+    assert gradual.data.params["prune_schedule"] == "gradual"
+    assert g["compression"] == pytest.approx(4.0, abs=0.01)  # exact, like one-shot
+    assert "measured_speedup" not in g  # --speed-repeats 0 switches measuring off
+    assert [h.step for h in client.get_metric_history(gradual.info.run_id, "val_acc1")] == [1, 2]
+
+
+def test_channel_strategy_with_a_schedule_is_refused_before_any_work(tmp_path, capsys):
+    code = main(["prune", *tiny_argv(strategy="global_l1_channel", prune_schedule="iterative"),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert code == 2
+    assert "runs oneshot" in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists()
