@@ -540,6 +540,7 @@ class Tracker:
             info = mlflow.pytorch.log_model(model, input_example=example, **options)
         except Exception:  # noqa: BLE001 - torch.export cannot trace every model
             # Pickled by us; mlbench itself only ever reloads the safetensors weights.
+            del options["validate_serving_input"]  # torch.save would get it
             info = mlflow.pytorch.log_model(model, serialization_format="pickle", **options)
         mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
         self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
