@@ -33,7 +33,8 @@ def log_pruned_model(model: Any, example: Any) -> bool:
     """
     try:
         mlflow.pytorch.log_model(model, name="pruned_model", input_example=example,
-                                 pip_requirements=list(PIP_REQUIREMENTS))
+                                 pip_requirements=list(PIP_REQUIREMENTS),
+                                 validate_serving_input=False)
     except Exception as exc:  # noqa: BLE001 - torch.export cannot trace every model
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"mlbench: --log-model: torch.export cannot trace this model ({reason}); "

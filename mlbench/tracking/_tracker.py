@@ -532,11 +532,15 @@ class Tracker:
         if not self.cfg.register:
             return None
         run_id = mlflow.active_run().info.run_id
-        options = {"name": "model", "pip_requirements": ["torch", "torchvision", "mlbench"]}
+        # Stated requirements and no serving check (MLflow would load the model back and
+        # predict the example): registering costs little beyond writing the weights.
+        options = {"name": "model", "pip_requirements": ["torch", "torchvision", "mlbench"],
+                   "validate_serving_input": False}
         try:
             info = mlflow.pytorch.log_model(model, input_example=example, **options)
         except Exception:  # noqa: BLE001 - torch.export cannot trace every model
             # Pickled by us; mlbench itself only ever reloads the safetensors weights.
+            del options["validate_serving_input"]  # torch.save would get it
             info = mlflow.pytorch.log_model(model, serialization_format="pickle", **options)
         mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
         self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
