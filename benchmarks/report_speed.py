@@ -6,6 +6,9 @@ final and per-epoch metrics, tags and a ``layers.csv`` artifact each), logged fa
 
 - ``mlbench report`` as a user runs it: a fresh ``python -m mlbench report`` process
   (imports, query, tables, plots, HTML, logging the report run), and
+- ``python -c "import torch, mlflow, pandas, matplotlib.pyplot"`` just before and just
+  after it: what the report cannot do without. Their ratio (target: at most 2x) is the
+  figure that travels between hosts, whose absolute times differ by 3x;
 - inside this process: the query alone, and ``build_report`` as a whole.
 
 The process's CPU time (user + system) is printed beside its wall time: on a machine
@@ -43,6 +46,9 @@ from mlbench.report import build_report
 from mlbench.tracking import query_prune_runs
 
 TARGET_S = 10.0
+# What the report cannot do without: a cold report should cost at most TARGET_RATIO times it.
+IMPORTS = "import torch, mlflow, pandas, matplotlib.pyplot"
+TARGET_RATIO = 2.0
 PANELS = (("digits", "lenet", 0.97), ("cifar10", "resnet20", 0.91))
 STRATEGIES = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
 COMPRESSIONS = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -82,6 +88,17 @@ def fill(uri: str, folder: Path, seeds: int) -> int:
                     client.set_terminated(run.info.run_id, "FAILED" if failed else "FINISHED")
                     count += 1
     return count
+
+
+def _timed(argv: list[str], env: dict[str, str], cwd: Path
+           ) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a process; return it, its wall time and its CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return proc, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _base(client: MlflowClient, experiment: str, dataset: str, model: str, seed: int,
@@ -134,17 +151,15 @@ def main(quick: bool = False, keep: str | None = None) -> dict[str, Any]:
         runs = fill(uri, folder, seeds)
         fill_s = time.perf_counter() - start
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        proc = subprocess.run(
+        imports = [_timed([sys.executable, "-c", IMPORTS], env, folder)]
+        proc, cli_s, cli_cpu_s = _timed(
             [sys.executable, "-m", "mlbench", "report", "--tracking-uri", uri,
-             "--output", str(folder / "cli")], capture_output=True, text=True, env=env,
-            cwd=folder)
-        cli_s = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cli_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+             "--output", str(folder / "cli")], env, folder)
+        imports.append(_timed([sys.executable, "-c", IMPORTS], env, folder))
         if proc.returncode != 0:
             raise SystemExit(f"mlbench report failed:\n{proc.stderr}")
+        import_s = sum(t[1] for t in imports) / 2
+        import_cpu_s = sum(t[2] for t in imports) / 2
         start = time.perf_counter()
         query_prune_runs(uri, ["mlbench"])
         query_s = time.perf_counter() - start
@@ -152,6 +167,8 @@ def main(quick: bool = False, keep: str | None = None) -> dict[str, Any]:
         report = build_report(["mlbench"], folder / "lib", tracking_uri=uri)
         build_s = time.perf_counter() - start
     result = {"runs": runs, "fill_s": fill_s, "cli_s": cli_s, "cli_cpu_s": cli_cpu_s,
+              "import_s": import_s, "import_cpu_s": import_cpu_s,
+              "ratio_wall": cli_s / import_s, "ratio_cpu": cli_cpu_s / import_cpu_s,
               "query_s": query_s, "build_s": build_s, "phases_s": report.seconds,
               "runs_used": len(report.usable.runs),
               "left_out": report.usable.left_out, "target_s": TARGET_S,
@@ -161,6 +178,9 @@ def main(quick: bool = False, keep: str | None = None) -> dict[str, Any]:
     print(f"`mlbench report` process, end to end: {cli_s:.2f} s wall "
           f"({'under' if cli_s < TARGET_S else 'OVER'} the {TARGET_S:g} s target), "
           f"{cli_cpu_s:.2f} s CPU")
+    print(f"`{IMPORTS}` (before and after, mean): {import_s:.2f} s wall, "
+          f"{import_cpu_s:.2f} s CPU; report / imports: {cli_s / import_s:.2f}x wall, "
+          f"{cli_cpu_s / import_cpu_s:.2f}x CPU (target {TARGET_RATIO:g}x)")
     phases = ", ".join(f"{k} {v:.2f}" for k, v in report.seconds.items())
     print(f"in-process: query alone {query_s:.2f} s; build_report {build_s:.2f} s ({phases})")
     return result

@@ -45,10 +45,12 @@ def sections() -> dict[str, ModuleType]:
     import loader_speed
     import mask_speed
     import report_section
+    import startup
     import structured_speed
     import tracking_section
 
     return {
+        "startup": startup,
         "finetune": finetune_throughput,
         "masks": mask_speed,
         "loader": loader_speed,

@@ -4,6 +4,9 @@
 - params counts every parameter; params_nz those the masks keep; compression = ratio.
 - MACs: thop's multiply-accumulates for one sample; FLOPs = 2 x MACs; macs_nz scales
   each layer's MACs by the density of its weight; speedup = macs / macs_nz.
+- The paper's and ShrinkBench's convention, beside them: the same counts over the
+  Conv*d and Linear layers only (the classifier included, dense; BatchNorm, pooling
+  and activations left out): macs_conv_linear, macs_conv_linear_nz, speedup_conv_linear.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from torch import Tensor, nn
 
 OPS_CONVENTION = (
     "MACs: thop multiply-accumulates of one forward pass on one sample; FLOPs = 2 x MACs; "
-    "macs_nz scales each layer's MACs by its weight density; speedup = macs / macs_nz"
+    "macs_nz scales each layer's MACs by its weight density; speedup = macs / macs_nz; "
+    "*_conv_linear: the same over Conv*d and Linear layers only (ShrinkBench's and the "
+    "paper's convention)"
 )
+
+CONV_LINEAR_TYPES = ("Conv1d", "Conv2d", "Conv3d", "Linear")
 
 
 def topk_correct(logits: Tensor, targets: Tensor, ks: tuple[int, ...] = (1, 5)) -> Tensor:
@@ -92,7 +99,25 @@ def size_and_ops(
         flops_nz=2 * mac_nz,
         speedup=mac / mac_nz if mac_nz else float("inf"),
     )
+    metrics.update(conv_linear_ops(rows))
     return metrics, rows
+
+
+def conv_linear_ops(rows: list[dict[str, object]]) -> dict[str, float]:
+    """The paper's convention from a ``layer_table``: MACs of Conv*d and Linear layers only.
+
+    ShrinkBench counts only these layers (its metrics/flops.py), so BatchNorm, pooling
+    and activations, which stay dense, do not dilute the speedup: ResNet-20 at 4x with a
+    layer strategy gives 4.09 here against 3.87 over the whole model.
+    """
+    layers = [r for r in rows if r["type"] in CONV_LINEAR_TYPES]
+    mac = sum(int(r["macs"]) for r in layers)
+    mac_nz = sum(float(r["macs_nz"]) for r in layers)
+    return {
+        "macs_conv_linear": mac,
+        "macs_conv_linear_nz": mac_nz,
+        "speedup_conv_linear": mac / mac_nz if mac_nz else float("inf"),
+    }
 
 
 def _module_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:

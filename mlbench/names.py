@@ -68,6 +68,7 @@ FINAL_METRICS = (
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
     "measured_speedup", "measured_speedup_throughput", "latency_ms", "base_latency_ms",
     "throughput", "base_throughput", "speed_threads", "speed_seconds", "train_epochs_total",
+    "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear",
 )
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -89,7 +90,13 @@ METRICS: dict[str, Metric] = {
         Metric("macs_nz", "nonzero multiply-accumulates per sample", "MACs"),
         Metric("flops", "FLOPs per sample (2 x MACs)", "FLOPs"),
         Metric("flops_nz", "nonzero FLOPs per sample", "FLOPs"),
-        Metric("speedup", "theoretical speedup (MACs / nonzero MACs)", "ratio"),
+        Metric("speedup", "theoretical speedup, whole model (MACs / nonzero MACs)", "ratio"),
+        Metric("macs_conv_linear", "multiply-accumulates of conv and linear layers (the "
+               "paper's convention)", "MACs"),
+        Metric("macs_conv_linear_nz", "nonzero multiply-accumulates of conv and linear "
+               "layers", "MACs"),
+        Metric("speedup_conv_linear", "theoretical speedup, conv + linear MACs (the paper's)",
+               "ratio"),
         Metric("measured_speedup", "measured speedup (dense / pruned latency, batch 1)",
                "ratio"),
         Metric("measured_speedup_throughput",

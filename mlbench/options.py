@@ -34,7 +34,7 @@ from mlbench.config import (
     _opt,
 )
 
-COMMANDS = ("train", "prune", "sweep", "tune", "report", "list")
+COMMANDS = ("train", "prune", "sweep", "tune", "report", "findings", "list")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,21 @@ class ReportOptions:
                              "else ./mlflow.db)")
 
 
+@dataclass(frozen=True)
+class FindingsOptions:
+    """``findings``: which runs, which accuracy, where the tables go."""
+
+    experiment: str = _opt("", "experiment name(s), repeatable or comma-separated "
+                           "(default: every experiment of the store)")
+    filter: str = _opt("", "MLflow search filter ANDed with the prune stage, e.g. "
+                       "\"params.model = 'mlp'\"")
+    metric: str = _opt("acc1", "the accuracy compared", choices=("acc1", "acc5"))
+    output: str = _opt("", "also write findings.csv, findings.md and "
+                       "findings-comparisons.csv into this folder (default: print only)")
+    tracking_uri: str = _opt("", "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                             "else ./mlflow.db)")
+
+
 def fields(cls: type, defaults: Any = None, *, group: str, key_prefix: str = "",
            flag_prefix: str = "", skip: Iterable[str] = ()) -> list[Option]:
     """One Option per ``_opt`` field of the dataclass ``cls`` (defaults from ``defaults``)."""
@@ -117,7 +132,7 @@ def fields(cls: type, defaults: Any = None, *, group: str, key_prefix: str = "",
             help=f.metadata.get("help", ""),
             group=group,
             bounds={k: v for k, v in f.metadata.items() if k != "help"},
-            repeat=cls is ReportOptions and f.name == "experiment",
+            repeat=cls in (ReportOptions, FindingsOptions) and f.name == "experiment",
         )
         for f in dataclasses.fields(cls)
         if "help" in f.metadata and f.name not in skip
@@ -162,6 +177,8 @@ def command_options(command: str) -> list[Option]:
                 *_tracking()]
     if command == "report":
         return fields(ReportOptions, group="report")
+    if command == "findings":
+        return fields(FindingsOptions, group="findings")
     if command == "list":
         return []
     raise ValueError(f"unknown command {command!r}")
@@ -197,6 +214,7 @@ __all__ = [
     "COMMANDS",
     "GridOptions",
     "Option",
+    "FindingsOptions",
     "ReportOptions",
     "TuneOptions",
     "command_options",

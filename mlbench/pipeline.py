@@ -22,7 +22,7 @@ from torch import nn
 
 from mlbench import checkpoint, prune_flow
 from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
-from mlbench.data import Splits, data_digest, data_source, load_dataset, split_records
+from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
@@ -167,7 +167,22 @@ def train_base(setup: Setup, tracker: Tracker, *, exclusive: bool = False) -> Ba
         version = tracker.register_base(
             registered_name(cfg), _export_copy(model), example, base_hash
         )
+        tracker.describe_base(registered_name(cfg), version,
+                              base_description(setup, base_hash, test["acc1"]),
+                              alias=f"seed-{cfg.seed}")
     return BaseModel(run_id=run_id, name=registered_name(cfg), version=version)
+
+
+def base_description(setup: Setup, base_hash: str, acc1: float) -> str:
+    """What a registered base model is, for its model version's description."""
+    cfg = setup.cfg
+    return (
+        f"Dense base model of mlbench: {cfg.model} on {cfg.data.dataset} (data digest "
+        f"{data_digest(setup.splits)}), seed {cfg.seed}, recipe hash {base_hash}, test acc1 "
+        f"{acc1:.4f}. Every strategy at seed {cfg.seed} prunes these weights. Load them with "
+        f"mlflow.pytorch.load_model('models:/{registered_name(cfg)}@seed-{cfg.seed}'), or the "
+        "run's weights.safetensors into mlbench.models.create_model (no pickle)."
+    )
 
 
 def _settle_claim(tracker: Tracker, dist: Dist) -> None:
@@ -296,7 +311,10 @@ def prune(
         results["train_epochs_total"] = cfg.base.epochs + cfg.finetune.epochs
         del results["base_loss"], results["pre_loss"]
         if dist.is_main:
-            _log_artifacts(tracker, cfg, base, masks, rows, setup.model, structure)
+            _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info,
+                           structure)
+            tracker.log_pruned(_export_copy(setup.model),
+                               torch.zeros(2, *setup.splits.info.input_shape).numpy())
         tracker.log_metrics(results)
     return results
 
@@ -389,9 +407,11 @@ def _log_artifacts(
     masks: Masks,
     rows: list[dict[str, object]],
     model: nn.Module,
+    info: DatasetInfo,
     structure: dict[str, object] | None = None,
 ) -> None:
-    resolved = {**cfg.flat(), "base_run_id": base.run_id, "config_hash": cfg.run_hash()}
+    resolved = {**cfg.flat(), "base_run_id": base.run_id, "config_hash": cfg.run_hash(),
+                "input_shape": list(info.input_shape), "num_classes": info.num_classes}
     tracker.log_dict(resolved, "config.json")
     if structure is not None:  # the pruned architecture; its weights follow
         tracker.log_dict(structure, DESCRIPTION)

@@ -24,6 +24,21 @@ from tests._postgres import PostgresCluster, find_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def _shared_data() -> Path:
+    """The project's read-only data (real MNIST, literature CSVs): ``../shared/data`` from
+    the repository root (a worktree one level deeper finds it at ``../../shared/data``),
+    or $MLBENCH_SHARED_DATA."""
+    if os.environ.get("MLBENCH_SHARED_DATA"):
+        return Path(os.environ["MLBENCH_SHARED_DATA"]).resolve()
+    for root in (REPO.parent, REPO.parent.parent):
+        if (root / "shared" / "data").is_dir():
+            return (root / "shared" / "data").resolve()
+    return (REPO.parent / "shared" / "data").resolve()
+
+
+SHARED_DATA = _shared_data()
+
 # A tiny but real run: synthetic 1x8x8 data, 4 classes, LeNet, a few epochs.
 TINY = {
     "dataset": "synthetic",

@@ -88,3 +88,23 @@ def test_profiling_leaves_the_model_alone():
     size_and_ops(model, {}, (1, 5, 5))
     assert model.training
     assert not any(hasattr(m, "total_ops") for m in model.modules())
+
+
+def test_conv_linear_speedup_is_shrinkbenchs_resnet20_number():
+    """ResNet-20 at 4x with a layer strategy: ShrinkBench reports 4.092 (conv and linear
+    MACs only); the whole model, BatchNorm and pooling included, gives 3.873."""
+    from mlbench.masks import allocate, keep_count, prunable_parameters
+    from mlbench.models import classifier_name, create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet20", (3, 32, 32), 10)
+    prunable = prunable_parameters(model, classifier_name(model))
+    scores = {n: p.detach().abs() for n, p in prunable.items()}
+    masks = allocate(scores, keep_count(model, prunable, 4.0), "layer")
+    metrics, rows = size_and_ops(model, masks, (3, 32, 32))
+    assert metrics["compression"] == pytest.approx(4.0, abs=1e-3)
+    assert metrics["speedup_conv_linear"] == pytest.approx(4.092, abs=1e-3)
+    assert metrics["speedup"] == pytest.approx(3.873, abs=1e-3)
+    layers = [r for r in rows if r["type"] in ("Conv2d", "Linear")]
+    assert metrics["macs_conv_linear"] == sum(r["macs"] for r in layers)
+    assert metrics["macs_conv_linear"] < metrics["macs"]

@@ -20,6 +20,7 @@ from PIL import Image
 import mlbench.tracking._tracker as tracker_module
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
+from mlbench.options import param_text
 from mlbench.pipeline import run_prune
 from mlbench.report import build_report, load_runs, paired_comparison, summary_table
 from mlbench.report.frame import FINAL_METRICS
@@ -45,7 +46,7 @@ class Store:
 
 def _prune(uri: str, **overrides: object) -> str:
     cfg = RunConfig.from_flat({**TINY, **overrides})
-    run_prune(cfg, TrackingConfig(tracking_uri=uri))
+    run_prune(cfg, TrackingConfig(tracking_uri=uri, experiment="mlbench"))
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'", max_results=1,
@@ -115,7 +116,7 @@ def test_the_frame_is_what_the_runs_logged(store: Store):
         assert row["status"] == run.info.status == "FINISHED"
         assert row["run_name"] == run.info.run_name
         for key, value in run.data.params.items():
-            assert str(row[key]) == value or float(row[key]) == float(value), key
+            assert param_text(row[key]) == value or float(row[key]) == float(value), key
         for key in FINAL_METRICS:
             column = "compression_measured" if key == "compression" else key
             assert row[column] == run.data.metrics[key], key
@@ -223,7 +224,8 @@ def test_no_clear_difference_when_the_interval_holds_zero():
 # -- plots and page ---------------------------------------------------------------------
 def test_every_plot_file_is_a_valid_image_of_its_size(report):
     stems = {p.path.stem for p in report.plots}
-    assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned"}
+    assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned",
+                                                    "speed", "cost"}  # speed: measured
     assert len(report.plots) == 2 * len(stems)  # PNG and SVG of each
     for plot in report.plots:
         if plot.path.suffix == ".png":
@@ -323,7 +325,7 @@ def test_the_report_command(store: Store, tmp_path: Path, capsys: pytest.Capture
         (["--experiment", "nope"], "unknown experiment 'nope' in sqlite:///"),
         (["--experiment", "Default"], "no prune runs in experiment(s) Default"),
         (["--filter", "params.dataset = 'cifar10'"],
-         "no prune runs in experiment(s) mlbench matching \"params.dataset = 'cifar10'\""),
+         "no prune runs in any experiment matching \"params.dataset = 'cifar10'\""),
         (["--filter", "params.dataset ~ 'x'"], "--filter \"params.dataset ~ 'x'\": "),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mlbench.cli import main
+from tests.conftest import MLFLOW, REPO, TINY, clean_env, tiny_argv
 from tests.test_sweep import all_runs, sweep_argv
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
@@ -148,3 +150,34 @@ def test_the_experiment_page_shows_each_cell_with_acc1_and_compression(
             print(f"\nscreenshot of the MLflow UI: {shot}")
     width, height = png_size(shot)
     assert width >= 1000 and height >= 500
+    compare_mlflow_run_and_cli(mlflow_server, tmp_path, browser, wait)
+
+
+BOOLEANS = ("amp", "augment", "download", "nesterov", "base_nesterov", "prune_classifier",
+            "compile")
+
+
+def compare_mlflow_run_and_cli(server: str, tmp_path: Path, browser: webdriver.Chrome,
+                               wait: WebDriverWait) -> None:
+    """One recipe by `mlflow run .` and by the CLI: the compare view shows one value per
+    boolean param (no `true` against `True`), and both runs sit in one experiment."""
+    recipe = {**TINY, "strategy": "random", "compression": 2}
+    argv = [MLFLOW, "run", str(REPO), "--env-manager", "local"]
+    for key, value in recipe.items():
+        argv += ["-P", f"{key}={value}"]
+    proc = subprocess.run(argv, cwd=tmp_path, env=clean_env(server), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert main(["prune", *tiny_argv(strategy="random", compression=2.0),
+                 "--tracking-uri", server]) == 0
+    runs = [r for r in all_runs(server, "prune") if r.info.run_name == "random-c2-s0"
+            and "mlflow.parentRunId" not in r.data.tags]
+    assert len(runs) == 2 and len({r.info.experiment_id for r in runs}) == 1
+    ids = ",".join(f'"{r.info.run_id}"' for r in runs)
+    browser.get(f'{server}/#/compare-runs?runs=[{ids}]&experiments=["{runs[0].info.experiment_id}"]')
+    for key in BOOLEANS:
+        row = f"//tr[th[normalize-space()='{key}']]/td"
+        wait.until(lambda d, r=row: len(d.find_elements(By.XPATH, r)) == 2)
+        shown = {c.text.strip() for c in browser.find_elements(By.XPATH, row)}
+        assert shown in ({"true"}, {"false"}), (key, shown)
+    browser.save_screenshot(str(artifact_dir(tmp_path) / "mlflow-ui-compare.png"))

@@ -1,4 +1,4 @@
-"""``python -m mlbench {train,prune,sweep,tune,report,list}``: one small module per command.
+"""``python -m mlbench {train,prune,sweep,tune,report,findings,list}``: a module per command.
 
 Every option comes from the schema (mlbench/options.py), spelled with dashes
 (``base_lr`` -> ``--base-lr``), with the MLproject parameters' names. Bad input prints
@@ -11,14 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from mlbench.cli import findings, prune, report, sweep, train, tune
 from mlbench.cli import list as list_command
-from mlbench.cli import prune, report, sweep, train, tune
 from mlbench.cli._args import EXIT_BAD_INPUT, Parser
 from mlbench.errors import ConfigError, SweepIncomplete
 
 __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
 
-_MODULES = (train, prune, sweep, tune, report, list_command)
+_MODULES = (train, prune, sweep, tune, report, findings, list_command)
 
 
 def build_parser() -> Parser:

@@ -77,6 +77,8 @@ ROOT = (
           defaults={"project": _PRESET, "compression": "", "dataset": "", "model": ""}),
     Entry("report", "report", "plots, tables and one HTML page from the prune runs, logged "
           "as a `report` run", skip=("tracking_uri",)),
+    Entry("findings", "findings", "the paper's claims as supported / contradicted / "
+          "inconclusive, from the prune runs", skip=("tracking_uri",)),
 )
 DEPLOY = (
     Entry("main", "prune", "one prune run in the container",

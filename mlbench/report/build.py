@@ -2,7 +2,9 @@
 
 Files written into the output folder: ``runs.csv`` (every prune run read, excluded
 ones included with their status), ``summary.csv`` / ``summary.md``,
-``comparison.csv`` / ``comparison.md``, ``plots/*.png`` and ``plots/*.svg``, and
+``comparison.csv`` / ``comparison.md``, ``glance.md`` (the at-a-glance tables),
+``findings.csv`` / ``findings.md`` / ``findings-comparisons.csv``, ``plots/*.png`` and
+``plots/*.svg``, and
 ``report.html`` (self-contained). The same files are logged as a ``report`` run.
 """
 
@@ -19,7 +21,15 @@ import pandas as pd
 from mlbench import __version__
 from mlbench.errors import ConfigError
 from mlbench.report import html, plots, speed_plots
+from mlbench.report.findings_files import Findings, findings_of, write_findings
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
+from mlbench.report.literature import (
+    BUNDLED,
+    coverage,
+    points_display,
+    published_points,
+    read_literature,
+)
 from mlbench.report.tables import (
     comparison_display,
     glance_table,
@@ -29,6 +39,8 @@ from mlbench.report.tables import (
     to_markdown,
 )
 from mlbench.tracking import download_artifacts, log_report, query_prune_runs, split_names
+
+GLANCE = "At a glance"
 
 
 def load_runs(experiments: Sequence[str] = (), filter_string: str = "",
@@ -68,12 +80,15 @@ def build_report(
     tracking_uri: str | None = None,
     layers_at: float = 0.0,
     log: bool = True,
+    literature: str | Path | None = BUNDLED,
 ) -> Report:
     """Read the prune runs, write every table, plot and the HTML page; log a report run.
 
     ``layers_at`` picks the compression of the per-layer density plots (0: the largest
-    one every strategy of a panel reached). Raises ConfigError when there is nothing
-    to report (unknown or empty experiment, no finished run).
+    one every strategy of a panel reached). ``literature`` is the paper's published
+    results (``results.csv``; None leaves them out). The page reads: the glance tables,
+    the findings, then each panel's figures and tables. Raises ConfigError when there is
+    nothing to report (unknown or empty experiment, no finished run).
     """
     clock = _Clock()
     names = split_names(experiments)
@@ -96,8 +111,15 @@ def build_report(
     comparison = paired_comparison(usable.runs)
     _write_table(summary, summary_display(summary), folder / "summary")
     _write_table(comparison, comparison_display(comparison), folder / "comparison")
+    found = findings_of(usable.runs)
+    write_findings(found, folder)
     clock.lap("tables")
-    sections = _sections(report, summary, comparison, records.uri, layers_at)
+    published = read_literature(literature) if literature else None
+    sections = _sections(report, summary, comparison, records.uri, layers_at, published)
+    sections = _lead(sections, found)
+    (folder / "glance.md").write_text("".join(
+        f"{title}\n\n{to_markdown(df)}\n" for title, df, _ in sections[0].tables),
+        encoding="utf-8")
     clock.lap("plots")
     meta = [f"mlbench {__version__} · tracking {records.uri} · {where}",
             f"{len(df)} prune runs read, {len(usable.runs)} used"]
@@ -153,8 +175,25 @@ def _notes(usable: Usable, read: int) -> list[str]:
     return notes
 
 
+def _lead(sections: list[html.Section], found: Findings) -> list[html.Section]:
+    """The page's order: every panel's glance table, then the findings, then the panels."""
+    glance = html.Section("At a glance")
+    for section in sections:
+        lead = [t for t in section.tables if t[0].startswith(GLANCE)]
+        section.tables = [t for t in section.tables if not t[0].startswith(GLANCE)]
+        glance.tables += [(f"{section.title}: {title[len(GLANCE) + 2:]}", df, True)
+                          for title, df, _ in lead]
+    findings = html.Section("Findings: the paper's claims on these runs", notes=[
+        *found.notes, "Verdicts from paired differences over seeds (the same base model), "
+        "95% intervals, Holm-corrected per claim, and never finer than the test split "
+        "resolves; findings-comparisons.csv holds every comparison."])
+    findings.tables.append(("Verdicts", found.display, True))
+    return [glance, findings, *sections]
+
+
 def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, uri: str,
-              layers_at: float) -> list[html.Section]:
+              layers_at: float, published: pd.DataFrame | None = None
+              ) -> list[html.Section]:
     runs = report.usable.runs
     sections = []
     several = runs.groupby(["dataset", "model"])["group"].nunique()
@@ -167,15 +206,23 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
             name += f" · recipe {group}"
         in_panel = _in(summary, key)
         section = html.Section(name)
+        points = None
+        if published is not None:
+            points = published_points(published, dataset, model)
+            section.notes.append(coverage(published, dataset, model))
+            if len(points):
+                section.tables.append(("Published results overlaid (change from each "
+                                       "paper's own dense model)", points_display(points),
+                                       False))
         if tuned:
             _tuned_plots(report, section, summary, summary[in_panel], panel_runs, stem)
         else:
-            _accuracy_plots(report, section, summary[in_panel], panel_runs, stem, name)
+            _accuracy_plots(report, section, summary[in_panel], panel_runs, stem, name, points)
             _layer_plot(report, section, panel_runs, uri, layers_at, stem, name)
         cmp = _in(comparison, key)
         dense = plots.dense_reference(panel_runs)
         section.tables += [
-            ("At a glance: test top-1, mean ± std over seeds (number of seeds)",
+            (f"{GLANCE}: test top-1, mean ± std over seeds (number of seeds)",
              glance_table(summary[in_panel], (dense.acc1, dense.acc1_std, dense.n)), True),
             ("Summary: mean ± std over seeds", summary_display(summary[in_panel]), False),
             ("Strategies compared at each compression, paired by seed (a − b, 95% CI)",
@@ -201,17 +248,22 @@ def _add(report: Report, section: html.Section, fig: plots.Figure, stem: str, ca
 
 
 def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame,
-                    runs: pd.DataFrame, stem: str, name: str) -> None:
+                    runs: pd.DataFrame, stem: str, name: str,
+                    published: pd.DataFrame | None = None) -> None:
     seeds = runs["seed"].nunique()
+    speed = plots.LABELS[plots.speedup_axis(summary)]
     _add(report, section, plots.accuracy_figure(summary, runs, f"{name}: test accuracy"),
          f"{stem}-accuracy",
-         f"Test top-1 and top-5 against compression and theoretical speedup: mean over "
+         f"Test top-1 and top-5 against compression and {speed}: mean over "
          f"{seeds} seed(s), band ± 1 std, dots single seeds; dashed: the dense base model.")
+    shown = published is not None and len(published) > 0
     _add(report, section,
          plots.accuracy_figure(summary, runs, f"{name}: change from the dense model",
-                               delta=True),
+                               delta=True, published=published),
          f"{stem}-delta",
-         "The same as change from each run's own dense base model (same seed).")
+         "The same as change from each run's own dense base model (same seed)"
+         + ("; hollow markers: published results, as change from each paper's own dense "
+            "model (the paper's Figures 1 and 3)." if shown else "."))
     if speed_plots.has_speed(runs):
         _add(report, section, speed_plots.speed_figure(runs, f"{name}: measured speed"),
              f"{stem}-speed",
@@ -253,12 +305,20 @@ def _layer_plot(report: Report, section: html.Section, runs: pd.DataFrame, uri: 
     seeds = sorted(set(first["seed"]))
     fig = plots.layers_figure(tables, compression,
                               f"{name}: per-layer density at {compression:g}× "
-                              f"(seed {', '.join(map(str, seeds))})")
+                              f"(seed {', '.join(map(str, seeds))})",
+                              classifier=_classifier(runs, next(iter(tables.values()))))
     _add(report, section, fig, f"{stem}-layers",
          f"Fraction of each prunable layer's weights kept at {compression:g}×, per strategy "
          "(from each run's layers.csv; labels give the layer's parameter count). Global "
          "strategies rank all layers together; layer strategies keep the same fraction "
          "in each.")
+
+
+def _classifier(runs: pd.DataFrame, table: pd.DataFrame) -> str | None:
+    """The classifier's layer name where the runs left it dense (the last conv / linear)."""
+    pruned = runs["prune_classifier"].astype(bool).any() if "prune_classifier" in runs else False
+    layers = table[table["shape"].astype(str).str.contains("x")]
+    return None if pruned or layers.empty else str(layers["name"].iloc[-1])
 
 
 def _common_compression(runs: pd.DataFrame) -> float:

@@ -5,7 +5,9 @@ Columns (DESIGN.md's names): ``run_id``, ``run_name``, ``experiment``, ``status`
 *target*, the param), ``seed``, ``tuned``, ``tune_run_id``; the final metrics ``acc1``,
 ``acc5``, ``loss``, ``pre_acc1``, ``pre_acc5``, ``base_acc1``, ``base_acc5``, ``params``,
 ``params_nz``, ``compression_measured`` (the metric ``compression``), ``macs``,
-``macs_nz``, ``flops``, ``flops_nz``, ``speedup``; ``delta_acc1`` / ``delta_acc5``
+``macs_nz``, ``flops``, ``flops_nz``, ``speedup`` (whole model), ``macs_conv_linear``,
+``macs_conv_linear_nz``, ``speedup_conv_linear`` (the paper's convention; NaN for runs
+made before mlbench logged it); ``delta_acc1`` / ``delta_acc5``
 (acc minus the base model's); every other param (``epochs``, ``lr``, ...,
 ``base_run_id``) typed as in the config; ``base_model`` (``name/version`` from the Model
 Registry); ``config_hash``; and the grouping keys below.
@@ -32,12 +34,15 @@ from typing import Any
 import pandas as pd
 
 from mlbench.config import OptimConfig, RunConfig, config_hash
-
-FINAL_METRICS = (
-    "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
-    "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
-    "measured_speedup", "measured_speedup_throughput", "train_epochs_total",
+from mlbench.names import (  # noqa: F401 - strategy_rank re-exported for the plots
+    BASELINES,
+    CONFIG_HASH,
+    FINAL_METRICS,
+    TUNE_RUN_ID,
+    TUNED,
+    strategy_rank,
 )
+
 KEYS = ("dataset", "model", "strategy", "compression", "seed")
 # The params that determine a run's numbers (paths, device and the like left out).
 RESULT_KEYS = frozenset(RunConfig().run_key())
@@ -45,17 +50,7 @@ FINETUNE_FIELDS = tuple(f.name for f in dataclasses.fields(OptimConfig))
 PANEL = ("dataset", "model", "group")
 GROUP = (*PANEL, "strategy", "recipe", "compression")
 # The paper's five baselines first, in its order: tables and colours keep to it.
-STRATEGY_ORDER = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")
-# Tag names (the tuner's and the tracker's; spelled here so the frame needs no mlflow).
-TUNED = "mlbench.tuned"
-TUNE_RUN_ID = "mlbench.tune_run_id"
-CONFIG_HASH = "mlbench.config_hash"
-
-
-def strategy_rank(strategy: str) -> tuple[int, str]:
-    """Sort key: the baselines in the paper's order, then other strategies by name."""
-    known = strategy in STRATEGY_ORDER
-    return (STRATEGY_ORDER.index(strategy) if known else len(STRATEGY_ORDER), strategy)
+STRATEGY_ORDER = BASELINES
 
 
 def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = ()) -> pd.DataFrame:
@@ -70,6 +65,9 @@ def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = (
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=_column_order([]))
+    numeric = [c for c in ("compression_measured" if m == "compression" else m
+                           for m in FINAL_METRICS) if c in df]
+    df[numeric] = df[numeric].apply(pd.to_numeric)  # a metric no run logged: NaN, not None
     return df.reindex(columns=_column_order(list(df.columns))).reset_index(drop=True)
 
 
@@ -122,7 +120,8 @@ def _hash(params: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
 _FIRST = ("run_id", "run_name", "experiment", "status", "start_time", *KEYS, "tuned",
           "tune_run_id", "acc1", "acc5", "delta_acc1", "delta_acc5", "loss", "pre_acc1",
           "pre_acc5", "base_acc1", "base_acc5", "params", "params_nz", "compression_measured",
-          "macs", "macs_nz", "flops", "flops_nz", "speedup")
+          "macs", "macs_nz", "flops", "flops_nz", "speedup", "macs_conv_linear",
+          "macs_conv_linear_nz", "speedup_conv_linear")
 _LAST = ("base_run_id", "base_model", "config_hash", "recipe", "setting", "group")
 
 

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from mlbench.names import label as metric_label
 from mlbench.report.frame import STRATEGY_ORDER, strategy_rank
 
 matplotlib.use("Agg")  # harmless if already set; the report never opens a window
@@ -27,9 +28,9 @@ TUNED_SIZE = (11.0, 4.5)
 LAYERS_HEIGHT = 4.5
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b",
            "#e377c2", "#17becf", "#bcbd22")
-LABELS = {"acc1": "top-1 accuracy", "acc5": "top-5 accuracy", "delta_acc1": "Δ top-1 vs dense",
-          "delta_acc5": "Δ top-5 vs dense", "compression_measured": "compression (params / "
-          "nonzero params)", "speedup": "theoretical speedup (MACs / nonzero MACs)"}
+LABELS = {m: metric_label(m) for m in ("acc1", "acc5", "delta_acc1", "delta_acc5",
+                                  "compression_measured", "speedup", "speedup_conv_linear")}
+PUBLISHED_MARKERS = "v^<>sPXD*hpd8H"
 
 
 @dataclass(frozen=True)
@@ -66,29 +67,64 @@ def dense_reference(runs: pd.DataFrame) -> Dense:
                  bases["base_acc5"].mean(), bases["base_acc5"].std(ddof=1), len(bases))
 
 
+def speedup_axis(summary: pd.DataFrame) -> str:
+    """The paper's conv+linear speedup where every row has it, else the whole model's."""
+    column = "speedup_conv_linear"
+    have = f"{column}_mean" in summary and summary[f"{column}_mean"].notna().all()
+    return column if have else "speedup"
+
+
 def accuracy_figure(summary: pd.DataFrame, runs: pd.DataFrame, title: str,
-                    *, delta: bool = False) -> Figure:
+                    *, delta: bool = False, published: pd.DataFrame | None = None) -> Figure:
     """2 x 2: top-1 / top-5 (rows) against compression / speedup (columns).
 
-    ``delta`` plots the change from each run's own base model instead.
+    ``delta`` plots the change from each run's own base model instead, with the
+    ``published`` points (``mlbench.report.literature``: change from each paper's own
+    dense model) beside them, one marker per paper. Each x axis ends at the data.
     """
     fig = _figure(ACCURACY_SIZE)
     axes = fig.subplots(2, 2, sharey="row")
     dense = dense_reference(runs)
     metrics = ("delta_acc1", "delta_acc5") if delta else ("acc1", "acc5")
     palette = colours(summary["strategy"])
+    speed = speedup_axis(summary)
     for row, metric in enumerate(metrics):
-        for col, x in enumerate(("compression_measured", "speedup")):
+        for col, x in enumerate(("compression_measured", speed)):
             ax = axes[row][col]
             _reference(ax, dense, metric)
             for label, line in _lines(summary):
                 _draw(ax, line, runs.loc[runs["recipe"].isin(line["recipe"])
                                          & (runs["strategy"] == line["strategy"].iloc[0])],
                       x, metric, palette[line["strategy"].iloc[0]], label)
+            xs = [*runs[x].dropna(), *summary[f"{x}_mean"].dropna()]
+            if delta and published is not None and len(published):
+                xs += _published(ax, published, "compression" if col == 0 else "speedup",
+                                 metric)
             _axes(ax, x if row == 1 else None, LABELS[metric] if col == 0 else None)
+            _end_at_data(ax, xs)
     fig.suptitle(title)
-    _legend(fig, axes[0][0])
+    _legend(fig, *axes[0])
     return fig
+
+
+def _published(ax: Axes, points: pd.DataFrame, x: str, metric: str) -> list[float]:
+    """Published points, one marker per paper; returns the x values drawn."""
+    drawn: list[float] = []
+    for i, (paper, rows) in enumerate(points.groupby("paper", sort=True)):
+        rows = rows[rows[x].notna() & rows[metric].notna()]
+        if len(rows):
+            ax.scatter(rows[x], rows[metric], s=30, marker=PUBLISHED_MARKERS[
+                i % len(PUBLISHED_MARKERS)], facecolor="none", edgecolor="#444", lw=0.9,
+                label=f"published: {paper}")
+            drawn += list(rows[x])
+    return drawn
+
+
+def _end_at_data(ax: Axes, xs: list[float]) -> None:
+    """Log-2 x limits a little (5%) beyond the smallest and largest x drawn."""
+    xs = [v for v in xs if v > 0 and v == v]
+    if xs:
+        ax.set_xlim(min(xs) / 1.05, max(xs) * 1.05)
 
 
 def tuned_figure(tuned: pd.DataFrame, untuned: pd.DataFrame, runs: pd.DataFrame,
@@ -113,11 +149,13 @@ def tuned_figure(tuned: pd.DataFrame, untuned: pd.DataFrame, runs: pd.DataFrame,
     return fig
 
 
-def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title: str) -> Figure:
-    """Grouped bars: the density of each prunable layer's weight, one bar per strategy.
+def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title: str,
+                  classifier: str | None = None) -> Figure:
+    """Grouped bars: the density of each conv / linear layer's weight, one bar per strategy.
 
     ``tables`` maps a strategy to its ``layers.csv`` (name, shape, params, density, ...).
     The dotted line is the whole model's density at this compression (1 / compression).
+    ``classifier`` names the layer left dense (not prunable): it is shaded and labelled.
     """
     layers = _prunable_layers(next(iter(tables.values())))
     width_in = max(11.0, 0.35 * len(layers) * max(1, len(tables)) ** 0.5 + 3)
@@ -133,9 +171,15 @@ def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title:
                label=strategy)
     ax.axhline(1 / compression, color="black", ls=":", lw=1,
                label=f"whole model at {compression:g}× (1/{compression:g})")
+    names = list(layers["name"])
+    if classifier in names:
+        j = names.index(classifier)
+        ax.axvspan(j - 0.45, j + 0.45, color="#bbbbbb", alpha=0.35, hatch="//", lw=0,
+                   zorder=0, label="classifier: not prunable (kept dense)")
     ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels([f"{n}\n{p:,}" for n, p in zip(layers["name"], layers["params"],
-                                                       strict=True)],
+    ax.set_xticklabels([f"{n}{' (classifier, not prunable)' if n == classifier else ''}"
+                        f"\n{p:,}" for n, p in zip(layers["name"], layers["params"],
+                                                   strict=True)],
                        rotation=90 if len(layers) > 12 else 0, fontsize=8)
     # log scale: at high compression the layers that differ differ by orders of magnitude
     ax.set_yscale("log")
@@ -219,10 +263,14 @@ def _axes(ax: Axes, x: str | None, y: str | None) -> None:
         ax.set_ylabel(y)
 
 
-def _legend(fig: Figure, ax: Axes) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4),
-               frameon=False, fontsize=9)
+def _legend(fig: Figure, *axes: Axes) -> None:
+    """One legend under the figure: every label of ``axes`` once."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+               ncol=min(len(entries), 4), frameon=False, fontsize=9)
 
 
 def _prunable_layers(table: pd.DataFrame) -> pd.DataFrame:

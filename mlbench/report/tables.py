@@ -19,7 +19,7 @@ import pandas as pd
 from mlbench.report.frame import GROUP, strategy_rank
 
 SUMMARY_METRICS = ("acc1", "acc5", "delta_acc1", "delta_acc5", "pre_acc1", "base_acc1",
-                   "compression_measured", "speedup", "params_nz")
+                   "compression_measured", "speedup", "speedup_conv_linear", "params_nz")
 MIN_SEEDS = 3  # fewer paired seeds than this: "too few seeds to tell"
 CONFIDENCE = 0.95
 
@@ -122,7 +122,8 @@ def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
     out = summary[["dataset", "model", "group", "strategy", "compression", "n_seeds"]].copy()
     out["compression"] = out["compression"].map(lambda c: f"{c:g}")
     for m, digits in (("acc1", 4), ("acc5", 4), ("delta_acc1", 4), ("pre_acc1", 4),
-                      ("compression_measured", 2), ("speedup", 2)):
+                      ("compression_measured", 2), ("speedup", 2),
+                      ("speedup_conv_linear", 2)):
         out[m] = [pm(a, s, digits) for a, s in zip(summary[f"{m}_mean"], summary[f"{m}_std"],
                                                    strict=True)]
     return out

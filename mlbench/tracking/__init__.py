@@ -13,6 +13,12 @@ from mlbench.tracking._query import (
     registered_bases,
     split_names,
 )
+from mlbench.tracking._registry import (
+    PIP_REQUIREMENTS,
+    describe_version,
+    download_run_files,
+    log_pruned_model,
+)
 from mlbench.tracking._tracker import (
     BASE_HASH,
     CHECKPOINT_DIR,
@@ -73,6 +79,7 @@ __all__ = [
     "VERSION",
     "WEIGHTS",
     "WORKER",
+    "PIP_REQUIREMENTS",
     "BaseModel",
     "CellTaken",
     "Follower",
@@ -81,7 +88,10 @@ __all__ = [
     "TrialLog",
     "TunedTracker",
     "check_reachable",
+    "describe_version",
     "download_artifacts",
+    "download_run_files",
+    "log_pruned_model",
     "is_alive",
     "log_report",
     "query_prune_runs",

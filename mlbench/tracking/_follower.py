@@ -44,6 +44,13 @@ class Follower(Tracker):
     def log_datasets(self, splits: Iterable[Any], data_digest: str) -> None:
         pass
 
+    def describe_base(self, name: str, version: str | None, description: str,
+                      alias: str | None = None) -> None:
+        pass
+
+    def log_pruned(self, model: Any, example: Any) -> None:
+        pass
+
     def log_history(self, history: list[Mapping[str, float]]) -> None:
         """Rank 0 logs."""
 

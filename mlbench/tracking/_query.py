@@ -9,6 +9,7 @@ artifacts are fetched only for the few runs that need them.
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
+from mlbench.tracking._sqlite_runs import local_artifacts, read_bases, read_runs, sqlite_path
 from mlbench.tracking._tracker import BASE_HASH, STAGE, Tracker, check_reachable, resolve_uri
 
 PAGE = 5000  # runs per search_runs page (the sqlite store allows up to 50,000)
@@ -62,6 +64,9 @@ def query_prune_runs(
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     _check_store_exists(uri)
+    fast = _from_sqlite(uri, experiments) if not filter_string.strip() else None
+    if fast is not None:
+        return fast
     client = MlflowClient(uri)
     ids = _experiment_ids(client, uri, split_names(experiments))
     query = f"tags.`{STAGE}` = 'prune'"
@@ -80,6 +85,29 @@ def query_prune_runs(
             break
     records.bases = registered_bases(client)
     return records
+
+
+def _from_sqlite(uri: str, experiments: Sequence[str]) -> RunRecords | None:
+    """The records read straight from a local sqlite store, or None to ask MLflow."""
+    path = sqlite_path(uri)
+    names = split_names(experiments)
+    if path is None:
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            found = dict(db.execute(
+                "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = 'active' "
+                "ORDER BY experiment_id").fetchall())
+    except sqlite3.Error:
+        return None
+    if not set(names) <= set(found):
+        return None  # MLflow's path names the unknown experiment
+    ids = {str(found[n]): n for n in names or found}  # no names: every active experiment
+    runs = read_runs(path, ids, STAGE, "prune")
+    bases = read_bases(path, BASE_HASH)
+    if runs is None or bases is None:
+        return None
+    return RunRecords(uri=uri, experiments=ids, runs=runs, bases=bases)
 
 
 def _check_store_exists(uri: str) -> None:
@@ -145,7 +173,14 @@ def registered_bases(client: MlflowClient) -> list[dict[str, str]]:
 def download_artifacts(
     tracking_uri: str, run_ids: Sequence[str], artifact: str, folder: Path
 ) -> dict[str, Path]:
-    """Fetch one artifact of each run into ``folder``; a ConfigError if one is missing."""
+    """One artifact of each run: where it lies in a local store, else fetched into ``folder``.
+
+    A ConfigError if one is missing.
+    """
+    path = sqlite_path(resolve_uri(tracking_uri))
+    local = local_artifacts(path, list(run_ids), artifact) if path else None
+    if local is not None:  # a local store's files, read where they lie
+        return local
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(resolve_uri(tracking_uri))
     out = {}

@@ -29,17 +29,19 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.names import DATA_DIGEST
+from mlbench.names import (  # the vocabulary lives in mlbench/names.py
+    BASE_HASH,
+    CONFIG_HASH,
+    DATA_DIGEST,
+    GIT_COMMIT,
+    STAGE,
+    VERSION,
+)
 from mlbench.options import param_text
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._sender import Sender
 
-STAGE = "mlbench.stage"
-CONFIG_HASH = "mlbench.config_hash"
-BASE_HASH = "mlbench.base_hash"
-VERSION = "mlbench.version"
-GIT_COMMIT = "mlbench.git_commit"
 WEIGHTS = "weights.safetensors"
 WORKER = "mlbench.worker"  # host:pid of the process doing a run
 HEARTBEAT = "mlbench.heartbeat"  # unix time of its last epoch
@@ -530,15 +532,34 @@ class Tracker:
         if not self.cfg.register:
             return None
         run_id = mlflow.active_run().info.run_id
-        options = {"name": "model", "pip_requirements": ["torch", "torchvision"]}
+        # Stated requirements and no serving check (MLflow would load the model back and
+        # predict the example): registering costs little beyond writing the weights.
+        options = {"name": "model", "pip_requirements": ["torch", "torchvision", "mlbench"],
+                   "validate_serving_input": False}
         try:
             info = mlflow.pytorch.log_model(model, input_example=example, **options)
         except Exception:  # noqa: BLE001 - torch.export cannot trace every model
             # Pickled by us; mlbench itself only ever reloads the safetensors weights.
+            del options["validate_serving_input"]  # torch.save would get it
             info = mlflow.pytorch.log_model(model, serialization_format="pickle", **options)
         mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
         self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
         return str(mv.version)
+
+    def describe_base(self, name: str, version: str | None, description: str,
+                      alias: str | None = None) -> None:
+        """A registered base model's description and its ``seed-N`` alias."""
+        if version is not None:
+            from mlbench.tracking._registry import describe_version
+
+            describe_version(self.client, name, version, description, alias)
+
+    def log_pruned(self, model: Any, example: Any) -> None:
+        """With ``--log-model``: the pruned network as an MLflow model of the active run."""
+        if self.cfg.log_model:
+            from mlbench.tracking._registry import log_pruned_model
+
+            log_pruned_model(model, example)
 
     def find_finished(self, stage: str, config_hash: str) -> str | None:
         """The id of a FINISHED run of ``stage`` with this config hash, if any."""

@@ -15,16 +15,12 @@ from typing import Any
 import mlflow
 
 from mlbench.config import config_hash
-from mlbench.names import TUNED_SUFFIX
+from mlbench.names import STUDY, TRIAL_NUMBER, TUNE_RUN_ID, TUNED, TUNED_SUFFIX
 from mlbench.tracking._tracker import CONFIG_HASH, Tracker
 
-STUDY = "mlbench.study"  # tune and trial runs: the Optuna study name
 STORAGE = "mlbench.storage"  # tune runs: the Optuna storage (password hidden)
 SEARCH_SPACE_HASH = "mlbench.search_space_hash"
-TRIAL_NUMBER = "mlbench.trial_number"
 TRIAL_STATE = "mlbench.trial_state"  # COMPLETE or PRUNED (a pruned trial's run FINISHES)
-TUNED = "mlbench.tuned"  # "true" on prune runs of a tuned configuration
-TUNE_RUN_ID = "mlbench.tune_run_id"  # ... and the tune run that chose it
 
 
 class TrialLog:

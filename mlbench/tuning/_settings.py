@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from mlbench.config import RunConfig, config_hash
 from mlbench.errors import ConfigError
+from mlbench.grid import DEFAULT_SEEDS
+from mlbench.names import BASELINES
+from mlbench.options import TuneOptions
 from mlbench.search_space import SearchSpace
-from mlbench.strategies import strategy_names
 from mlbench.structured import check_strategy
 
-DEFAULT_TRIALS = 20
-DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_TRIALS = TuneOptions().trials  # one definition: the option schema
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,10 @@ class TuneConfig:
     """One study per strategy, each with the same space, budget, sampler and seed."""
 
     space: SearchSpace
-    strategies: tuple[str, ...] = tuple(strategy_names()[:5])  # the five baselines
+    strategies: tuple[str, ...] = BASELINES  # the paper's five
     trials: int = DEFAULT_TRIALS  # the budget: finished (complete or pruned) trials per study
     storage: str = ""  # --storage; empty: sqlite:///$PWD/optuna.db
-    study_prefix: str = "mlbench"
+    study_prefix: str = TuneOptions().study_prefix
     seeds: tuple[int, ...] = DEFAULT_SEEDS  # seeds of the tuned runs on the test split
 
     def check(self) -> None:

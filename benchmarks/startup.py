@@ -1,0 +1,116 @@
+"""Start-up: how long mlbench takes before it does any work, next to ``import torch``.
+
+Each command runs as a fresh process (``sys.executable``), 5 times (quick mode: two
+commands once each, for CI),
+interleaved with its baseline so both see the same load; the median is reported. The
+baseline of every figure is ``python -c "import torch"``: the issue's targets are
+``--help`` and bad input under 1.5 s (so before torch), and every other command no
+slower than 1.3x ``import torch`` until it starts real work. Bad input that needs no
+model or data, and ``list``, import no torch at all (tests/test_options.py asserts it).
+
+    python benchmarks/startup.py            # prints the section as markdown
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import Figure, Section, load1
+
+TITLE = "Start-up"
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = ("import torch", [sys.executable, "-c", "import torch"])
+COMMANDS = [
+    ("`python -m mlbench --help`", ["--help"], "< 1.5 s"),
+    ("`python -m mlbench prune --help`", ["prune", "--help"], "< 1.5 s"),
+    ("`python -m mlbench list`", ["list"], "<= 1.3x import torch"),
+    ("bad input: `prune --strategy magic` (one line, exit 2)", ["prune", "--strategy", "magic"],
+     "< 1.5 s"),
+    ("bad input: `sweep --compressions nan`", ["sweep", "--compressions", "nan"], "< 1.5 s"),
+    ("`import mlbench.pipeline` (what `prune` loads before it reads data)", None,
+     "<= 1.3x import torch"),
+]
+PIPELINE = [sys.executable, "-c", "import mlbench.pipeline"]
+
+
+def _seconds(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=REPO, capture_output=True, timeout=600)
+    return time.perf_counter() - start
+
+
+def section(quick: bool) -> Section:
+    """Median wall time of each command against ``import torch``, interleaved."""
+    repeats = 1 if quick else 5
+    before = load1()
+    figures = []
+    for name, args, target in COMMANDS[1:3] if quick else COMMANDS:
+        argv = PIPELINE if args is None else [sys.executable, "-m", "mlbench", *args]
+        ours, base = [], []
+        for _ in range(repeats):
+            ours.append(_seconds(argv))
+            base.append(_seconds(BASELINE[1]))
+        figures.append(Figure(name, statistics.median(ours), statistics.median(base),
+                              f"`python -c \"{BASELINE[0]}\"`", "s", target))
+    if not quick:
+        figures.append(register_figure())
+    notes = [
+        f"Median of {repeats} fresh processes each, every one interleaved with an `import "
+        "torch` process so both see the same load; a ratio above 1 means faster than "
+        "importing torch. mlflow itself imports pandas (its `mlflow.data`), so pandas "
+        "loads with mlflow and no earlier; torchvision (which pulls torch._dynamo) loads "
+        "only to read a torchvision dataset or build a torchvision model.",
+    ]
+    return Section(TITLE, figures, notes, load=(before, load1()))
+
+
+def register_figure(repeats: int = 3) -> Figure:
+    """Registering a base model (torch.export, stated pip requirements) against writing
+    and logging its weights, in one fresh sqlite store; median of ``repeats``."""
+    import tempfile
+
+    import mlflow
+    import torch
+    from safetensors.torch import save_file
+
+    from mlbench.config import TrackingConfig
+    from mlbench.models import create_model
+    from mlbench.tracking import Tracker
+
+    model = create_model("lenet", (1, 8, 8), 10).eval()
+    example = torch.zeros(2, 1, 8, 8).numpy()
+    weights, register = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = Tracker(TrackingConfig(tracking_uri=f"sqlite:///{tmp}/m.db",
+                                         experiment="startup"))
+        for i in range(repeats):
+            with tracker.run("train", f"register-{i}"):
+                start = time.perf_counter()
+                path = Path(tmp) / "weights.safetensors"
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+                tracker.log_file(path)
+                weights.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                tracker.register_base("mlbench-bench-lenet", model, example, f"h{i}")
+                register.append(time.perf_counter() - start)
+        mlflow.set_tracking_uri(None)
+    return Figure("register a base model (lenet): torch.export + register + describe",
+                  statistics.median(register), statistics.median(weights),
+                  "writing and logging its weights (safetensors)", "s", "< +0.5 s")
+
+
+if __name__ == "__main__":
+    done = section("--quick" in sys.argv)
+    print(f"## {done.title}\n")
+    print(f"load average (1 min) before {done.load[0]:.2f}, after {done.load[1]:.2f}\n")
+    print("| figure | mlbench | baseline | baseline is | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    for f in done.figures:
+        print(f"| {f.name} | {f.mlbench:.2f} s | {f.baseline:.2f} s | {f.baseline_name} | "
+              f"{f.ratio:.2f} | {f.target} |")
+    print()
+    print(*done.notes, sep="\n")

@@ -1,0 +1,41 @@
+"""``python -m mlbench findings``: the paper's claims as verdicts from the prune runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlbench.cli._args import add_command, values
+from mlbench.config import TrackingConfig, check
+from mlbench.options import FindingsOptions
+
+
+def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    """Add ``findings`` to the subparsers of ``build_parser``."""
+    add_command(sub, "findings", run,
+                help="the paper's claims as verdicts from the tracked prune runs",
+                description="Read the prune runs (one fine-tuning recipe per (dataset, "
+                "model)) and state each of the paper's claims as supported, contradicted or "
+                "inconclusive, from paired differences over seeds, Holm-corrected, never "
+                "finer than the test split resolves.", empty_means_unset=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the findings table (Markdown) and the notes; write the files if asked."""
+    given = {k: v for k, v in values(args).items() if v != ""}
+    opts = FindingsOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
+    TrackingConfig(tracking_uri=opts.tracking_uri or None).check()
+    from mlbench.report.findings_files import findings_from_store, write_findings
+    from mlbench.report.tables import to_markdown
+    from mlbench.tracking import quiet
+
+    quiet()
+    result = findings_from_store(given.get("experiment") or [], opts.filter,
+                                 opts.tracking_uri or None, opts.metric)
+    print(to_markdown(result.display), end="")
+    for note in result.notes:
+        print(f"note: {note}")
+    if opts.output:
+        print(f"written: {', '.join(str(p) for p in write_findings(result, opts.output))}")
+    return 0
