@@ -1,9 +1,11 @@
 """``load_pruned(run_id)``: the exact fine-tuned pruned network of a prune run, no pickle.
 
-A prune run logs ``config.json`` (its resolved config, with the model's input shape and
-class count), ``masks.safetensors`` and ``weights.safetensors`` (the fine-tuned weights,
-pruned ones exactly zero). The network is rebuilt from the model registry by name and
-loaded from safetensors, so nothing is unpickled.
+An unstructured prune run logs ``config.json`` (its resolved config, with the model's
+input shape and class count), ``masks.safetensors`` and ``weights.safetensors`` (the
+fine-tuned weights, pruned ones exactly zero): the network is rebuilt from the model
+registry by name. A channel (structured) run logs ``structure.json`` (the smaller
+architecture) instead of masks: the network is rebuilt from that description. Weights
+load from safetensors either way, so nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.masks import apply_masks, load_masks
 from mlbench.models import create_model
+from mlbench.structured import DESCRIPTION, is_structured, load_channel_pruned
 
 CONFIG_FILE = "config.json"
 MASKS_FILE = "masks.safetensors"
@@ -59,5 +62,10 @@ def load_pruned(run_id: str, tracking_uri: str | None = None) -> nn.Module:
     """
     from mlbench.tracking import download_run_files
 
+    folder = download_run_files(run_id, (CONFIG_FILE,), tracking_uri)
+    strategy = json.loads((folder / CONFIG_FILE).read_text()).get("strategy", "")
+    if is_structured(str(strategy)):  # a smaller dense network: its description, no masks
+        folder = download_run_files(run_id, (DESCRIPTION, WEIGHTS_FILE), tracking_uri)
+        return load_channel_pruned(folder / DESCRIPTION, folder / WEIGHTS_FILE).eval()
     folder = download_run_files(run_id, (CONFIG_FILE, MASKS_FILE, WEIGHTS_FILE), tracking_uri)
     return build_pruned(folder)

@@ -18,6 +18,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+# Metrics that are measurements of this machine at this moment, not results of the run:
+# two runs of the same config give the same numbers except these.
+TIMING_METRICS = (
+    "measured_speedup", "measured_speedup_throughput", "latency_ms", "throughput",
+    "base_latency_ms", "base_throughput", "speed_threads", "speed_seconds",
+)
+
 SEMI_STRUCTURED_REASON = (
     "2:4 semi-structured kernels need a CUDA GPU of compute capability 8.0 or newer"
 )
@@ -150,6 +157,7 @@ def is_two_four(weight: torch.Tensor) -> bool:
 
 __all__ = [
     "SEMI_STRUCTURED_REASON",
+    "TIMING_METRICS",
     "is_two_four",
     "measure",
     "measured_speedup",

@@ -1,16 +1,22 @@
-"""Data identity: splits logged as MLflow datasets; a base is reused only for the same data."""
+"""Data identity: splits logged as MLflow datasets; a base is reused only for the same data;
+the pruned network back from its run (load_pruned, --log-model); what the registry says."""
 
 from __future__ import annotations
 
 import json
 
+import mlflow
 import torch
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
+import mlbench
 from mlbench.cli import main
 from mlbench.config import DataConfig
-from mlbench.data import data_digest, load_dataset, split_digest
+from mlbench.data import Splits, data_digest, load_dataset, split_digest
 from mlbench.data._tensor import TensorSplit
+from mlbench.device import Precision
+from mlbench.engine import evaluate
 from tests.conftest import tiny_argv
 
 
@@ -46,7 +52,7 @@ def test_runs_log_their_splits_and_other_data_never_reuses_a_base(tracking_uri, 
     assert main(["prune", *small, "--tracking-uri", tracking_uri]) == 0  # reuses its base
     assert len(_runs(tracking_uri, "train")) == 1
     other = tiny_argv(base_epochs=1, synthetic_samples=192)  # another size: another base
-    assert main(["prune", *other, "--tracking-uri", tracking_uri]) == 0
+    assert main(["prune", *other, "--log-model", "--tracking-uri", tracking_uri]) == 0
     trains = _runs(tracking_uri, "train")
     prunes = _runs(tracking_uri, "prune")
     assert len(trains) == 2
@@ -65,3 +71,30 @@ def test_runs_log_their_splits_and_other_data_never_reuses_a_base(tracking_uri, 
                           torch.device("cpu"))
     assert inputs["test"].digest == split_digest(splits.test)
     assert run.data.tags["mlbench.data_digest"] == data_digest(splits)
+    check_pruned_model_and_registry(tracking_uri, run, splits)
+
+
+def check_pruned_model_and_registry(uri: str, run: Run, splits: Splits) -> None:
+    """load_pruned gives the run's very network; --log-model; what the registry says."""
+    client = MlflowClient(uri)
+    model = mlbench.load_pruned(run.info.run_id, uri)
+    test = evaluate(model, splits.test, 32, Precision(torch.device("cpu"), False))
+    assert test["acc1"] == run.data.metrics["acc1"]  # the very network the run measured
+    nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
+    assert nonzero == run.data.metrics["params_nz"]
+
+    ids = [e.experiment_id for e in client.search_experiments()]
+    logged = [m for m in client.search_logged_models(ids) if m.name == "pruned_model"]
+    assert [m.source_run_id for m in logged] == [run.info.run_id]  # --log-model
+    flavor = mlflow.pytorch.load_model(logged[0].model_uri)  # torch.export (pt2): no pickle
+    x = torch.zeros(2, 1, 8, 8)
+    assert torch.equal(flavor(x), model(x))
+
+    name = "mlbench-synthetic-lenet"
+    version = client.get_model_version_by_alias(name, "seed-0")  # the newest base of seed 0
+    assert version.run_id == run.data.params["base_run_id"]
+    text = version.description
+    assert "lenet on synthetic" in text and "seed 0" in text
+    base = client.get_run(version.run_id)
+    assert f"test acc1 {base.data.metrics['acc1']:.4f}" in text
+    assert base.data.tags["mlbench.base_hash"] in text

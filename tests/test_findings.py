@@ -223,3 +223,14 @@ def test_a_new_claim_is_one_registered_function():
                                        "what would settle it"]
     finally:
         CLAIMS._items.pop(name), CLAIMS._meta.pop(name)
+
+
+def test_a_compression_with_too_few_seeds_does_not_count():
+    # 32x with 3 seeds, 8x with one: one tested compression, and the claim needs two
+    runs = pd.concat([runs_table({"global_weight": 0.05, "layer_weight": 0.0},
+                                 compressions=(32.0,)),
+                      runs_table({"global_weight": 0.05, "layer_weight": 0.0},
+                                 compressions=(8.0,), seeds=1)])
+    for name in ("global_beats_layer", "seed_moves_results_like_strategy"):
+        finding = verdict(name, runs)
+        assert finding.verdict == INCONCLUSIVE and finding.add.startswith("compressions: 1")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from mlbench import load_pruned
 from mlbench.cli import main
-from mlbench.structured import load_channel_pruned
 from tests.conftest import tiny_argv
 
 
@@ -30,10 +30,8 @@ def test_structured_and_scheduled_runs_log_measured_speed_and_reload(tmp_path, m
                 "base_throughput", "speed_threads"):
         assert m[key] > 0
     assert m["measured_speedup"] == pytest.approx(m["base_latency_ms"] / m["latency_ms"])
-    spec = client.download_artifacts(channel.info.run_id, "structure.json", str(tmp_path))
-    weights = client.download_artifacts(channel.info.run_id, "weights.safetensors",
-                                        str(tmp_path))
-    model = load_channel_pruned(spec, weights).eval()
+    model = load_pruned(channel.info.run_id, uri)  # the public API: structure.json + weights
+    assert not model.training
     assert sum(p.numel() for p in model.parameters()) == m["params_nz"]
     assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 4)
     g = gradual.data.metrics

@@ -222,7 +222,8 @@ def test_no_clear_difference_when_the_interval_holds_zero():
 # -- plots and page ---------------------------------------------------------------------
 def test_every_plot_file_is_a_valid_image_of_its_size(report):
     stems = {p.path.stem for p in report.plots}
-    assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned"}
+    assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned",
+                                                    "speed", "cost"}  # speed: measured
     assert len(report.plots) == 2 * len(stems)  # PNG and SVG of each
     for plot in report.plots:
         if plot.path.suffix == ".png":

@@ -101,3 +101,20 @@ def test_figures_mark_the_classifier_and_end_at_the_data(store):
     ticks = [t.get_text() for t in layers_figure({"global_weight": table}, 4.0, "t",
                                                  classifier="fc").axes[0].get_xticklabels()]
     assert ticks == ["conv1\n156", "fc (classifier, not prunable)\n850"]
+
+
+def test_the_findings_command(store, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from mlbench.cli import main
+
+    uri, _ = store
+    assert main(["findings", "--tracking-uri", uri, "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| claim | runs | verdict | evidence | what would settle it |")
+    assert "random pruning is the worst strategy" in out and "cifar10 / resnet20" in out
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "findings.csv", "findings.md", "findings-comparisons.csv"}
+    assert main(["findings", "--tracking-uri", uri, "--filter",
+                 "params.dataset = 'nothing'"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mlbench findings: error: no finished prune runs in the store matching "
+                   "\"params.dataset = 'nothing'\"; run `mlbench sweep` first"]

@@ -22,7 +22,8 @@ from mlbench.structured import (
 )
 from mlbench.structured._graph import dependency_graph
 
-SHAPES = {"lenet": (1, 16, 16), "mlp": (1, 8, 8), "vgg11_bn": (3, 32, 32), "vgg16_bn": (3, 32, 32)}
+SHAPES = {"lenet": (1, 16, 16), "lenet5_caffe": (1, 16, 16), "mlp": (1, 8, 8),
+          "vgg11_bn": (3, 32, 32), "vgg16_bn": (3, 32, 32)}
 STRATEGIES = channel_strategy_names()
 
 
@@ -53,7 +54,7 @@ def batches(shape: tuple[int, int, int]) -> list:
 def strategy_for(name: str) -> str:
     """Spread the six strategies over the models (networks without BatchNorm: L1 / Taylor)."""
     i = model_names().index(name)
-    if name in ("lenet", "mlp"):
+    if name in ("lenet", "lenet5_caffe", "mlp"):
         return ("global_l1_channel", "layer_taylor_channel")[i % 2]
     return STRATEGIES[i % len(STRATEGIES)]
 

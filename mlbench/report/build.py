@@ -2,7 +2,9 @@
 
 Files written into the output folder: ``runs.csv`` (every prune run read, excluded
 ones included with their status), ``summary.csv`` / ``summary.md``,
-``comparison.csv`` / ``comparison.md``, ``plots/*.png`` and ``plots/*.svg``, and
+``comparison.csv`` / ``comparison.md``, ``glance.md`` (the at-a-glance tables),
+``findings.csv`` / ``findings.md`` / ``findings-comparisons.csv``, ``plots/*.png`` and
+``plots/*.svg``, and
 ``report.html`` (self-contained). The same files are logged as a ``report`` run.
 """
 
@@ -115,6 +117,9 @@ def build_report(
     published = read_literature(literature) if literature else None
     sections = _sections(report, summary, comparison, records.uri, layers_at, published)
     sections = _lead(sections, found)
+    (folder / "glance.md").write_text("".join(
+        f"{title}\n\n{to_markdown(df)}\n" for title, df, _ in sections[0].tables),
+        encoding="utf-8")
     clock.lap("plots")
     meta = [f"mlbench {__version__} · tracking {records.uri} · {where}",
             f"{len(df)} prune runs read, {len(usable.runs)} used"]

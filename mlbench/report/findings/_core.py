@@ -134,7 +134,7 @@ def non_inferior(name: str, ctx: Context, scope: str, comparisons: list[Paired],
         finding.verdict = SUPPORTED
     else:
         short = [c for c in tested if c.ci_low < -margin]
-        need = [n for n in (seeds_needed(c) for c in short) if n]
+        need = [n for n in (seeds_needed(c, len(tested)) for c in short) if n]
         finding.add = (f"seeds: about {max(need)} paired seeds would narrow the "
                        f"{len(short)} open interval(s)" if need else
                        "seeds: the open intervals need more paired seeds")
@@ -147,13 +147,13 @@ def _lacking(comparisons: list[Paired], tested: list[Paired], groups: int, min_g
     if not comparisons:
         return ("no comparable runs", f"runs: every strategy of the claim at >= {min_groups} "
                 f"{word}(s) with >= {MIN_SEEDS} seeds")
-    if groups < min_groups:
-        return (f"{groups} {word}(s), the claim needs {min_groups}",
-                f"{word}s: {min_groups - groups} more")
     if not tested:
         most = max(c.n for c in comparisons)
         return (f"at most {most} paired seed(s) per comparison, a test needs {MIN_SEEDS}",
                 f"seeds: {MIN_SEEDS - most} more per cell (the same seeds for every strategy)")
+    if groups < min_groups:
+        return (f"{groups} {word}(s) with {MIN_SEEDS} seeds, the claim needs {min_groups}",
+                f"{word}s: {min_groups - groups} more with {MIN_SEEDS} seeds")
     return None
 
 
@@ -173,10 +173,13 @@ def _what_to_add(tested: list[Paired], signs: list[int], resolution: float) -> s
     if not above:
         return (f"the {len(open_)} differences for the claim are below the test split's "
                 f"resolution ({_pts(resolution)}); more seeds cannot resolve them on this split")
-    need = [n for n in (seeds_needed(c) for c in above) if n]
+    need = [n for n in (seeds_needed(c, len(tested)) for c in above) if n]
     have = max(c.n for c in tested)
-    return (f"seeds: about {min(need)}-{max(need)} paired seeds (have {have}) would resolve "
-            f"{len(above)} open comparison(s)" if need else "seeds")
+    span = f"{min(need)}" if need and min(need) == max(need) else f"{min(need)}-{max(need)}" \
+        if need else ""
+    return (f"seeds: about {span} paired seeds (have {have}) would resolve {len(above)} "
+            "open comparison(s) whose difference exceeds the resolution" if need else
+            "seeds: more paired seeds")
 
 
 def _pts(x: float) -> str:

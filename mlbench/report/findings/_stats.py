@@ -105,10 +105,14 @@ def resolution(test_samples: int | None, accuracy: float) -> float:
     return max(Z95 * math.sqrt(2 * p * (1 - p) / test_samples), 1 / test_samples)
 
 
-def seeds_needed(c: Paired) -> int | None:
-    """Paired seeds for this mean difference to clear its 95% interval, at this spread."""
+def seeds_needed(c: Paired, family: int = 1) -> int | None:
+    """Paired seeds for this mean difference to clear Holm's strictest level in a family
+    of ``family`` comparisons, at this spread (a normal approximation: a rough guide)."""
     if c.n < 2 or math.isnan(c.std) or c.mean == 0:
         return None
     if c.std == 0:
         return MIN_SEEDS
-    return max(MIN_SEEDS, math.ceil((2.0 * c.std / abs(c.mean)) ** 2) + 1)
+    from scipy.special import ndtri
+
+    z = float(ndtri(1 - ALPHA / (2 * max(family, 1))))
+    return max(MIN_SEEDS, c.n + 1, math.ceil((z * c.std / abs(c.mean)) ** 2) + 1)
