@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.tracking_overhead import start_server  # noqa: E402,F401 - one server recipe
 from mlbench.tuning import WorkQueue, open_storage, parse_storage  # noqa: E402
 from mlbench.tuning._queue import KEY  # noqa: E402
 
@@ -67,27 +67,6 @@ def mlflow_cost(uri: str, cells: int) -> float:
                          metrics=[Metric(f"m{i}", 0.5, now, 0) for i in range(20)])
         client.set_terminated(run.info.run_id)
     return (time.perf_counter() - start) / cells
-
-
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-         "--artifacts-destination", str(folder / "art"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            urllib.request.urlopen(uri + "/health", timeout=2).read()
-            return proc, uri
-        except OSError:
-            time.sleep(0.5)
 
 
 def cost(postgres: str | None, cells: int) -> None:

@@ -87,6 +87,8 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
          "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
          "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        # no Huey job consumers (MLflow 3's GenAI jobs): ~7 processes mlbench never uses
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
