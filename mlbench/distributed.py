@@ -92,8 +92,8 @@ class Dist:
             return data
         size = self.broadcast(torch.tensor([-1 if data is None else len(data)],
                                            device=self.device()))
-        if int(size.item()) < 0:
-            return None
+        if int(size.item()) <= 0:  # None, or empty: every rank knows it from the size alone
+            return None if int(size.item()) < 0 else b""
         buffer = torch.zeros(int(size.item()), dtype=torch.uint8, device=self.device())
         if data is not None:
             buffer.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))

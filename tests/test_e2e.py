@@ -48,7 +48,10 @@ def test_mlflow_run_with_the_defaults(tmp_path: Path):
     names = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)}
     assert {"masks.safetensors", "layers.csv", "config.json"} <= names
     assert "acc1=" in proc.stdout
-    assert "fine-tune" not in proc.stderr  # no progress bars when not on a terminal
+    # not on a terminal: no progress bars, one flushed line per fine-tuning epoch instead
+    assert "\r" not in proc.stderr
+    assert [n for n in range(1, 6) if f"fine-tune layer_grad-c8-s0 epoch {n}/5" in proc.stderr
+            ] == [1, 2, 3, 4, 5]
 
 
 def test_mlflow_run_with_bad_input_ends_failed(tmp_path: Path):
