@@ -61,4 +61,4 @@ def test_a_small_mnist_sweep_through_the_real_loader(tmp_path, monkeypatch, caps
         assert m["acc1"] > 0.9 and m["compression"] == pytest.approx(16, rel=1e-3)
         assert round(m["acc1"] * 10_000, 6) == round(m["acc1"] * 10_000)  # 10,000 test images
         assert m["speedup_conv_linear"] > 1 and m["macs_conv_linear"] <= m["macs"]
-    assert "found" in capsys.readouterr().out
+    assert "sweep done: all 4 items" in capsys.readouterr().out  # sweep run, base, 2 cells
