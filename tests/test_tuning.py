@@ -278,7 +278,11 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
 
 def journal_study(tmp_path: Path) -> optuna.Study | None:
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "studies.log")))
-    names = [s.study_name for s in storage.get_all_studies()]
+    # The tuning study itself; beside it the storage holds the queue of the base model
+    # (``mlbench-base-...``) and that of the tuned runs on test (``...-tuned``).
+    names = [s.study_name for s in storage.get_all_studies()
+             if not s.study_name.startswith("mlbench-base-")
+             and not s.study_name.endswith("-tuned")]
     return optuna.load_study(study_name=names[0], storage=storage) if names else None
 
 

@@ -31,7 +31,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlbench import __version__
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.names import DATA_DIGEST
+from mlbench.names import DATA_DIGEST, STUDY, TRIAL_NUMBER
 from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
 from mlbench.tracking._datasets import log_datasets
@@ -255,6 +255,25 @@ class Tracker:
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
+
+    def fail_running_trials(self, study: str, numbers: Iterable[int]) -> list[str]:
+        """Mark FAILED the ``trial`` runs of ``study``'s trials ``numbers`` left RUNNING.
+
+        Call it only for trials the Optuna storage holds as FAIL (their heartbeat stopped:
+        the process that ran them is dead). Returns the ids of the runs it marked.
+        """
+        wanted = {str(n) for n in numbers}
+        if not wanted:
+            return []
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        runs = self.link.call(
+            self.client.search_runs, experiments,
+            filter_string=(f"tags.`{STAGE}` = 'trial' and tags.`{STUDY}` = '{study}' "
+                           "and attributes.status = 'RUNNING'"))
+        dead = [r.info.run_id for r in runs if r.data.tags.get(TRIAL_NUMBER) in wanted]
+        for run_id in dead:
+            self.link.call(self.client.set_terminated, run_id, status="FAILED")
+        return dead
 
     # -- logging ------------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:

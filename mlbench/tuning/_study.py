@@ -75,6 +75,9 @@ def tune_strategy(
         study.set_user_attr("search_space_hash", space.hash())
         objective = Objective(setup, tracker, base_state, space, name)
         run_budget(study, objective, tune.trials, after_trial=_print_trial)
+        # Trials failed by a stopped heartbeat: their process died with its run RUNNING.
+        tracker.fail_running_trials(name, [t.number for t in study.trials
+                                           if t.state == optuna.trial.TrialState.FAIL])
         row = {**summarize(study, tune.trials, cap, space.hash()), "tune_run_id": tune_run_id}
         _log_audit(tracker, study, row)
     return row
