@@ -160,6 +160,40 @@ def test_kill_9_then_rerun_waits_for_the_grace_redoes_the_cell_and_never_twice(t
     assert not [t for t in study.get_trials() if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.slow
+def test_workers_n_survives_a_dead_child_and_redoes_its_cell(tmp_path):
+    """`--workers 2`: kill -9 the spawned worker mid-cell; the sweep still ends, whole."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = [sys.executable, "-m", "mlbench", *sweep_argv(
+        strategies="global_weight,random", compressions="2,4", seeds="0"),
+        "--epochs", "40", "--tracking-uri", uri, "--grace", "3", "--workers", "2"]
+    assert all_runs(uri, "prune") == []  # creates the store: two first users would race
+    log = tmp_path / "sweep.log"
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=clean_env(uri), stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def child_cells() -> list:  # RUNNING cells of a worker other than the parent process
+        return [r for r in all_runs(uri, "prune") if r.info.status == "RUNNING"
+                and not r.data.tags["mlbench.worker"].endswith(f":{proc.pid}")]
+
+    wait_for(lambda: child_cells(), proc, log)
+    (held,) = child_cells()
+    os.kill(int(held.data.tags["mlbench.worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    try:
+        proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert "sweep done: all 6 items" in log.read_text()
+    prunes = all_runs(uri, "prune")
+    finished = Counter(r.data.tags["mlbench.config_hash"] for r in prunes
+                       if r.info.status == "FINISHED")
+    assert len(finished) == 4 and set(finished.values()) == {1}  # every cell exactly once
+    assert {r.info.run_id: r.info.status for r in prunes}[held.info.run_id] == "FAILED"
+    assert finished[held.data.tags["mlbench.config_hash"]] == 1  # its cell redone
+
+
 def test_presets_load_and_validate(tmp_path):
     for path in sorted((REPO / "projects").glob("*.yaml")):
         preset = load_preset(path)
