@@ -27,6 +27,20 @@ def load_pruned(run_id: str, tracking_uri: str | None = None) -> Any:  # noqa: A
 
     return load(run_id, tracking_uri)
 
+
+def load_base(model_uri: str, tracking_uri: str | None = None) -> Any:  # noqa: ANN401
+    """The registered dense base model ``model_uri`` (see mlbench/pruned.py).
+
+    ``models:/<name>@seed-<N>`` is the base every strategy at seed N prunes. Rebuilt from
+    safetensors and JSON, without pickle; imports torch and mlflow when called.
+
+    Example:
+        >>> model = mlbench.load_base("models:/mlbench-digits-lenet@seed-0")
+    """
+    from mlbench.pruned import load_base as load
+
+    return load(model_uri, tracking_uri)
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -35,5 +49,6 @@ __all__ = [
     "RunConfig",
     "TrackingConfig",
     "__version__",
+    "load_base",
     "load_pruned",
 ]

@@ -9,11 +9,8 @@ only if none with the same base hash is registered.
 from __future__ import annotations
 
 import copy
-import tempfile
-from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from mlbench.config import RunConfig, TrackingConfig
@@ -35,7 +32,6 @@ from mlbench.resume import checkpointer
 from mlbench.tracking import (
     BASE_HASH,
     CONFIG_HASH,
-    WEIGHTS,
     BaseModel,
     Follower,
     Tracker,
@@ -91,15 +87,14 @@ def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = Non
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
         if not dist.is_main:
             return BaseModel(run_id=run_id, name=registered_name(cfg), version=None)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / WEIGHTS
-            save_file(_cpu_state(model), str(path))
-            tracker.log_file(path)
-        example = torch.zeros(2, *setup.splits.info.input_shape).numpy()
         note = {"model": cfg.model, "input_shape": list(setup.splits.info.input_shape),
                 "num_classes": setup.splits.info.num_classes, "base_hash": base_hash}
-        version = tracker.registry.register(
-            registered_name(cfg), _export_copy(model), example, base_hash, note)
+        tracker.log_base(_cpu_state(model), note)
+        exported = {}
+        if tracker.cfg.log_model:  # an MLflow model (torch.export): seconds more
+            exported = {"model": _export_copy(model),
+                        "example": torch.zeros(2, *setup.splits.info.input_shape).numpy()}
+        version = tracker.registry.register(registered_name(cfg), base_hash, note, **exported)
         tracker.registry.describe(registered_name(cfg), version,
                                   base_description(setup, base_hash, test["acc1"]),
                                   alias=f"seed-{cfg.seed}")
@@ -113,8 +108,8 @@ def base_description(setup: Setup, base_hash: str, acc1: float) -> str:
         f"Dense base model of mlbench: {cfg.model} on {cfg.data.dataset} (data digest "
         f"{data_digest(setup.splits)}), seed {cfg.seed}, recipe hash {base_hash}, test acc1 "
         f"{acc1:.4f}. Every strategy at seed {cfg.seed} prunes these weights. Load them with "
-        f"mlflow.pytorch.load_model('models:/{registered_name(cfg)}@seed-{cfg.seed}'), or the "
-        "run's weights.safetensors into mlbench.models.create_model (no pickle)."
+        f"mlbench.load_base('models:/{registered_name(cfg)}@seed-{cfg.seed}') (safetensors, "
+        "no pickle)."
     )
 
 

@@ -281,7 +281,8 @@ class TrackingConfig:
         60.0, "seconds between training checkpoints, uploaded as artifacts of the run "
         "(0: every epoch, < 0: never); long runs resume from their last one")
     log_model: bool = _opt(
-        False, "also log the pruned network as an MLflow model (costs time)")
+        False, "log base and pruned networks as MLflow models too (torch.export, "
+        "servable; costs seconds each)")
 
     def check(self) -> None:
         """A ConfigError for an empty experiment or a tracking URI that cannot be one."""

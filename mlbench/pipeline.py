@@ -24,6 +24,7 @@ from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dat
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, from_env, rank_device
 from mlbench.engine import evaluate, fit
+from mlbench.errors import ConfigError
 from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_parameters, save_masks
 from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
@@ -33,6 +34,7 @@ from mlbench.resume import checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
+    BASE_MODEL,
     CONFIG_HASH,
     WEIGHTS,
     BaseModel,
@@ -120,8 +122,11 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
     Under torchrun rank 0 loads them and broadcasts them to the other ranks.
     """
     if setup.dist.is_main:
-        state = load_file(str(tracker.download(base.run_id, WEIGHTS, cache=True)))
-        setup.model.load_state_dict(state)
+        try:
+            path = tracker.download(base.run_id, f"{BASE_MODEL}/{WEIGHTS}", cache=True)
+        except ConfigError:  # a base trained by mlbench before base_model/ existed
+            path = tracker.download(base.run_id, WEIGHTS, cache=True)
+        setup.model.load_state_dict(load_file(str(path)))
     setup.dist.broadcast_module(setup.model)
 
 

@@ -12,6 +12,7 @@ import torch
 from mlflow import MlflowClient
 from safetensors.torch import load_file
 
+import mlbench
 from mlbench.cli import main
 from mlbench.config import RunConfig
 from mlbench.device import Precision
@@ -83,11 +84,15 @@ def test_artifacts_rebuild_the_pruned_and_fine_tuned_model(store, tmp_path):
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"masks.safetensors", "layers.csv", "config.json", "weights.safetensors"} <= names
 
-    # the base model is registered, and its weights load without pickle
+    # the base model is registered as its run's base_model/ folder, and loads without pickle
     (version,) = client.search_model_versions("name='mlbench-synthetic-lenet'")
     assert version.run_id == run.data.params["base_run_id"]
-    assert version.tags["mlbench.base_hash"]
-    base = load_file(client.download_artifacts(version.run_id, "weights.safetensors", tmp_path))
+    assert version.tags["mlbench.base_hash"] and version.tags["mlbench.format"] == "safetensors"
+    assert version.source.endswith("/base_model")
+    base = load_file(client.download_artifacts(version.run_id, "base_model/weights.safetensors",
+                                               tmp_path))
+    loaded = mlbench.load_base("models:/mlbench-synthetic-lenet@seed-0", store)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in base.items())
     masks = load_masks(client.download_artifacts(run.info.run_id, "masks.safetensors", tmp_path))
 
     cfg = RunConfig.from_flat(TINY)
@@ -187,27 +192,45 @@ class Untraceable(torch.nn.Module):
         return self.fc(x) if float(x.sum()) > 0 else -self.fc(x)
 
 
-def test_a_model_torch_export_cannot_trace_is_registered_as_weights_without_pickle(
-        tracking_uri, tmp_path):
-    from safetensors.torch import load_file, save_file
-
+def test_log_model_registers_an_exported_model_and_falls_back_to_weights_without_pickle(
+        tracking_uri, tmp_path, capsys):
     from mlbench.config import TrackingConfig
+    from mlbench.models import create_model
     from mlbench.tracking import Tracker
 
     tracker = Tracker(TrackingConfig(tracking_uri=tracking_uri, experiment="x"))
+    traceable = create_model("lenet", (1, 8, 8), 10).eval()
+    note = {"model": "lenet", "input_shape": [1, 8, 8], "num_classes": 10}
+    with tracker.run("train", "traceable"):  # --log-model: an MLflow model (torch.export)
+        tracker.log_base(traceable.state_dict(), note)
+        assert tracker.registry.register("mlbench-test-lenet", "h1", note, model=traceable,
+                                         example=torch.zeros(2, 1, 8, 8).numpy()) == "1"
+    exported = mlflow.pytorch.load_model("models:/mlbench-test-lenet/1")  # pt2: no pickle
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(exported(x), traceable(x))
+    assert torch.equal(mlbench.load_base("models:/mlbench-test-lenet/1", tracking_uri)(x),
+                       traceable(x))  # its base_model/ folder is there either way
+
     model = Untraceable().eval()
+    note = {"model": "untraceable", "input_shape": [4], "num_classes": 2}
     with tracker.run("train", "untraceable"):
-        save_file(model.state_dict(), str(tmp_path / "weights.safetensors"))
-        tracker.log_file(tmp_path / "weights.safetensors")
-        version = tracker.registry.register(
-            "mlbench-test-untraceable", model, torch.ones(2, 4).numpy(), "h",
-            {"model": "untraceable", "input_shape": [4], "num_classes": 2})
+        tracker.log_base(model.state_dict(), note)
+        version = tracker.registry.register("mlbench-test-untraceable", "h", note, model=model,
+                                            example=torch.ones(2, 4).numpy())
     assert version == "1"
+    assert "torch.export cannot trace untraceable" in capsys.readouterr().err
     (mv,) = MlflowClient(tracking_uri).search_model_versions("name='mlbench-test-untraceable'")
     assert mv.tags["mlbench.base_hash"] == "h" and mv.tags["mlbench.format"] == "safetensors"
-    assert "no pickle" in mv.description and "load_state_dict" in mv.description
     files = Path(mlflow.artifacts.download_artifacts(
         "models:/mlbench-test-untraceable/1", dst_path=str(tmp_path / "dl")))
     assert sorted(p.name for p in files.iterdir()) == ["model.json", "weights.safetensors"]
     loaded = load_file(str(files / "weights.safetensors"))  # no pickle anywhere
     assert torch.equal(loaded["fc.weight"], model.fc.weight)
+
+
+def test_load_base_names_a_bad_uri_and_a_missing_alias(tracking_uri):
+    with pytest.raises(mlbench.ConfigError, match="is not a model URI"):
+        mlbench.load_base("runs:/abc/model", tracking_uri)
+    with pytest.raises(mlbench.ConfigError, match="models:/nothing@seed-0"):
+        mlbench.load_base("models:/nothing@seed-0", tracking_uri)
+

@@ -1,10 +1,11 @@
 """The MLflow Model Registry: base models found by the hash of what made them, their
 descriptions and seed aliases, and pruned models.
 
-A base model is registered as an MLflow model serialized with ``torch.export`` (no
-pickle), loadable with ``mlflow.pytorch.load_model``. A model that ``torch.export`` cannot
-trace is registered as its safetensors weights with a JSON note of how to rebuild it,
-and the version's description says how to load it: nothing is ever pickled.
+A base model version is the train run's ``base_model/`` folder: its safetensors weights
+and ``model.json`` (model name, input shape, classes), which ``mlbench.load_base`` rebuilds
+without pickle. Registering it is one request. With ``--log-model`` the version is an
+MLflow model serialized with ``torch.export`` instead (``mlflow.pytorch.load_model``,
+servable), which costs seconds. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ def log_pruned_model(model: Any, example: Any) -> bool:
                                  pip_requirements=list(PIP_REQUIREMENTS),
                                  validate_serving_input=False)
     except Exception as exc:  # noqa: BLE001 - torch.export cannot trace every model
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"mlbench: --log-model: torch.export cannot trace this model ({reason}); "
+        print(f"mlbench: --log-model: torch.export cannot trace this model ({_first_line(exc)}); "
               "load it with mlbench.load_pruned(run_id)", file=sys.stderr)
         return False
     return True
@@ -71,7 +71,9 @@ def download_run_files(run_id: str, paths: Sequence[str],
     return folder
 
 
-WEIGHTS_MODEL = "weights_model"  # artifact folder of a base registered as weights
+BASE_MODEL = "base_model"  # a base run's folder: weights.safetensors and model.json
+MODEL_JSON = "model.json"  # what rebuilds the network: model name, input shape, classes
+WEIGHTS_DIR_TAG = "mlbench.weights_dir"  # on a model version: the run's folder of weights
 
 
 @dataclass(frozen=True)
@@ -127,55 +129,61 @@ class Registry:
             return None
         return str(max(int(v.version) for v in versions)) if versions else None
 
-    def register(self, name: str, model: Any, example: Any, base_hash: str,
-                 note: dict[str, Any]) -> str | None:
-        """Register ``model`` (trained in the active run) as ``name``; return its version.
+    def register(self, name: str, base_hash: str, note: dict[str, Any], *,
+                 model: Any = None, example: Any = None) -> str | None:  # noqa: ANN401
+        """Register the active run's base model as a new version of ``name``.
 
-        ``note`` (model name, input shape, classes) is what rebuilds the model from its
-        weights when torch.export cannot trace it.
+        The version is the run's ``base_model/`` folder (``weights.safetensors`` and
+        ``model.json``, the ``note`` that rebuilds the network), which the caller logged
+        with ``log_base_folder``: registering is one request, and nothing is pickled.
+        With ``model`` (``--log-model``) the version is instead an MLflow model serialized
+        with ``torch.export``, loadable with ``mlflow.pytorch.load_model`` and servable;
+        it costs seconds (export, and MLflow's check of its requirements). A model that
+        ``torch.export`` cannot trace falls back to the folder, with one line on stderr.
         """
         if not self.register_models:
             return None
         run_id = mlflow.active_run().info.run_id
-        # Stated requirements and no serving check (MLflow would load the model back and
-        # predict the example): registering costs little beyond writing the weights.
-        options = {"name": "model", "pip_requirements": list(PIP_REQUIREMENTS),
-                   "validate_serving_input": False}
-        try:
-            info = mlflow.pytorch.log_model(model, input_example=example, **options)
-        except Exception:  # noqa: BLE001 - torch.export cannot trace every model
-            return self._register_weights(name, run_id, base_hash, note)
-        mv = mlflow.register_model(info.model_uri, name, tags={BASE_HASH: base_hash})
-        self.client.set_model_version_tag(name, mv.version, "mlbench.run_id", run_id)
+        tags = {BASE_HASH: base_hash, "mlbench.run_id": run_id, WEIGHTS_DIR_TAG: BASE_MODEL}
+        if model is not None:
+            try:
+                info = mlflow.pytorch.log_model(
+                    model, name="model", input_example=example,
+                    pip_requirements=list(PIP_REQUIREMENTS), validate_serving_input=False)
+            except Exception as exc:  # noqa: BLE001 - torch.export cannot trace every model
+                print(f"mlbench: --log-model: torch.export cannot trace {note.get('model')} "
+                      f"({_first_line(exc)}); registering its safetensors weights",
+                      file=sys.stderr)
+            else:
+                mv = self.link.call(mlflow.register_model, info.model_uri, name, tags=tags)
+                return str(mv.version)
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # it exists
+            self.link.call(self.client.create_registered_model, name)
+        mv = self.link.call(
+            self.client.create_model_version, name,
+            source=mlflow.get_artifact_uri(BASE_MODEL), run_id=run_id,
+            tags={**tags, "mlbench.format": "safetensors"})
         return str(mv.version)
 
-    def _register_weights(self, name: str, run_id: str, base_hash: str,
-                          note: dict[str, Any]) -> str:
-        """The safetensors weights (already logged by the run) and ``note``, as a version."""
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            (folder / WEIGHTS_MODEL).mkdir()
-            self.link.call(self.client.download_artifacts, run_id, WEIGHTS,
-                           str(folder / WEIGHTS_MODEL))
-            (folder / WEIGHTS_MODEL / "model.json").write_text(json.dumps(note, indent=2))
-            self.link.call(mlflow.log_artifacts, str(folder / WEIGHTS_MODEL), WEIGHTS_MODEL)
-        description = (
-            f"torch.export could not trace this model, so it is registered as safetensors "
-            f"weights (no pickle). Load it with: mlbench.models.create_model("
-            f"{note.get('model')!r}, {tuple(note.get('input_shape', ()))}, "
-            f"{note.get('num_classes')}).load_state_dict(safetensors.torch.load_file("
-            f"mlflow.artifacts.download_artifacts('models:/{name}/<version>') + "
-            f"'/{WEIGHTS}'))")
-        with contextlib.suppress(mlflow.exceptions.MlflowException):  # it exists
-            self.client.create_registered_model(name)
-        mv = self.client.create_model_version(
-            name, source=mlflow.get_artifact_uri(WEIGHTS_MODEL), run_id=run_id,
-            tags={BASE_HASH: base_hash, "mlbench.run_id": run_id, "mlbench.format": "safetensors"},
-            description=description)
-        return str(mv.version)
+
+def log_base_folder(link: Link, weights: dict[str, Any], note: dict[str, Any]) -> None:
+    """Log ``base_model/`` (safetensors ``weights`` and ``model.json``) to the active run."""
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / BASE_MODEL
+        folder.mkdir()
+        save_file(weights, str(folder / WEIGHTS))
+        (folder / MODEL_JSON).write_text(json.dumps(note, indent=2))
+        link.call(mlflow.log_artifacts, str(folder), BASE_MODEL)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = [
-    "PIP_REQUIREMENTS", "WEIGHTS_MODEL", "BaseModel", "Registry", "describe_version",
-    "download_run_files", "log_pruned_model",
+    "BASE_MODEL", "MODEL_JSON", "PIP_REQUIREMENTS", "WEIGHTS_DIR_TAG", "BaseModel", "Registry",
+    "describe_version", "download_run_files", "log_base_folder", "log_pruned_model",
 ]

@@ -36,7 +36,7 @@ from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._params import experiment_name, warn_differing_text
-from mlbench.tracking._registry import Registry, log_pruned_model
+from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
 from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
 
@@ -296,6 +296,10 @@ class Tracker:
         run_id = mlflow.active_run().info.run_id
         self.link.call(log_datasets, self.client, run_id, splits)
         self.link.call(self.client.set_tag, run_id, DATA_DIGEST, data_digest)
+
+    def log_base(self, weights: dict[str, Any], note: dict[str, Any]) -> None:
+        """A base model's ``base_model/`` folder (safetensors weights, ``model.json``)."""
+        log_base_folder(self.link, weights, note)
 
     def log_pruned(self, model: Any, example: Any) -> None:
         """With ``--log-model``: the pruned network as an MLflow model of the active run."""
