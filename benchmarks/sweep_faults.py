@@ -2,6 +2,7 @@
 
     python benchmarks/sweep_faults.py workers     # one grid with --workers 1 and 2
     python benchmarks/sweep_faults.py kill        # kill -9 random workers at 10 moments
+    python benchmarks/sweep_faults.py outage      # the server away for 3 minutes mid-run
 
 ``workers``: the same grid, in a fresh store each time, by ``sweep --workers 1`` and
 ``--workers 2``: wall time and the throughput ratio (this machine's core count printed).
@@ -11,6 +12,11 @@ one ``mlflow server``; at 10 random moments a random worker gets SIGKILL and a f
 is started in its place; then one final rerun. Counts cells FINISHED twice (must be 0),
 cells never finished (0), runs left RUNNING after the final rerun (0), and the longest
 time a dead worker's cell waited before another worker took it.
+
+``outage``: a sweep of one cell against an ``mlflow server`` that is stopped once the
+prune run is RUNNING and started again (same port, same store) ``--outage`` seconds
+later: the run's status, its epochs on the server, the lines the user saw, and how long
+after the server came back the sweep ended.
 """
 
 from __future__ import annotations
@@ -120,15 +126,71 @@ def kill(moments: int, grace: int, seed: int) -> None:
           f"| {final.returncode} | {load()} |")
 
 
+def outage(seconds: int) -> None:
+    import socket
+
+    from mlflow import MlflowClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    epochs = 40
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        server, uri = start_server(folder, port)
+        cmd = sweep(folder, uri, "--strategies", "global_weight", "--compressions", "4",
+                    "--seeds", "0", "--epochs", str(epochs), "--synthetic-samples", "4096")
+        log = folder / "sweep.log"
+        proc = subprocess.Popen(cmd, cwd=folder, env=env(), stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        client = MlflowClient(uri)
+        try:
+            while not client.search_runs(
+                    [e.experiment_id for e in client.search_experiments()],
+                    "tags.`mlbench.stage` = 'prune' and attributes.status = 'RUNNING'"):
+                assert proc.poll() is None, log.read_text()[-2000:]
+                time.sleep(0.5)
+            server.terminate()
+            server.wait()
+            time.sleep(seconds)
+            server, _ = start_server(folder, port)
+            back = time.perf_counter()
+            code = proc.wait(timeout=3600)
+            after = time.perf_counter() - back
+            ids = [e.experiment_id for e in client.search_experiments()]
+            (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_acc1")]
+            text = log.read_text()
+        finally:
+            proc.kill()
+            server.terminate()
+            server.wait()
+    print("| outage (s) | prune run | val_acc1 epochs on the server | final metrics | "
+          "'is failing' lines | 'is back' lines | traceback | sweep ended after the server "
+          "came back (s) | exit | load average |\n|---|---|---|---|---|---|---|---|---|---|\n"
+          f"| {seconds} | {run.info.status} | {len(steps)} of {epochs} "
+          f"({steps == list(range(1, epochs + 1))}) | "
+          f"{'acc1' in run.data.metrics and 'compression' in run.data.metrics} | "
+          f"{text.count('is failing')} | {text.count('is back after')} | "
+          f"{'Traceback' in text} | {after:.1f} | {code} | {load()} |")
+    print("\nWhat the user saw of it:\n")
+    for line in text.splitlines():
+        if "is failing" in line or "is back after" in line:
+            print(f"    {line}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("workers", "kill"))
+    parser.add_argument("what", choices=("workers", "kill", "outage"))
+    parser.add_argument("--outage", type=int, default=180, help="seconds the server is away")
     parser.add_argument("--moments", type=int, default=10)
     parser.add_argument("--grace", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.what == "workers":
         workers()
+    elif args.what == "outage":
+        outage(args.outage)
     else:
         kill(args.moments, args.grace, args.seed)
 

@@ -77,10 +77,12 @@ def instrument() -> None:
     mlflow.set_tag = timed("set_tag", mlflow.set_tag)
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def start_server(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
+    """An ``mlflow server`` on ``folder``'s store (``port`` 0: a free one) once healthy."""
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     mlflow_bin = str(Path(sys.executable).parent / "mlflow")
     proc = subprocess.Popen(
         [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port),

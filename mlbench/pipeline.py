@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -37,12 +38,13 @@ from mlbench.tracking import (
     BASE_MODEL,
     CONFIG_HASH,
     WEIGHTS,
-    BaseModel,
     Follower,
-    Tracker,
     check_reachable,
     resolve_uri,
 )
+
+if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
+    from mlbench.tracking import BaseModel, Tracker
 
 
 @dataclass
@@ -327,6 +329,8 @@ def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, dist=dist)
+    from mlbench.tracking import Tracker  # imports mlflow
+
     return prune(setup, Tracker(tracking) if dist.is_main else Follower(tracking), None)
 
 

@@ -88,35 +88,10 @@ def load_base(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     Example:
         >>> model = mlbench.load_base("models:/mlbench-digits-lenet@seed-0")
     """
-    from mlbench.tracking import BASE_MODEL, MODEL_JSON, WEIGHTS_DIR_TAG, download_run_files
+    from mlbench.tracking import MODEL_JSON, download_base_folder
 
-    run_id, folder_name = _registered_version(model_uri, tracking_uri, WEIGHTS_DIR_TAG,
-                                              BASE_MODEL)
-    folder = download_run_files(run_id, (folder_name,), tracking_uri)
-    note = json.loads((folder / folder_name / MODEL_JSON).read_text())
+    folder = download_base_folder(model_uri, tracking_uri)
+    note = json.loads((folder / MODEL_JSON).read_text())
     model = create_model(note["model"], tuple(note["input_shape"]), int(note["num_classes"]))
-    model.load_state_dict(load_file(str(folder / folder_name / WEIGHTS_FILE)))
+    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     return model.eval()
-
-
-def _registered_version(model_uri: str, tracking_uri: str | None, tag: str,
-                        default: str) -> tuple[str, str]:
-    """(run id, weights folder) of a ``models:/name@alias`` or ``models:/name/N`` version."""
-    from mlflow import MlflowClient
-
-    from mlbench.tracking import resolve_uri
-
-    rest = model_uri.removeprefix("models:/")
-    name, alias = rest.split("@", 1) if "@" in rest else (rest, None)
-    name, _, version = name.partition("/") if alias is None else (name, "", "")
-    if rest == model_uri or not name or not (alias or version.isdigit()):
-        raise ConfigError(f"load_base: {model_uri!r} is not a model URI; use "
-                          "'models:/<name>@<alias>' or 'models:/<name>/<version>'")
-    client = MlflowClient(resolve_uri(tracking_uri))
-    try:
-        mv = (client.get_model_version_by_alias(name, alias) if alias
-              else client.get_model_version(name, version))
-    except Exception as exc:  # noqa: BLE001 - any store: missing model, alias or version
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise ConfigError(f"load_base: {model_uri}: {first}") from None
-    return mv.run_id, mv.tags.get(tag, default)

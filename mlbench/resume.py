@@ -13,13 +13,17 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from mlbench import checkpoint
 from mlbench.distributed import Dist
 from mlbench.errors import ConfigError
-from mlbench.tracking import CHECKPOINT_DIR, RESUMED_EPOCH, RESUMED_FROM, Tracker, checkpoint_key
+from mlbench.tracking import CHECKPOINT_DIR, RESUMED_EPOCH, RESUMED_FROM
+
+if TYPE_CHECKING:
+    from mlbench.tracking import Tracker
 
 
 def checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
@@ -29,6 +33,8 @@ def checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
     Under torchrun, rank 0 finds and writes checkpoints and broadcasts the one to resume
     from.
     """
+    from mlbench.tracking import checkpoint_key  # mlflow: when a run needs it
+
     key = checkpoint_key(config_hash, model.state_dict())
     found = tracker.checkpoints.find(key) if dist.is_main else None
     data = _fetch(tracker, found[0], model) if found is not None else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -476,3 +478,22 @@ def test_imagenet_augmentation_depends_only_on_the_generator(tmp_path):
     )
     in_workers = epoch(workers.train, 4, shuffle=True, augment=True, generator=gen(1))
     assert torch.equal(in_workers[0], first[0]) and torch.equal(in_workers[1], first[1])
+
+
+def test_digits_are_sklearns_load_digits_read_without_importing_sklearn():
+    code = ("import sys, torch\nfrom mlbench.config import DataConfig\n"
+            "from mlbench.data._builtin import digits\n"
+            "s = digits(DataConfig(), torch.device('cpu'))\n"
+            "print(len(s.train) + len(s.val) + len(s.test), 'sklearn' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["1797", "False"], proc.stderr[-2000:]
+
+    from sklearn.datasets import load_digits
+
+    from mlbench.data._builtin import digits_file
+
+    table = np.loadtxt(digits_file(), delimiter=",")
+    bunch = load_digits()
+    assert np.array_equal(table[:, :-1].reshape(-1, 8, 8), bunch.images)
+    assert np.array_equal(table[:, -1].astype(int), bunch.target)

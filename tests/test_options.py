@@ -121,3 +121,16 @@ def test_the_pipeline_loads_no_dynamo_optuna_or_matplotlib():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stderr[-2000:]
+
+
+def test_prune_reads_its_data_before_it_loads_mlflow():
+    """mlflow (and pandas with it) loads when the run starts, after prepare() read data."""
+    code = ("import sys\nfrom mlbench.config import RunConfig\n"
+            "from mlbench.pipeline import prepare\n"
+            "setup = prepare(RunConfig())\n"
+            "print(len(setup.splits.train), [m for m in ('mlflow', 'pandas', 'optuna', 'sklearn')"
+            " if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    samples, loaded = proc.stdout.strip().split(" ", 1)
+    assert int(samples) > 0 and loaded == "[]", proc.stderr[-2000:]

@@ -4,38 +4,28 @@ One module per job: ``_runs`` opens runs and logs (through ``_sender``, which ri
 server outages), ``_registry`` finds and registers base models, ``_checkpoints`` keeps
 training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads runs back
 for the report. ``Follower`` stands in for the tracker on torchrun's other ranks.
+
+mlflow (and pandas, which it imports) loads when a name of those modules is first used,
+not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet`` and
+``Follower`` cost nothing, so a command reads its data before it pays for mlflow.
 """
 
-from mlbench.tracking._checkpoints import Checkpoints, checkpoint_key
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlbench.tracking._connect import check_reachable, quiet, resolve_uri
 from mlbench.tracking._follower import Follower
-from mlbench.tracking._query import (
-    RunRecords,
-    download_artifacts,
-    log_report,
-    query_prune_runs,
-    registered_bases,
-    split_names,
-)
-from mlbench.tracking._registry import (
-    BASE_MODEL,
-    MODEL_JSON,
-    PIP_REQUIREMENTS,
-    WEIGHTS_DIR_TAG,
-    BaseModel,
-    Registry,
-    describe_version,
-    download_run_files,
-    log_pruned_model,
-)
-from mlbench.tracking._runs import Tracker, check_reachable, quiet, resolve_uri
-from mlbench.tracking._sender import Link
 from mlbench.tracking._tags import (
     BASE_HASH,
+    BASE_MODEL,
     CHECKPOINT_DIR,
     CHECKPOINT_EPOCH,
     CHECKPOINT_KEY,
     CONFIG_HASH,
     GIT_COMMIT,
+    MODEL_JSON,
     RESUMED_EPOCH,
     RESUMED_FROM,
     SET_ASIDE,
@@ -44,68 +34,38 @@ from mlbench.tracking._tags import (
     TRIAL_NUMBER,
     VERSION,
     WEIGHTS,
+    WEIGHTS_DIR_TAG,
     WORKER,
 )
-from mlbench.tracking._trials import (
-    SEARCH_SPACE_HASH,
-    STORAGE,
-    TRIAL_STATE,
-    TUNE_RUN_ID,
-    TUNED,
-    TrialLog,
-    TunedTracker,
-    trial_run,
-    tune_tags,
-    tuned_hash,
-)
 
-__all__ = [
-    "BASE_HASH",
-    "CHECKPOINT_DIR",
-    "CHECKPOINT_EPOCH",
-    "CHECKPOINT_KEY",
-    "CONFIG_HASH",
-    "GIT_COMMIT",
-    "RESUMED_EPOCH",
-    "RESUMED_FROM",
-    "SEARCH_SPACE_HASH",
-    "SET_ASIDE",
-    "STAGE",
-    "STORAGE",
-    "STUDY",
-    "TRIAL_NUMBER",
-    "TRIAL_STATE",
-    "TUNED",
-    "TUNE_RUN_ID",
-    "VERSION",
-    "WEIGHTS",
-    "WORKER",
-    "BASE_MODEL",
-    "MODEL_JSON",
-    "PIP_REQUIREMENTS",
-    "WEIGHTS_DIR_TAG",
-    "BaseModel",
-    "Checkpoints",
-    "Follower",
-    "Link",
-    "Registry",
-    "RunRecords",
-    "Tracker",
-    "TrialLog",
-    "TunedTracker",
-    "check_reachable",
-    "checkpoint_key",
-    "describe_version",
-    "download_artifacts",
-    "download_run_files",
-    "log_pruned_model",
-    "log_report",
-    "query_prune_runs",
-    "quiet",
-    "registered_bases",
-    "resolve_uri",
-    "split_names",
-    "trial_run",
-    "tune_tags",
-    "tuned_hash",
+# What imports mlflow, by module: loaded on first use (PEP 562).
+_LAZY = {
+    "_checkpoints": ("Checkpoints", "checkpoint_key"),
+    "_query": ("RunRecords", "download_artifacts", "log_report", "query_prune_runs",
+               "registered_bases", "split_names"),
+    "_registry": ("PIP_REQUIREMENTS", "BaseModel", "Registry", "describe_version",
+                  "download_base_folder", "download_run_files", "log_base_folder",
+                  "log_pruned_model"),
+    "_runs": ("Tracker",),
+    "_sender": ("Link",),
+    "_trials": ("SEARCH_SPACE_HASH", "STORAGE", "TRIAL_STATE", "TUNE_RUN_ID", "TUNED",
+                "TrialLog", "TunedTracker", "trial_run", "tune_tags", "tuned_hash"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - whatever the module defines
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [  # noqa: PLE0605 - the lazy names resolve through __getattr__
+    "BASE_HASH", "BASE_MODEL", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY",
+    "CONFIG_HASH", "GIT_COMMIT", "MODEL_JSON", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE",
+    "STAGE", "STUDY", "TRIAL_NUMBER", "VERSION", "WEIGHTS", "WEIGHTS_DIR_TAG", "WORKER",
+    "Follower", "check_reachable", "quiet", "resolve_uri", *sorted(_WHERE),
 ]

@@ -22,7 +22,8 @@ from mlflow.exceptions import MlflowException
 
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
-from mlbench.tracking._runs import Tracker, check_reachable, resolve_uri
+from mlbench.tracking._connect import check_reachable, resolve_uri
+from mlbench.tracking._runs import Tracker
 from mlbench.tracking._sqlite_runs import local_artifacts, read_bases, read_runs, sqlite_path
 from mlbench.tracking._tags import BASE_HASH, STAGE
 

@@ -23,7 +23,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from mlbench.tracking._sender import Link
-from mlbench.tracking._tags import BASE_HASH, WEIGHTS
+from mlbench.tracking._tags import BASE_HASH, BASE_MODEL, MODEL_JSON, WEIGHTS, WEIGHTS_DIR_TAG
 
 # Stated, not inferred: inference imports and inspects the environment (seconds).
 PIP_REQUIREMENTS = ("torch", "torchvision", "mlbench")
@@ -58,7 +58,7 @@ def download_run_files(run_id: str, paths: Sequence[str],
                        tracking_uri: str | None = None) -> Path:
     """Fetch artifacts of a run into one temp folder; a ConfigError names what is missing."""
     from mlbench.errors import ConfigError
-    from mlbench.tracking._runs import resolve_uri  # _runs builds on this module
+    from mlbench.tracking._connect import resolve_uri
 
     client = MlflowClient(resolve_uri(tracking_uri))
     folder = Path(tempfile.mkdtemp(prefix="mlbench-run-"))
@@ -71,9 +71,29 @@ def download_run_files(run_id: str, paths: Sequence[str],
     return folder
 
 
-BASE_MODEL = "base_model"  # a base run's folder: weights.safetensors and model.json
-MODEL_JSON = "model.json"  # what rebuilds the network: model name, input shape, classes
-WEIGHTS_DIR_TAG = "mlbench.weights_dir"  # on a model version: the run's folder of weights
+
+
+def download_base_folder(model_uri: str, tracking_uri: str | None = None) -> Path:
+    """The local ``base_model/`` folder of registered version ``model_uri``
+    (``models:/<name>@<alias>`` or ``models:/<name>/<version>``); a ConfigError names a bad
+    URI, a missing model, alias or version, or a run without the folder."""
+    from mlbench.errors import ConfigError
+    from mlbench.tracking._connect import resolve_uri
+
+    rest = model_uri.removeprefix("models:/")
+    name, alias = rest.split("@", 1) if "@" in rest else (rest, None)
+    name, _, version = name.partition("/") if alias is None else (name, "", "")
+    if rest == model_uri or not name or not (alias or version.isdigit()):
+        raise ConfigError(f"{model_uri!r} is not a model URI; use "
+                          "'models:/<name>@<alias>' or 'models:/<name>/<version>'")
+    client = MlflowClient(resolve_uri(tracking_uri))
+    try:
+        mv = (client.get_model_version_by_alias(name, alias) if alias
+              else client.get_model_version(name, version))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ConfigError(f"{model_uri}: {_first_line(exc)}") from None
+    folder = mv.tags.get(WEIGHTS_DIR_TAG, BASE_MODEL)
+    return download_run_files(mv.run_id, (folder,), tracking_uri) / folder
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 __all__ = [
-    "BASE_MODEL", "MODEL_JSON", "PIP_REQUIREMENTS", "WEIGHTS_DIR_TAG", "BaseModel", "Registry",
-    "describe_version", "download_run_files", "log_base_folder", "log_pruned_model",
+    "PIP_REQUIREMENTS", "BaseModel", "Registry", "describe_version", "download_base_folder",
+    "download_run_files",
+    "log_base_folder", "log_pruned_model",
 ]

@@ -12,14 +12,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,76 +31,12 @@ from mlbench.errors import ConfigError
 from mlbench.names import DATA_DIGEST, STUDY, TRIAL_NUMBER
 from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
+from mlbench.tracking._connect import check_reachable, resolve_uri
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
 from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
-
-
-def resolve_uri(uri: str | None) -> str:
-    """An absolute tracking URI: relative sqlite/file paths are made absolute.
-
-    ``None`` means MLflow's own default (``MLFLOW_TRACKING_URI`` or ``./mlflow.db``),
-    resolved against the current directory now, so subprocesses agree on it.
-    """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
-    if "://" not in uri:
-        return str(Path(uri).resolve())
-    if uri.startswith("file://") and not uri.startswith("file:///"):
-        return Path(uri[len("file://") :]).resolve().as_uri()
-    return uri
-
-
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, as a ConfigError, when an HTTP tracking server does not answer or lets
-    us in: its health check, then one authenticated API call (credentials come from
-    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` or ``MLFLOW_TRACKING_TOKEN``).
-    """
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
-            reply.read()
-    except urllib.error.HTTPError:
-        pass  # it answers (a proxy may guard /health too): the credentials are checked next
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ConfigError(
-            f"--tracking-uri {uri}: no MLflow server answers there ({reason}); start one with "
-            "`mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
-            "./mlflow.db"
-        ) from None
-    _check_credentials(uri, timeout)
-
-
-def _check_credentials(uri: str, timeout: float) -> None:
-    """One API call with the user's credentials: HTTP 401/403 is bad input."""
-    import base64
-
-    request = urllib.request.Request(
-        uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if user is not None:
-        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
-    elif token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            reply.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            given = "were refused" if user is not None or token else "are missing"
-            raise ConfigError(
-                f"--tracking-uri {uri}: the server asks for credentials and they {given} "
-                f"(HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
-            ) from None
-    except (urllib.error.URLError, OSError):
-        return  # reachable a moment ago: the run's own retries deal with a blip
 
 
 class Tracker:
@@ -375,11 +308,6 @@ def _run_tags(tags: Mapping[str, str]) -> list[Any]:
     from mlflow.entities import RunTag
 
     return [RunTag(k, str(v)) for k, v in tags.items()]
-
-
-def quiet() -> None:
-    """Keep stderr for mlbench's own lines: MLflow sets its logger to INFO on import."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 @functools.cache
