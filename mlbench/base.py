@@ -9,6 +9,7 @@ only if none with the same base hash is registered.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -34,10 +35,12 @@ from mlbench.tracking import (
     CONFIG_HASH,
     BaseModel,
     Follower,
-    Tracker,
     check_reachable,
     resolve_uri,
 )
+
+if TYPE_CHECKING:  # mlflow loads when the run starts, after the data is read
+    from mlbench.tracking import Tracker
 
 
 def registered_name(cfg: RunConfig) -> str:
@@ -134,6 +137,8 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     check_reachable(resolve_uri(tracking.tracking_uri))
     dist = from_env(pick_device(cfg.device))
     setup = prepare(cfg, prune=False, dist=dist)
+    from mlbench.tracking import Tracker  # imports mlflow
+
     tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
     found = tracker.registry.find(registered_name(cfg), base_key_hash(setup))
     if not dist.broadcast_flag(found is not None):

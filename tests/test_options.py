@@ -124,9 +124,10 @@ def test_the_pipeline_loads_no_dynamo_optuna_or_matplotlib():
 
 
 def test_prune_reads_its_data_before_it_loads_mlflow():
-    """mlflow (and pandas with it) loads when the run starts, after prepare() read data."""
+    """mlflow (and pandas with it) loads when a train or prune run starts, after prepare()
+    read the data."""
     code = ("import sys\nfrom mlbench.config import RunConfig\n"
-            "from mlbench.pipeline import prepare\n"
+            "import mlbench.base\nfrom mlbench.pipeline import prepare\n"
             "setup = prepare(RunConfig())\n"
             "print(len(setup.splits.train), [m for m in ('mlflow', 'pandas', 'optuna', 'sklearn')"
             " if m in sys.modules])")

@@ -6,8 +6,8 @@ training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads ru
 for the report. ``Follower`` stands in for the tracker on torchrun's other ranks.
 
 mlflow (and pandas, which it imports) loads when a name of those modules is first used,
-not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet`` and
-``Follower`` cost nothing, so a command reads its data before it pays for mlflow.
+not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet``,
+``BaseModel`` and ``Follower`` cost nothing, so a command reads its data before it pays for mlflow.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from mlbench.tracking._connect import check_reachable, quiet, resolve_uri
 from mlbench.tracking._follower import Follower
+from mlbench.tracking._records import BaseModel
 from mlbench.tracking._tags import (
     BASE_HASH,
     BASE_MODEL,
@@ -43,7 +44,7 @@ _LAZY = {
     "_checkpoints": ("Checkpoints", "checkpoint_key"),
     "_query": ("RunRecords", "download_artifacts", "log_report", "query_prune_runs",
                "registered_bases", "split_names"),
-    "_registry": ("PIP_REQUIREMENTS", "BaseModel", "Registry", "describe_version",
+    "_registry": ("PIP_REQUIREMENTS", "Registry", "describe_version",
                   "download_base_folder", "download_run_files", "log_base_folder",
                   "log_pruned_model"),
     "_runs": ("Tracker",),
@@ -67,5 +68,5 @@ __all__ = [  # noqa: PLE0605 - the lazy names resolve through __getattr__
     "BASE_HASH", "BASE_MODEL", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY",
     "CONFIG_HASH", "GIT_COMMIT", "MODEL_JSON", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE",
     "STAGE", "STUDY", "TRIAL_NUMBER", "VERSION", "WEIGHTS", "WEIGHTS_DIR_TAG", "WORKER",
-    "Follower", "check_reachable", "quiet", "resolve_uri", *sorted(_WHERE),
+    "BaseModel", "Follower", "check_reachable", "quiet", "resolve_uri", *sorted(_WHERE),
 ]

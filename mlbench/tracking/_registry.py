@@ -15,13 +15,13 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
 
+from mlbench.tracking._records import BaseModel
 from mlbench.tracking._sender import Link
 from mlbench.tracking._tags import BASE_HASH, BASE_MODEL, MODEL_JSON, WEIGHTS, WEIGHTS_DIR_TAG
 
@@ -94,15 +94,6 @@ def download_base_folder(model_uri: str, tracking_uri: str | None = None) -> Pat
         raise ConfigError(f"{model_uri}: {_first_line(exc)}") from None
     folder = mv.tags.get(WEIGHTS_DIR_TAG, BASE_MODEL)
     return download_run_files(mv.run_id, (folder,), tracking_uri) / folder
-
-
-@dataclass(frozen=True)
-class BaseModel:
-    """A registered dense base model: where its weights are and what made them."""
-
-    run_id: str
-    name: str
-    version: str | None
 
 
 class Registry:
