@@ -71,8 +71,6 @@ def download_run_files(run_id: str, paths: Sequence[str],
     return folder
 
 
-
-
 def download_base_folder(model_uri: str, tracking_uri: str | None = None) -> Path:
     """The local ``base_model/`` folder of registered version ``model_uri``
     (``models:/<name>@<alias>`` or ``models:/<name>/<version>``); a ConfigError names a bad
