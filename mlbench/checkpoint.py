@@ -5,7 +5,8 @@ model's weights, the optimizer's state, the scheduler's and grad scaler's counte
 shuffling/augmentation generator and the global torch RNG, the epoch reached and the
 per-epoch metrics so far. Tensors are safetensors entries; everything else is JSON in
 the file's metadata header. Resuming from epoch k gives the same weights, bit for bit
-on the same machine, as training straight through.
+on the same machine, as training straight through. An iterative schedule checkpoints
+between its rounds instead (``capture_round``): weights, masks and random streams.
 
 ``Checkpointer`` decides when to write (every epoch once ``every_s`` seconds have passed
 since the last write; 0 means every epoch) and hands the file to a ``publish`` callback
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,46 @@ def restore(
         torch.cuda.set_rng_state(state.tensors["rng.cuda"], precision.device)
 
 
+def capture_round(
+    epoch: int,
+    rounds: int,
+    model: nn.Module,
+    masks: Mapping[str, Tensor],
+    generator: torch.Generator,
+    history: list[dict[str, float]],
+) -> TrainState:
+    """The state of a schedule after its first ``rounds`` rounds (``epoch`` epochs).
+
+    Between rounds there is no optimizer to keep (each round builds its own): the
+    weights, the masks and the random streams are the whole state.
+    """
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors |= {f"mask.{k}": m.detach().cpu().contiguous() for k, m in masks.items()}
+    tensors["rng.generator"] = generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"format": FORMAT, "epoch": epoch, "rounds": rounds, "history": history}
+    return TrainState(epoch=epoch, tensors=tensors, meta=meta, history=list(history))
+
+
+def restore_round(
+    state: TrainState, model: nn.Module, generator: torch.Generator
+) -> tuple[int, dict[str, Tensor]]:
+    """Put a ``capture_round`` state back; return the rounds done and their masks.
+
+    A ConfigError if ``state`` was written by one-shot fine-tuning, not by a schedule.
+    """
+    if "rounds" not in state.meta:
+        raise ConfigError("the checkpoint was written mid fine-tuning, not between rounds")
+    params = dict(model.named_parameters())
+    model.load_state_dict({k[len("model."):]: v for k, v in state.tensors.items()
+                           if k.startswith("model.")})
+    masks = {k[len("mask."):]: v.to(params[k[len("mask."):]].device)
+             for k, v in state.tensors.items() if k.startswith("mask.")}
+    generator.set_state(state.tensors["rng.generator"])
+    torch.set_rng_state(state.tensors["rng.torch"])
+    return int(state.meta["rounds"]), masks
+
+
 def save(state: TrainState, path: str | Path) -> Path:
     """Write ``state`` to ``path`` (one safetensors file, JSON metadata in its header)."""
     path = Path(path)
@@ -175,5 +216,6 @@ class Checkpointer:
 
 
 __all__ = [
-    "FILENAME", "Checkpointer", "TrainState", "capture", "load", "misfit", "restore", "save",
+    "FILENAME", "Checkpointer", "TrainState", "capture", "capture_round", "load", "misfit",
+    "restore", "restore_round", "save",
 ]

@@ -31,7 +31,7 @@ from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
 from mlbench.progress import EpochProgress
-from mlbench.resume import checkpointer
+from mlbench.resume import Rounds, checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
@@ -195,10 +195,14 @@ def prune(
         progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
                                  enabled=dist.is_main)
         if cfg.prune.prune_schedule != "oneshot":
+            rounds = None
+            if cfg.prune.prune_schedule == "iterative":  # checkpoints between rounds
+                rounds = Rounds(checkpointer(tracker, run_hash, setup.model, dist),
+                                generator(cfg.seed))
             with seeded(cfg.seed):
                 masks = prune_flow.run_schedule(
-                    setup, dense, _fit_round(setup, tracker, precision, progress),
-                    score_batches(setup))
+                    setup, dense, _fit_round(setup, tracker, precision, progress, rounds),
+                    score_batches(setup), rounds)
         else:
             with seeded(cfg.seed):
                 fit(
@@ -232,17 +236,22 @@ def prune(
 
 
 def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
-               progress: EpochProgress) -> prune_flow.FitRound:
+               progress: EpochProgress, rounds: Rounds | None) -> prune_flow.FitRound:
     """Fine-tuning for one round of a schedule: the run's data, seed stream, logging, progress.
 
-    Rounds are not checkpointed: an interrupted iterative or gradual run starts over.
+    With ``rounds`` (iterative) its generator is the seed stream and every epoch's metrics
+    go into its history, for the checkpoint after the round. A gradual schedule is one
+    fine-tuning whose masks change every epoch; it is not checkpointed, and an
+    interrupted gradual run starts over.
     """
-    gen = generator(setup.cfg.seed)
+    gen = rounds.generator if rounds is not None else generator(setup.cfg.seed)
 
     def fit_round(recipe: OptimConfig, epochs: range, masks: Masks,
                   after: Callable[[int], None]) -> None:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             tracker.log_metrics(metrics, step=epoch, wait=False)
+            if rounds is not None:
+                rounds.epoch_done(metrics)
             after(epoch)
 
         fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,

@@ -25,6 +25,7 @@ from mlbench.structured import channel_sizes, describe, max_channel_compression,
 
 if TYPE_CHECKING:
     from mlbench.pipeline import Setup
+    from mlbench.resume import Rounds
 
 Batch = tuple[Tensor, Tensor]
 FitRound = Callable[[OptimConfig, range, Masks, Callable[[int], None]], None]
@@ -75,13 +76,15 @@ def prune_structured(setup: Setup, batches: Sequence[Batch]) -> dict[str, Any]:
 
 
 def run_schedule(
-    setup: Setup, dense: nn.Module, fit_round: FitRound, batches: Sequence[Batch]
+    setup: Setup, dense: nn.Module, fit_round: FitRound, batches: Sequence[Batch],
+    rounds: Rounds | None = None,
 ) -> Masks:
     """Prune and fine-tune ``setup.model`` along the run's iterative or gradual schedule.
 
     Starts from the base weights (``dense``); scores see the fixed ``batches`` and a
     generator seeded with the run's seed at every step. Returns the final masks
-    (exactly ``setup.keep`` weights kept).
+    (exactly ``setup.keep`` weights kept). An iterative schedule with ``rounds`` resumes
+    after the last round an interrupted run finished, and checkpoints after each round.
     """
     cfg = setup.cfg
     model = setup.model
@@ -96,8 +99,13 @@ def run_schedule(
     )
     if cfg.prune.prune_schedule == "iterative":
         base_state = {k: v.clone() for k, v in dense.state_dict().items()}
-        return schedules.iterative(model, pruning, cfg.finetune, cfg.prune.prune_rounds,
-                                   cfg.prune.rewind, fit_round, base_state)
+        if rounds is None:
+            return schedules.iterative(model, pruning, cfg.finetune, cfg.prune.prune_rounds,
+                                       cfg.prune.rewind, fit_round, base_state)
+        return schedules.iterative(
+            model, pruning, cfg.finetune, cfg.prune.prune_rounds, cfg.prune.rewind,
+            fit_round, base_state, resumed=rounds.resume(model),
+            after_round=lambda done, epoch, masks: rounds.round_done(done, epoch, model, masks))
     return schedules.gradual(model, pruning, cfg.finetune, cfg.prune.prune_rounds, fit_round)
 
 

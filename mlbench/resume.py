@@ -6,6 +6,10 @@ per-epoch metrics copied into the new run, and the new run tagged
 ``mlbench.resumed_from``. A checkpoint that cannot be read, or whose tensors do not fit
 the model being trained (a changed model definition, say), is set aside with one warning
 line and training starts from the beginning; it is never tried again.
+
+One-shot fine-tuning checkpoints inside ``engine.fit`` (``checkpointer``); an iterative
+schedule checkpoints between its rounds (``Rounds``), and resumes after the last round
+it finished.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from mlbench import checkpoint
 from mlbench.distributed import Dist
 from mlbench.errors import ConfigError
+from mlbench.masks import Masks
 from mlbench.tracking import CHECKPOINT_DIR, RESUMED_EPOCH, RESUMED_FROM
 
 if TYPE_CHECKING:
@@ -67,4 +73,39 @@ def _fetch(tracker: Tracker, run_id: str, model: nn.Module) -> bytes | None:
     return None
 
 
-__all__ = ["checkpointer"]
+class Rounds:
+    """Checkpoints of an iterative schedule, one after each round, through ``ck``.
+
+    ``generator`` is the fine-tuning rounds' shared shuffling stream; ``history`` holds
+    the per-epoch metrics so far (a resumed run's start with the interrupted run's).
+    """
+
+    def __init__(self, ck: checkpoint.Checkpointer, generator: torch.Generator) -> None:
+        self.ck = ck
+        self.generator = generator
+        self.history: list[dict[str, float]] = list(ck.resume.history) if ck.resume else []
+
+    def resume(self, model: nn.Module) -> tuple[int, Masks] | None:
+        """Load the last finished round into ``model``: (rounds done, masks), or None."""
+        if self.ck.resume is None:
+            return None
+        try:
+            return checkpoint.restore_round(self.ck.resume, model, self.generator)
+        except ConfigError as exc:  # not written between rounds: start the schedule over
+            print(f"mlbench: warning: checkpoint set aside, starting afresh: {exc}",
+                  file=sys.stderr, flush=True)
+            self.history = []
+            return None
+
+    def epoch_done(self, metrics: dict[str, float]) -> None:
+        """Record one fine-tuning epoch's metrics (in order, across rounds)."""
+        self.history.append(dict(metrics))
+
+    def round_done(self, rounds: int, epoch: int, model: nn.Module, masks: Masks) -> None:
+        """Checkpoint after ``rounds`` rounds (``epoch`` epochs), unless switched off."""
+        if self.ck.every_s >= 0:
+            self.ck.write(checkpoint.capture_round(epoch, rounds, model, masks,
+                                                   self.generator, self.history))
+
+
+__all__ = ["Rounds", "checkpointer"]

@@ -83,19 +83,28 @@ def _step(model: nn.Module, pruning: Pruning, masks: Masks | None, keep: int) ->
 
 def iterative(
     model: nn.Module, pruning: Pruning, finetune: OptimConfig, rounds: int, rewind: str,
-    fit_round: FitRound, base_state: Mapping[str, Tensor],
+    fit_round: FitRound, base_state: Mapping[str, Tensor], *,
+    resumed: tuple[int, Masks] | None = None,
+    after_round: Callable[[int, int, Masks], None] = lambda rounds, epoch, masks: None,
 ) -> Masks:
-    """Prune and fine-tune in ``rounds`` rounds; return the final masks."""
-    masks: Masks | None = None
+    """Prune and fine-tune in ``rounds`` rounds; return the final masks.
+
+    ``resumed`` (rounds done, their masks; the model holds their weights) skips those
+    rounds; ``after_round(rounds done, epochs done, masks)`` hears the end of each round.
+    """
+    done, masks = resumed if resumed is not None else (0, None)
     start = 0
     keeps = iterative_keeps(pruning.prunable, pruning.keep, rounds)
-    for keep, epochs in zip(keeps, round_epochs(finetune.epochs, rounds), strict=True):
-        masks = _step(model, pruning, masks, keep)
-        if rewind == "weights":
-            model.load_state_dict(base_state)
-            apply_masks(model, masks)
-        recipe = dataclasses.replace(finetune, epochs=epochs)
-        fit_round(recipe, range(start + 1, start + epochs + 1), masks, lambda _e: None)
+    plan = zip(keeps, round_epochs(finetune.epochs, rounds), strict=True)
+    for index, (keep, epochs) in enumerate(plan, start=1):
+        if index > done:
+            masks = _step(model, pruning, masks, keep)
+            if rewind == "weights":
+                model.load_state_dict(base_state)
+                apply_masks(model, masks)
+            recipe = dataclasses.replace(finetune, epochs=epochs)
+            fit_round(recipe, range(start + 1, start + epochs + 1), masks, lambda _e: None)
+            after_round(index, start + epochs, masks)
         start += epochs
     assert masks is not None
     return masks

@@ -20,7 +20,7 @@ from mlbench.data import load_dataset
 from mlbench.device import Precision
 from mlbench.engine import fit
 from mlbench.errors import ConfigError
-from mlbench.masks import allocate, prunable_parameters
+from mlbench.masks import allocate, load_masks, prunable_parameters
 from mlbench.models import classifier_name, create_model
 from tests.conftest import REPO, clean_env, tiny_argv
 
@@ -132,10 +132,16 @@ def _runs(uri: str, stage: str) -> list:
 
 
 @pytest.mark.slow
-def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path):
-    """kill -9 mid fine-tuning, run the same command again: it continues, not restarts."""
+@pytest.mark.parametrize("schedule", ["oneshot", "iterative"])
+def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path, schedule):
+    """kill -9 mid fine-tuning, run the same command again: it continues, not restarts.
+
+    One-shot fine-tuning checkpoints every epoch here; an iterative schedule (4 rounds of
+    10 epochs) after every round, and resumes after the last round it finished.
+    """
     argv = [sys.executable, "-m", "mlbench", "prune", *tiny_argv(epochs=40),
-            "--checkpoint-every", "0"]
+            "--checkpoint-every", "0", "--prune-schedule", schedule, "--prune-rounds", "4"]
+    first = 3 if schedule == "oneshot" else 10  # the first checkpoint's epoch
     killed_uri = f"sqlite:///{tmp_path / 'killed.db'}"
     straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
     subprocess.run([*argv, "--tracking-uri", straight_uri], check=True, cwd=REPO,
@@ -149,13 +155,15 @@ def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path):
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
         runs = _runs(killed_uri, "prune")
-        if runs and int(runs[0].data.tags.get("mlbench.checkpoint_epoch", 0)) >= 3:
+        if runs and int(runs[0].data.tags.get("mlbench.checkpoint_epoch", 0)) >= first:
             proc.kill()
     proc.wait()
     assert proc.returncode == -9, "the run ended before it could be killed; make it longer"
     (interrupted,) = _runs(killed_uri, "prune")
     reached = int(interrupted.data.tags["mlbench.checkpoint_epoch"])
-    assert 3 <= reached < 40
+    assert first <= reached < 40
+    if schedule == "iterative":
+        assert reached % 10 == 0  # only between rounds
 
     subprocess.run([*argv, "--tracking-uri", killed_uri], check=True, cwd=REPO,
                    env=clean_env(killed_uri), capture_output=True)
@@ -171,6 +179,15 @@ def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path):
     (straight,) = _runs(straight_uri, "prune")
     for key in ("acc1", "acc5", "loss", "pre_acc1", "base_acc1", "compression"):
         assert resumed.data.metrics[key] == straight.data.metrics[key], key
+    masks = []  # the same masks, bit for bit
+    for uri, run in ((killed_uri, resumed), (straight_uri, straight)):
+        folder = tmp_path / run.info.run_id
+        folder.mkdir()
+        masks.append(load_masks(MlflowClient(uri).download_artifacts(
+            run.info.run_id, "masks.safetensors", str(folder))))
+    assert masks[0].keys() == masks[1].keys()
+    assert all(torch.equal(masks[0][k], masks[1][k]) for k in masks[0])
+    assert resumed.data.params["prune_schedule"] == schedule
 
 
 def test_a_checkpoint_whose_tensors_do_not_fit_is_set_aside_once_with_one_warning(
