@@ -53,9 +53,15 @@ def capture(
     precision: Precision,
     generator: torch.Generator,
     history: list[dict[str, float]],
+    extra: Mapping[str, Tensor] | None = None,
 ) -> TrainState:
-    """The full training state after ``epoch`` (tensors copied to the CPU)."""
+    """The full training state after ``epoch`` (tensors copied to the CPU).
+
+    ``extra`` are more tensors the training changes as it goes (a gradual schedule's
+    masks): saved too, and copied back in place by ``restore``.
+    """
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors |= {f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
     optim = optimizer.state_dict()
     optim_scalars: dict[str, dict[str, Any]] = {}
     for index, slots in optim["state"].items():
@@ -87,8 +93,10 @@ def restore(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     precision: Precision,
     generator: torch.Generator,
+    extra: Mapping[str, Tensor] | None = None,
 ) -> None:
-    """Put ``state`` back into a freshly built model, optimizer, scheduler and generator."""
+    """Put ``state`` back into a freshly built model, optimizer, scheduler and generator
+    (and, in place, into the ``extra`` tensors it was captured with)."""
     device = next(model.parameters()).device
     weights = {k[len("model."):]: v for k, v in state.tensors.items() if k.startswith("model.")}
     model.load_state_dict(weights)
@@ -105,6 +113,9 @@ def restore(
         precision.scaler.load_state_dict(state.meta["scaler"])
     generator.set_state(state.tensors["rng.generator"])
     torch.set_rng_state(state.tensors["rng.torch"])
+    for name, tensor in (extra or {}).items():
+        with torch.no_grad():
+            tensor.copy_(state.tensors[f"extra.{name}"])
     if "rng.cuda" in state.tensors and precision.device.type == "cuda":
         torch.cuda.set_rng_state(state.tensors["rng.cuda"], precision.device)
 
@@ -191,6 +202,8 @@ class Checkpointer:
         every_s: minimum seconds between checkpoints; 0 writes one after every epoch,
             a negative value never writes.
         resume: the state to start from, if any.
+        extra: tensors beyond the model's that training changes in place (a gradual
+            schedule's masks), checkpointed and restored with it.
     """
 
     def __init__(
@@ -198,10 +211,12 @@ class Checkpointer:
         publish: Callable[[Path, int], None],
         every_s: float = 60.0,
         resume: TrainState | None = None,
+        extra: Mapping[str, Tensor] | None = None,
     ) -> None:
         self.publish = publish
         self.every_s = every_s
         self.resume = resume
+        self.extra = extra
         self._last = time.monotonic()
 
     def due(self) -> bool:

@@ -152,7 +152,8 @@ def fit(
     history: list[dict[str, float]] = []
     done = 0
     if checkpoint is not None and checkpoint.resume is not None:
-        restore(checkpoint.resume, model, optimizer, scheduler, precision, generator)
+        restore(checkpoint.resume, model, optimizer, scheduler, precision, generator,
+                checkpoint.extra)
         done, history = checkpoint.resume.epoch, list(checkpoint.resume.history)
     last: dict[str, float] = dict(history[-1]) if history else {}
     try:
@@ -177,7 +178,8 @@ def fit(
                 on_epoch(epoch, dict(last))
             if checkpoint is not None and epoch < cfg.epochs and checkpoint.due():
                 checkpoint.write(
-                    capture(epoch, model, optimizer, scheduler, precision, generator, history)
+                    capture(epoch, model, optimizer, scheduler, precision, generator, history,
+                            checkpoint.extra)
                 )
     finally:
         if hold is not None:

@@ -31,7 +31,7 @@ from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
 from mlbench.progress import EpochProgress
-from mlbench.resume import Rounds, checkpointer
+from mlbench.resume import Rounds, checkpointer, gradual_checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
@@ -201,7 +201,8 @@ def prune(
                                 generator(cfg.seed))
             with seeded(cfg.seed):
                 masks = prune_flow.run_schedule(
-                    setup, dense, _fit_round(setup, tracker, precision, progress, rounds),
+                    setup, dense,
+                    _fit_round(setup, tracker, precision, progress, rounds, run_hash),
                     score_batches(setup), rounds)
         else:
             with seeded(cfg.seed):
@@ -236,13 +237,14 @@ def prune(
 
 
 def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
-               progress: EpochProgress, rounds: Rounds | None) -> prune_flow.FitRound:
+               progress: EpochProgress, rounds: Rounds | None,
+               run_hash: str) -> prune_flow.FitRound:
     """Fine-tuning for one round of a schedule: the run's data, seed stream, logging, progress.
 
     With ``rounds`` (iterative) its generator is the seed stream and every epoch's metrics
     go into its history, for the checkpoint after the round. A gradual schedule is one
-    fine-tuning whose masks change every epoch; it is not checkpointed, and an
-    interrupted gradual run starts over.
+    fine-tuning whose masks change every epoch: it checkpoints like one-shot
+    fine-tuning, with the masks.
     """
     gen = rounds.generator if rounds is not None else generator(setup.cfg.seed)
 
@@ -254,10 +256,13 @@ def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
                 rounds.epoch_done(metrics)
             after(epoch)
 
+        ck = None
+        if setup.cfg.prune.prune_schedule == "gradual":
+            ck = gradual_checkpointer(tracker, run_hash, setup.model, masks, setup.dist)
         fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,
             precision=precision, masks=masks, augment=setup.cfg.data.augment,
             on_epoch=progress.chain(on_epoch), epochs=progress.wrap(epochs), dist=setup.dist,
-            compile=setup.cfg.compile)
+            compile=setup.cfg.compile, checkpoint=ck)
 
     return fit_round
 

@@ -7,9 +7,10 @@ per-epoch metrics copied into the new run, and the new run tagged
 the model being trained (a changed model definition, say), is set aside with one warning
 line and training starts from the beginning; it is never tried again.
 
-One-shot fine-tuning checkpoints inside ``engine.fit`` (``checkpointer``); an iterative
-schedule checkpoints between its rounds (``Rounds``), and resumes after the last round
-it finished.
+One-shot fine-tuning checkpoints inside ``engine.fit`` (``checkpointer``), and so does a
+gradual schedule's one fine-tuning, with its masks (``gradual_checkpointer``); an
+iterative schedule checkpoints between its rounds (``Rounds``), and resumes after the
+last round it finished.
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def _fetch(tracker: Tracker, run_id: str, model: nn.Module) -> bytes | None:
     return None
 
 
+def gradual_checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
+                         masks: Masks, dist: Dist = Dist()) -> checkpoint.Checkpointer:
+    """Checkpoints of a gradual schedule's one fine-tuning: ``checkpointer``'s, with the
+    masks (which the schedule changes in place every epoch) saved and restored too."""
+    ck = checkpointer(tracker, config_hash, model, dist)
+    ck.extra = {f"mask.{name}": mask for name, mask in masks.items()}
+    if ck.resume is not None and any(f"extra.{k}" not in ck.resume.tensors for k in ck.extra):
+        print("mlbench: warning: checkpoint set aside, starting afresh: it holds no masks",
+              file=sys.stderr, flush=True)
+        ck.resume = None
+    return ck
+
+
 class Rounds:
     """Checkpoints of an iterative schedule, one after each round, through ``ck``.
 
@@ -108,4 +122,4 @@ class Rounds:
                                                    self.generator, self.history))
 
 
-__all__ = ["Rounds", "checkpointer"]
+__all__ = ["Rounds", "checkpointer", "gradual_checkpointer"]

@@ -132,16 +132,18 @@ def _runs(uri: str, stage: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("schedule", ["oneshot", "iterative"])
+@pytest.mark.parametrize("schedule", ["oneshot", "iterative", "gradual"])
 def test_a_killed_prune_run_resumes_from_its_last_checkpoint(tmp_path, schedule):
     """kill -9 mid fine-tuning, run the same command again: it continues, not restarts.
 
-    One-shot fine-tuning checkpoints every epoch here; an iterative schedule (4 rounds of
-    10 epochs) after every round, and resumes after the last round it finished.
+    One-shot and gradual fine-tuning checkpoint every epoch here (gradual with the masks
+    it changes as it goes: 4 steps, so the kill lands while they still change); an
+    iterative schedule (4 rounds of 10 epochs) after every round, and resumes after the
+    last round it finished.
     """
     argv = [sys.executable, "-m", "mlbench", "prune", *tiny_argv(epochs=40),
             "--checkpoint-every", "0", "--prune-schedule", schedule, "--prune-rounds", "4"]
-    first = 3 if schedule == "oneshot" else 10  # the first checkpoint's epoch
+    first = 10 if schedule == "iterative" else 2  # the first checkpoint's epoch
     killed_uri = f"sqlite:///{tmp_path / 'killed.db'}"
     straight_uri = f"sqlite:///{tmp_path / 'straight.db'}"
     subprocess.run([*argv, "--tracking-uri", straight_uri], check=True, cwd=REPO,
