@@ -46,7 +46,7 @@ def section(quick: bool) -> Section:
             figures.append(Figure(
                 f"`mlbench report` process, {runs:,} prune runs, against its imports",
                 timings["cli_s"], timings["import_s"],
-                "`python -c \"import torch, mlflow, pandas, matplotlib.pyplot\"`",
+                f"`python -c \"{timings['imports']}\"`",
                 target=">= 0.5 (the report at most 2x its imports)"))
     notes = [f"`python benchmarks/{SCRIPT.name}{' --quick' if quick else ''}`."]
     if proc.stdout.strip():

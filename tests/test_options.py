@@ -135,3 +135,12 @@ def test_prune_reads_its_data_before_it_loads_mlflow():
                           cwd=REPO, timeout=120)
     samples, loaded = proc.stdout.strip().split(" ", 1)
     assert int(samples) > 0 and loaded == "[]", proc.stderr[-2000:]
+
+
+def test_the_report_loads_no_torch():
+    """The report reads runs and draws: torch (2 s of its start) is not among its needs."""
+    code = ("import sys, mlbench.report.build, mlbench.cli.report\n"
+            "print([m for m in ('torch', 'torchvision', 'optuna') if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.stdout.strip() == "[]", proc.stderr[-2000:]

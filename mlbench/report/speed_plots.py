@@ -11,8 +11,8 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlbench import catalog
 from mlbench.report.plots import _figure, colours
-from mlbench.structured import is_structured
 
 
 def has_speed(runs: pd.DataFrame) -> bool:
@@ -28,8 +28,9 @@ def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
     palette = colours(runs["strategy"].unique())
     for strategy, part in runs.groupby("strategy", sort=True):
         base = strategy.split("+")[0]
-        marker = "s" if is_structured(base) else "o"
-        kind = "channels" if is_structured(base) else "masked"
+        channels = base in catalog.names("channel")  # read from the source: no torch
+        marker = "s" if channels else "o"
+        kind = "channels" if channels else "masked"
         label = f"{strategy} ({kind})"
         left.scatter(part["speedup"], part["measured_speedup"], c=palette[strategy],
                      marker=marker, label=label, s=28)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow import MlflowClient
-from torch import Tensor
 
 from mlbench.tracking._sender import Link
 from mlbench.tracking._tags import CHECKPOINT_DIR, CHECKPOINT_EPOCH, CHECKPOINT_KEY, SET_ASIDE
+
+if TYPE_CHECKING:  # the report reads runs without torch
+    from torch import Tensor
 
 
 def checkpoint_key(config_hash: str, state: Mapping[str, Tensor]) -> str:
