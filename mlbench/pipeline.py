@@ -31,7 +31,7 @@ from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
 from mlbench.progress import EpochProgress
-from mlbench.resume import Rounds, checkpointer, gradual_checkpointer
+from mlbench.resume import Rounds, checkpointer, gradual_checkpointer, round_checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
 from mlbench.structured import DESCRIPTION, check_strategy, is_structured
 from mlbench.tracking import (
@@ -197,7 +197,7 @@ def prune(
         if cfg.prune.prune_schedule != "oneshot":
             rounds = None
             if cfg.prune.prune_schedule == "iterative":  # checkpoints between rounds
-                rounds = Rounds(checkpointer(tracker, run_hash, setup.model, dist),
+                rounds = Rounds(round_checkpointer(tracker, run_hash, setup.model, dist),
                                 generator(cfg.seed))
             with seeded(cfg.seed):
                 masks = prune_flow.run_schedule(

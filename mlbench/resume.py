@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,17 +35,20 @@ if TYPE_CHECKING:
 
 
 def checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
-                 dist: Dist = Dist()) -> checkpoint.Checkpointer:
+                 dist: Dist = Dist(), *,
+                 holds: Callable[[checkpoint.TrainState], str | None] = lambda state: None,
+                 ) -> checkpoint.Checkpointer:
     """Checkpoints for the active run, resuming from an interrupted run's last one.
 
-    Under torchrun, rank 0 finds and writes checkpoints and broadcasts the one to resume
-    from.
+    ``holds`` says what a checkpoint lacks for this kind of training (None: nothing);
+    one that lacks something is set aside like one that does not fit. Under torchrun,
+    rank 0 finds and writes checkpoints and broadcasts the one to resume from.
     """
     from mlbench.tracking import checkpoint_key  # mlflow: when a run needs it
 
     key = checkpoint_key(config_hash, model.state_dict())
     found = tracker.checkpoints.find(key) if dist.is_main else None
-    data = _fetch(tracker, found[0], model) if found is not None else None
+    data = _fetch(tracker, found[0], model, holds) if found is not None else None
     data = dist.broadcast_bytes(data)
     state = None
     if data is not None:
@@ -59,11 +63,14 @@ def checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
                                    every_s=every_s, resume=state)
 
 
-def _fetch(tracker: Tracker, run_id: str, model: nn.Module) -> bytes | None:
-    """The checkpoint file of ``run_id`` if it reads and fits ``model``; else set aside."""
+def _fetch(tracker: Tracker, run_id: str, model: nn.Module,
+           holds: Callable[[checkpoint.TrainState], str | None]) -> bytes | None:
+    """The checkpoint file of ``run_id`` if it reads, fits ``model`` and holds what the
+    training needs; else set aside."""
     try:
         path = tracker.download(run_id, f"{CHECKPOINT_DIR}/{checkpoint.FILENAME}")
-        reason = checkpoint.misfit(checkpoint.load(path), model)
+        state = checkpoint.load(path)
+        reason = checkpoint.misfit(state, model) or holds(state)
     except ConfigError as exc:
         reason = str(exc)
     if reason is None:
@@ -78,17 +85,26 @@ def gradual_checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
                          masks: Masks, dist: Dist = Dist()) -> checkpoint.Checkpointer:
     """Checkpoints of a gradual schedule's one fine-tuning: ``checkpointer``'s, with the
     masks (which the schedule changes in place every epoch) saved and restored too."""
-    ck = checkpointer(tracker, config_hash, model, dist)
-    ck.extra = {f"mask.{name}": mask for name, mask in masks.items()}
-    if ck.resume is not None and any(f"extra.{k}" not in ck.resume.tensors for k in ck.extra):
-        print("mlbench: warning: checkpoint set aside, starting afresh: it holds no masks",
-              file=sys.stderr, flush=True)
-        ck.resume = None
+    extra = {f"mask.{name}": mask for name, mask in masks.items()}
+
+    def holds(state: checkpoint.TrainState) -> str | None:
+        return None if all(f"extra.{k}" in state.tensors for k in extra) else "no masks"
+
+    ck = checkpointer(tracker, config_hash, model, dist, holds=holds)
+    ck.extra = extra
     return ck
 
 
+def round_checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
+                       dist: Dist = Dist()) -> checkpoint.Checkpointer:
+    """``checkpointer``'s, resuming only from a checkpoint written between rounds."""
+    return checkpointer(tracker, config_hash, model, dist, holds=lambda state: (
+        None if "rounds" in state.meta else "written mid fine-tuning, not between rounds"))
+
+
 class Rounds:
-    """Checkpoints of an iterative schedule, one after each round, through ``ck``.
+    """Checkpoints of an iterative schedule, one after each round, through ``ck``
+    (a ``round_checkpointer``).
 
     ``generator`` is the fine-tuning rounds' shared shuffling stream; ``history`` holds
     the per-epoch metrics so far (a resumed run's start with the interrupted run's).
@@ -103,13 +119,7 @@ class Rounds:
         """Load the last finished round into ``model``: (rounds done, masks), or None."""
         if self.ck.resume is None:
             return None
-        try:
-            return checkpoint.restore_round(self.ck.resume, model, self.generator)
-        except ConfigError as exc:  # not written between rounds: start the schedule over
-            print(f"mlbench: warning: checkpoint set aside, starting afresh: {exc}",
-                  file=sys.stderr, flush=True)
-            self.history = []
-            return None
+        return checkpoint.restore_round(self.ck.resume, model, self.generator)
 
     def epoch_done(self, metrics: dict[str, float]) -> None:
         """Record one fine-tuning epoch's metrics (in order, across rounds)."""
@@ -122,4 +132,4 @@ class Rounds:
                                                    self.generator, self.history))
 
 
-__all__ = ["Rounds", "checkpointer", "gradual_checkpointer"]
+__all__ = ["Rounds", "checkpointer", "gradual_checkpointer", "round_checkpointer"]

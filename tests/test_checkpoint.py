@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -223,3 +224,37 @@ def test_a_checkpoint_whose_tensors_do_not_fit_is_set_aside_once_with_one_warnin
     with tracker.run("prune", "again"):
         assert checkpointer(tracker, "h", model).resume is None
     assert capsys.readouterr().err == ""  # never tried again
+
+
+def test_a_schedule_sets_aside_a_checkpoint_that_lacks_what_it_resumes_from(tmp_path, capsys):
+    """A mid-fine-tuning checkpoint cannot resume rounds, one without masks not a gradual
+    run: each is set aside where it is found, before any curve is copied."""
+    from mlbench.config import TrackingConfig
+    from mlbench.resume import gradual_checkpointer, round_checkpointer
+    from mlbench.tracking import SET_ASIDE, Tracker, checkpoint_key
+
+    model = create_model("lenet", (1, 8, 8), 4)
+    keep = Keep(tmp_path)
+    with torch.random.fork_rng(devices=[]):
+        fit(copy.deepcopy(model), SPLITS.train, SPLITS.val, OptimConfig(epochs=2, batch_size=16),
+            generator=torch.Generator().manual_seed(3), precision=CPU, epochs=range(1, 2),
+            checkpoint=checkpoint.Checkpointer(keep, 0))
+    tracker = Tracker(TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"))
+    client = MlflowClient(tracker.uri)
+    masks = {"fc3.weight": torch.ones_like(model.fc3.weight)}
+    for name, open_checkpoints in (
+            ("rounds", lambda: round_checkpointer(tracker, "h", model)),
+            ("gradual", lambda: gradual_checkpointer(tracker, "h", model, masks))):
+        with tracker.run("prune", f"interrupted-{name}") as old:
+            named = tmp_path / name / checkpoint.FILENAME
+            named.parent.mkdir()
+            shutil.copy(keep.files[-1], named)
+            tracker.checkpoints.log(named, 1, checkpoint_key("h", model.state_dict()))
+        client.set_terminated(old, "FAILED")
+        capsys.readouterr()
+        with tracker.run("prune", f"next-{name}") as new:
+            assert open_checkpoints().resume is None
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "set aside" in line
+        assert SET_ASIDE in client.get_run(old).data.tags
+        assert not client.get_metric_history(new, "val_acc1")  # no curve copied
