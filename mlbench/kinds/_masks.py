@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from mlbench.config import RunConfig
+from mlbench.errors import ConfigError
 from mlbench.kinds._contract import (
     Kind,
     Metrics,
@@ -95,6 +96,9 @@ class MaskKind(Kind):
 
     def load(self, folder: Path, config: Mapping[str, Any]) -> nn.Module:
         """The model rebuilt by name from the registry, its weights, the masks applied."""
+        if "input_shape" not in config:
+            raise ConfigError(f"{folder / 'config.json'} has no input_shape: the run predates "
+                              "load_pruned; rerun it with this version of mlbench")
         keys = set(RunConfig().flat())
         cfg = RunConfig.from_flat({k: v for k, v in config.items() if k in keys})
         model = create_model(cfg.model, tuple(config["input_shape"]),
