@@ -195,7 +195,7 @@ class RunConfig:
         for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
                     "compile", "speed_repeats"):
             flat.pop(key)
-        if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
+        if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
                 flat.pop(key)
         return flat

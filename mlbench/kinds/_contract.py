@@ -88,6 +88,12 @@ class Kind(ABC):
         """Does this kind run ``strategy``?"""
         return strategy in self.strategies()
 
+    def runs(self, schedule: ScheduleTraits) -> bool:
+        """Can this kind prune along ``schedule`` at all? (A sweep leaves out the cells
+        it cannot run; ``check`` refuses them.) Default: a repeating schedule needs a
+        ``repeatable`` kind."""
+        return self.repeatable or not schedule.prunes_repeatedly
+
     @abstractmethod
     def check(self, setup: Setup, schedule: ScheduleTraits) -> None:
         """Raise ConfigError (one line: the bad value and what is allowed) unless
@@ -95,10 +101,10 @@ class Kind(ABC):
         ``schedule``. Runs before any work: ``setup.model`` holds freshly seeded
         (untrained) weights; no run exists yet. Must not change ``setup.model``.
 
-        The base implementation refuses a repeating schedule for a kind that is not
-        ``repeatable``; kinds call it first.
+        The base implementation refuses a schedule the kind does not ``runs``; kinds
+        call it first.
         """
-        if schedule.prunes_repeatedly and not self.repeatable:
+        if not self.runs(schedule):
             raise ConfigError(
                 f"--prune-schedule {schedule.name} prunes repeatedly, which "
                 f"{self.name} strategy {setup.cfg.prune.strategy!r} cannot; it runs "
