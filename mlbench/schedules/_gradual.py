@@ -8,6 +8,10 @@ the checkpoints of the one fine-tuning carry them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from torch import Tensor
+
 from mlbench import checkpoint
 from mlbench.kinds import Pruned
 from mlbench.schedules._contract import Schedule, Training, register_schedule
@@ -18,6 +22,15 @@ def gradual_keeps(prunable: int, keep: int, steps: int) -> list[int]:
     """Kept weights at each of ``steps`` steps: Zhu & Gupta's cubic ramp, ending at ``keep``."""
     removed = prunable - keep
     return [prunable - round(removed * (1 - (1 - t / steps) ** 3)) for t in range(1, steps + 1)]
+
+
+def holding(extra: dict[str, Tensor]) -> Callable[[checkpoint.TrainState], str | None]:
+    """What a checkpoint lacks to resume a gradual schedule: the masks ``extra`` names."""
+
+    def holds(state: checkpoint.TrainState) -> str | None:
+        return None if all(f"extra.{k}" in state.tensors for k in extra) else "no masks"
+
+    return holds
 
 
 @register_schedule("gradual")
@@ -47,11 +60,7 @@ class Gradual(Schedule):
                     held[name].copy_(mask)
 
         extra = {f"mask.{name}": mask for name, mask in held.items()}
-
-        def holds(state: checkpoint.TrainState) -> str | None:
-            return None if all(f"extra.{k}" in state.tensors for k in extra) else "no masks"
-
-        ck = training.checkpoints.open(model, holds=holds)
+        ck = training.checkpoints.open(model, holds=holding(extra))
         if ck is not None:
             ck.extra = extra
         training.fit(model, cfg.finetune, range(1, epochs + 1), held,
