@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlbench.catalog import names
 from mlbench.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
-PRUNE_SCHEDULES = ("oneshot", "iterative", "gradual")
+PRUNE_SCHEDULES = names("schedule")  # registered in mlbench/schedules/, read without torch
 REWINDS = ("lr", "weights")
 
 

@@ -71,6 +71,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     classifier = None if cfg.prune.prune_classifier else classifier_name(model)
     setup = Setup(cfg, device, splits, model, prunable_parameters(model, classifier), dist)
     if prune:
+        schedule.check(setup)
         kind.check(setup, schedule)
     return setup
 

@@ -206,6 +206,10 @@ def test_a_rerun_with_another_budget_extends_the_study_or_refuses_in_one_line(tm
     assert main([*argv, "--trials", "3"]) == 0
     out, err = capsys.readouterr()
     assert "extending its budget from 2 to 3 trials" in out and "warning" not in err
+    assert "tuned global_weight" in out  # a tuned run, new or done before: never silence
+    assert main([*argv, "--trials", "3"]) == 0  # the same budget again: nothing to run
+    out = capsys.readouterr().out
+    assert "extending" not in out and "done before: run" in out
     study = optuna.load_study(study_name=optuna.get_all_study_names(
         f"sqlite:///{tmp_path / 'optuna.db'}")[0], storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert study.user_attrs["mlbench.study_kind"] in ("tuning", "queue")

@@ -96,6 +96,12 @@ class Schedule(ABC):
     #: the kind must be ``repeatable`` (its ``check`` refuses otherwise).
     prunes_repeatedly: ClassVar[bool] = False
 
+    def check(self, setup: Setup) -> None:
+        """Raise ConfigError (one line: the bad value, what is allowed) for a config this
+        schedule cannot run; called by ``recipe.prepare`` before any work, before the
+        kind's ``check``. Default: everything is allowed."""
+        return None
+
     @abstractmethod
     def run(self, training: Training, pruned: Pruned) -> Pruned:
         """Fine-tune along the schedule, starting from ``pruned`` (the base pruned once at

@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 import torch
 
-from mlbench.config import RunConfig, TrackingConfig
+from mlbench.config import RunConfig, TrackingConfig, config_hash
 from mlbench.errors import ConfigError
 from mlbench.kinds import kind_of
 from mlbench.recipe import Setup, load_base, prepare, prune
@@ -155,14 +155,22 @@ def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker, seeds: t
               storage: optuna.storages.BaseStorage, base: BaseModel) -> list[dict[str, float]]:
     """The study's best configuration on the test split: a tuned ``prune`` run per seed.
 
-    The seeds are items of a work queue (study ``<study>-tuned``): each runs once, however
-    many workers tune, and a resumed tune runs only what is not done.
+    The (seed, best configuration) pairs are items of a work queue (study
+    ``<study>-tuned``): each runs once, however many workers tune; a resumed tune runs
+    only what is not done and names, one line each, the runs done before. An extended
+    study whose best configuration changed gets new tuned runs.
     """
     best = with_params(cfg, json.loads(row["best_params"]))
     tuned = TunedTracker(tracker, row["tune_run_id"], row["study"])
-    queue = WorkQueue.open(storage, f"{row['study']}-tuned",
-                           [json.dumps({"seed": s}) for s in seeds])
+    chosen = config_hash(json.loads(row["best_params"]))
+    keys = [json.dumps({"seed": s, "best": chosen}, sort_keys=True) for s in seeds]
+    queue = WorkQueue.open(storage, f"{row['study']}-tuned", keys)
     results = []
+    before = dict(queue.progress().done)
+    for key in keys:
+        if key in before:
+            print(f"tuned {cfg.prune.strategy:<14} seed {json.loads(key)['seed']}  done "
+                  f"before: run {before[key]}", flush=True)
 
     def do(job: Job) -> None:
         seed = int(json.loads(job.key)["seed"])
