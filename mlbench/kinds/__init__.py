@@ -5,12 +5,13 @@
     >>> pruned = kind.prune(setup, batches)
 
 Importing this package registers the kinds in display order: unstructured masks, N:M
-semi-structured masks, channel removal. A new kind is one module here, imported below.
+semi-structured masks, channel removal. A new kind is one module here; the loop below imports it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from mlbench.kinds._contract import (
     KINDS,
@@ -25,8 +26,13 @@ from mlbench.kinds._contract import (
     to_cpu,
 )
 
+# The built-in ones in display order, then any other module of the package by name: a
+# new kind is one file here, nothing else to edit.
 for _module in ("_masks", "_nm", "_channels"):
     importlib.import_module(f"mlbench.kinds.{_module}")
+for _found in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _found.name != "_contract":
+        importlib.import_module(f"mlbench.kinds.{_found.name}")
 
 __all__ = [
     "KINDS",

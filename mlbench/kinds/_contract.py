@@ -18,7 +18,8 @@ class, registered by name, that owns a set of strategy names and answers, for a 
 
 Nothing outside ``mlbench/kinds/`` asks which kind a strategy is: callers ask
 ``kind_of(strategy)`` for the object and call these methods. A new kind is one module in
-this package with one ``@register_kind`` class (imported by ``kinds/__init__``).
+this package with one ``@register_kind`` class (``kinds/__init__`` imports every module
+of the package).
 
 Example:
     >>> kind = kind_of("global_l1_channel")

@@ -9,7 +9,8 @@ artifacts in a prune run, none in validation mode) and its resume. Every schedul
 the run's ``finetune.epochs`` in all unless it says otherwise, and ends at the target.
 
 A new schedule is one module in this package with one ``@register_schedule`` class
-(imported by ``schedules/__init__``); nothing outside compares schedule names.
+(``schedules/__init__`` imports every module of the package); nothing outside compares
+schedule names.
 """
 
 from __future__ import annotations
