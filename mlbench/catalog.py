@@ -24,25 +24,40 @@ _DECORATOR = {
     "model": re.compile(r"^@register_model\(\s*\"(\w+)\"", re.M),
     "strategy": re.compile(r"^@register_(?:channel_)?strategy\(\s*\"(\w+)\"", re.M),
     "channel": re.compile(r"^@register_channel_strategy\(\s*\"(\w+)\"", re.M),
+    "schedule": re.compile(r"^@register_schedule\(\s*\"(\w+)\"", re.M),
 }
 _FOLDER = {"dataset": ("data",), "model": ("models",), "strategy": ("strategies", "structured"),
-           "channel": ("structured",)}
+           "channel": ("structured",), "schedule": ("schedules",)}
+_IMPORT_ORDER = re.compile(r"for _module in \(([^)]*)\)")
 _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
 
 
 @functools.cache
 def names(kind: str) -> tuple[str, ...]:
-    """Names of ``kind`` (dataset, model, strategy) registered in mlbench's source.
+    """Names of ``kind`` (dataset, model, strategy, channel, schedule) registered in
+    mlbench's source.
 
-    Ordered as the registry orders them: by module import order is not known without
-    importing, so the order here is by file name, then position; use the registry's
-    ``names()`` for display.
+    Ordered by the import loop of the package's ``__init__`` where it has one (so
+    schedules read oneshot, iterative, gradual, as the registry orders them), else by
+    file name, then position; use the registry's ``names()`` for display.
     """
     found: list[str] = []
     for folder in _FOLDER[kind]:
-        for path in sorted((PACKAGE / folder).rglob("*.py")):
+        for path in _in_import_order(PACKAGE / folder):
             found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
     return tuple(dict.fromkeys(found))
+
+
+def _in_import_order(folder: Path) -> list[Path]:
+    """The package's files, those its ``__init__`` imports in a loop first, in its order."""
+    paths = sorted(folder.rglob("*.py"))
+    init = folder / "__init__.py"
+    match = _IMPORT_ORDER.search(init.read_text(encoding="utf-8")) if init.exists() else None
+    if match is None:
+        return paths
+    order = re.findall(r"\"(\w+)\"", match.group(1))
+    rank = {folder / f"{name}.py": i for i, name in enumerate(order)}
+    return sorted(paths, key=lambda p: (rank.get(p, len(order)), p))
 
 
 @functools.cache

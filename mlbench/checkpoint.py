@@ -10,7 +10,7 @@ between its rounds instead (``capture_round``): weights, masks and random stream
 
 ``Checkpointer`` decides when to write (every epoch once ``every_s`` seconds have passed
 since the last write; 0 means every epoch) and hands the file to a ``publish`` callback
-(the pipeline uploads it as an artifact of the run): the engine stays free of MLflow.
+(the recipe uploads it as an artifact of the run): the engine stays free of MLflow.
 """
 
 from __future__ import annotations

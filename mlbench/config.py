@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlbench.catalog import names
 from mlbench.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
-PRUNE_SCHEDULES = ("oneshot", "iterative", "gradual")
+PRUNE_SCHEDULES = names("schedule")  # registered in mlbench/schedules/, read without torch
 REWINDS = ("lr", "weights")
 
 
@@ -195,7 +196,7 @@ class RunConfig:
         for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
                     "compile", "speed_repeats"):
             flat.pop(key)
-        if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
+        if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
                 flat.pop(key)
         return flat

@@ -136,11 +136,19 @@ def test_pruned_weights_stay_exactly_zero_through_training(name, opt, lenet, pru
 
 
 def test_a_new_strategy_is_one_function(lenet, prunable, batches):
+    from mlbench.kinds import kind_of
+    from mlbench.strategies import STRATEGIES
+
     @register_strategy("layer_test_negative_weight", allocation="layer")
     def negative(model, params, batches, generator):
         return {n: -p.detach().abs() for n, p in params.items()}
 
-    masks = masks_for("layer_test_negative_weight", lenet, prunable, batches, 2.0)
+    try:
+        masks = masks_for("layer_test_negative_weight", lenet, prunable, batches, 2.0)
+        assert kind_of("layer_test_negative_weight").name == "masks"  # nothing else to add
+    finally:  # other tests see the registry as the source defines it
+        del STRATEGIES._items["layer_test_negative_weight"]
+        del STRATEGIES._meta["layer_test_negative_weight"]
     w = prunable["conv2.weight"].detach().abs()
     m = masks["conv2.weight"]
     assert w[m].max() <= w[~m].min()  # the smallest weights were kept

@@ -21,7 +21,7 @@ from mlbench.cli import main
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.presets import load_preset
-from mlbench.sweep import Grid, parse_list
+from mlbench.sweep import Grid, SweepRun, item_of, parse_list
 from tests.conftest import (
     REPO,
     TINY,
@@ -111,7 +111,8 @@ def test_sweep_prunes_every_cell_from_one_base_model_per_seed(tracking_uri):
         assert run.data.tags["mlbench.study"] == study.study_name
         trial = trials[int(run.data.tags["mlbench.trial_number"])]
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
-    (opened,) = [t for t in trials.values() if t.user_attrs["mlbench.key"] == "sweep"]
+    (opened,) = [t for t in trials.values()
+                 if isinstance(item_of(t.user_attrs["mlbench.key"]), SweepRun)]
     assert opened.user_attrs["mlflow_run_id"] == sweep.info.run_id
 
     # started again with the same arguments: the same sweep run, no cell redone
@@ -287,3 +288,27 @@ def test_a_tracking_server_stopped_and_restarted_mid_run_leaves_every_run_finish
     finally:
         proc.kill()
         stop_mlflow_server(server)
+
+
+def test_a_sweep_runs_every_kind_and_schedule_that_prune_runs(tracking_uri, tmp_path):
+    """Masks, 2:4 and channels crossed with one-shot and iterative: every pair a kind can
+    run is a cell of one sweep run (channel removal one-shot only); each cell's trial
+    holds its typed item."""
+    from mlbench.config import TrackingConfig
+    from mlbench.sweep import CellItem, run_sweep
+
+    cfg = RunConfig.from_flat({**SWEEP_TINY, "epochs": 2, "prune_rounds": 2})
+    grid = Grid(strategies=("global_weight", "semi_2_4", "global_l1_channel"),
+                compressions=(2.0,), seeds=(0,), prune_schedules=("oneshot", "iterative"))
+    done = run_sweep(cfg, grid, TrackingConfig(tracking_uri=tracking_uri),
+                     storage=f"sqlite:///{tmp_path / 'q.db'}")
+    assert done.total == 1 + 1 + 5
+    prunes = all_runs(tracking_uri, "prune")
+    pairs = sorted((p.data.params["strategy"], p.data.params["prune_schedule"]) for p in prunes)
+    assert pairs == [("global_l1_channel", "oneshot"), ("global_weight", "iterative"),
+                     ("global_weight", "oneshot"), ("semi_2_4", "iterative"),
+                     ("semi_2_4", "oneshot")]
+    study = optuna.load_study(study_name=done.study, storage=f"sqlite:///{tmp_path / 'q.db'}")
+    assert study.user_attrs["mlbench.study_kind"] == "queue"
+    cells = [item_of(t.user_attrs["mlbench.key"]) for t in study.trials]
+    assert sorted((c.strategy, c.schedule) for c in cells if isinstance(c, CellItem)) == pairs

@@ -1,4 +1,4 @@
-"""Real prune runs (sqlite MLflow store) for a channel strategy and a gradual schedule."""
+"""Real prune runs (sqlite MLflow store): a channel strategy and a gradual schedule."""
 
 from __future__ import annotations
 
