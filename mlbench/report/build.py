@@ -268,8 +268,10 @@ def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame
         _add(report, section, speed_plots.speed_figure(runs, f"{name}: measured speed"),
              f"{stem}-speed",
              "Left: measured against theoretical speedup, one point per run (dashed: "
-             "equal). Right: test top-1 against measured speedup; squares remove channels, "
-             "circles mask weights. Schedules other than one-shot appear as strategy+schedule.")
+             "equal). Right: test top-1 against measured speedup; the marker's shape is "
+             "the kind of pruning: circles and triangles mask weights, diamonds N:M, "
+             "squares and crosses remove channels. Schedules other than one-shot appear as "
+             "strategy+schedule.")
         _add(report, section, speed_plots.cost_figure(runs, f"{name}: training cost"),
              f"{stem}-cost",
              "Test top-1 against total training epochs (base + fine-tuning); every schedule "
