@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mlbench import prune_flow
+from mlbench._background import Background
 from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
 from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
@@ -230,8 +231,9 @@ def prune(
         if dist.is_main:
             _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info,
                            structure)
-            tracker.log_pruned(_export_copy(setup.model),
-                               torch.zeros(2, *setup.splits.info.input_shape).numpy())
+            if tracker.cfg.log_model:  # issue 21: no copy of the model when none is logged
+                tracker.log_pruned(_export_copy(setup.model),
+                                   torch.zeros(2, *setup.splits.info.input_shape).numpy())
         tracker.log_metrics(results)
     return results
 
@@ -342,10 +344,20 @@ def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (training the base model first if needed)."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
+    # issue 21: import mlflow and open the store on a thread while prepare() reads the
+    # data and builds the model; bad input still stops prepare() before any run starts.
+    tracker = Background(lambda: _tracker(tracking, dist))
     setup = prepare(cfg, dist=dist)
+    return prune(setup, tracker.result(), None)
+
+
+def _tracker(tracking: TrackingConfig, dist: Dist) -> Tracker | Follower:
+    """The main process's Tracker (imports mlflow, opens the store); a Follower elsewhere."""
+    if not dist.is_main:
+        return Follower(tracking)
     from mlbench.tracking import Tracker  # imports mlflow
 
-    return prune(setup, Tracker(tracking) if dist.is_main else Follower(tracking), None)
+    return Tracker(tracking)
 
 
 __all__ = [
