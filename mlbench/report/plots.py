@@ -151,16 +151,19 @@ def accuracy_figure(summary: pd.DataFrame, runs: pd.DataFrame, title: str,
     metrics = ("delta_acc1", "delta_acc5") if delta else ("acc1", "acc5")
     style = styles(summary["strategy"])
     speed = speedup_axis(summary)
+    lines = _lines(summary)
+    seeds = [runs.loc[runs["recipe"].isin(line["recipe"])
+                      & (runs["strategy"] == line["strategy"].iloc[0])] for _, line in lines]
     for row, metric in enumerate(metrics):
         for col, x in enumerate(("compression_measured", speed)):
             ax = axes[row][col]
             _reference(ax, dense, metric)
-            for label, line in _lines(summary):
+            for label, line in lines:
                 strategy = line["strategy"].iloc[0]
-                _draw(ax, line, runs.loc[runs["recipe"].isin(line["recipe"])
-                                         & (runs["strategy"] == strategy)],
-                      x, metric, style[strategy].colour, label,
+                _draw(ax, line, None, x, metric, style[strategy].colour, label,
                       marker=style[strategy].marker)
+            _dots(ax, [(part, style[line["strategy"].iloc[0]].colour)
+                       for part, (_, line) in zip(seeds, lines, strict=True)], x, metric)
             xs = [*runs[x].dropna(), *summary[f"{x}_mean"].dropna()]
             if delta and published is not None and len(published):
                 xs += _published(ax, published, "compression" if col == 0 else "speedup",
@@ -261,14 +264,19 @@ def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title:
     return fig
 
 
-def save(fig: Figure, folder: Path, stem: str) -> list[PlotFile]:
-    """Write ``stem.png`` and ``stem.svg`` into ``folder``; return both with their size."""
+def save(fig: Figure, folder: Path, stem: str,
+         formats: tuple[str, ...] = ("png", "svg")) -> list[PlotFile]:
+    """Write ``stem.png`` and ``stem.svg`` (``formats``) into ``folder``; return each file
+    with its size, in the order of ``formats``."""
     folder.mkdir(parents=True, exist_ok=True)
     width, height = (round(v) for v in fig.get_size_inches() * DPI)
     out = []
-    for ext in ("png", "svg"):
+    for ext in formats:
         path = folder / f"{stem}.{ext}"
-        fig.savefig(path, dpi=DPI, format=ext, metadata=_metadata(ext))
+        # SVG text as <text> (DejaVu Sans, matplotlib's font), not one path per glyph:
+        # a fifth of the SVG's time and a smaller, searchable file (issue 21).
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(path, dpi=DPI, format=ext, metadata=_metadata(ext))
         fig.set_layout_engine("none")  # laid out once: the second format reuses it
         out.append(PlotFile(path, width, height))
     return out
@@ -304,6 +312,16 @@ def _draw(ax: Axes, line: pd.DataFrame, runs: pd.DataFrame | None, x: str, metri
     ax.fill_between(xs, low, high, color=colour, alpha=0.15, lw=0)
     if runs is not None and len(runs):
         ax.scatter(runs[x], runs[metric], s=8, color=colour, alpha=0.35, lw=0)
+
+
+def _dots(ax: Axes, parts: list[tuple[pd.DataFrame, str]], x: str, metric: str) -> None:
+    """The single seeds of every line as one scatter (one artist per axes, not per line:
+    drawing and saving cost per artist)."""
+    parts = [(p, colour) for p, colour in parts if len(p)]
+    if parts:
+        ax.scatter(pd.concat([p[x] for p, _ in parts]), pd.concat([p[metric] for p, _ in parts]),
+                   s=8, c=[colour for p, colour in parts for _ in range(len(p))], alpha=0.35,
+                   lw=0)
 
 
 def _reference(ax: Axes, dense: Dense, metric: str) -> None:
