@@ -8,6 +8,11 @@ Run:
     python benchmarks/run.py                 # full: about 8 minutes on 2 quiet cores
     python benchmarks/run.py --quick         # about 3 minutes, for CI
     python benchmarks/run.py --quick --output /tmp/RESULTS.md --only masks,loader
+    python benchmarks/run.py --only shrinkbench --shrinkbench ~/shrinkbench --update
+
+``--update`` rewrites only the chosen sections of an existing RESULTS.md (the others, and
+the summary rows of the others, are kept as they are): a quick look at one benchmark
+never replaces a full run's figures.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ def sections() -> dict[str, ModuleType]:
     import loader_speed
     import mask_speed
     import report_section
+    import shrinkbench_section
     import startup
     import structured_speed
     import tracking_section
@@ -58,6 +64,7 @@ def sections() -> dict[str, ModuleType]:
         "e2e": end_to_end,
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
         "structured": structured_speed,
+        "shrinkbench": shrinkbench_section,  # skipped without --shrinkbench PATH
     }
 
 
@@ -180,6 +187,43 @@ def render(done: list[Section], command: str, quick: bool, seconds: float,
     return "\n".join(lines) + "\n"
 
 
+def shrinkbench_env() -> str:
+    """The environment variable through which the ShrinkBench section finds its checkout."""
+    import shrinkbench_section
+
+    return shrinkbench_section.ENV
+
+
+def _split(text: str) -> tuple[str, dict[str, str]]:
+    """RESULTS.md as (everything before the first section after the summary, sections)."""
+    head, *rest = text.split("\n## ")
+    parts = {chunk.split("\n", 1)[0]: "## " + chunk for chunk in rest}
+    return head, parts
+
+
+def merged(old: str, new: str, titles: list[str]) -> str:
+    """``old`` RESULTS.md with the sections ``titles`` (and their summary rows) taken from
+    ``new``; a section ``old`` lacks is appended. The header says which were updated."""
+    old_head, old_parts = _split(old)
+    _, new_parts = _split(new)
+    summary = old_parts.get("Summary", "## Summary\n")
+    rows = [line for line in summary.splitlines()
+            if not any(line.startswith(f"| {t} |") for t in titles)]
+    rows = [r for r in rows if r.startswith("|")]
+    rows += [line for line in new_parts.get("Summary", "").splitlines()
+             if any(line.startswith(f"| {t} |") for t in titles)]
+    old_parts["Summary"] = "## Summary\n\n" + "\n".join(rows) + "\n"
+    for title in titles:
+        old_parts[title] = new_parts[title]
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"\nSections updated on {date} by `{shlex.join(sys.argv)}` (load average now "
+            f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}): {', '.join(titles)}; the "
+            "machine and versions above are the full run's.\n")
+    kept = [line for line in old_head.splitlines() if not line.startswith("Sections updated")]
+    head = "\n".join(kept).rstrip("\n") + "\n" + note
+    return "\n".join([head, *(part.rstrip("\n") + "\n" for part in old_parts.values())])
+
+
 def failed(title: str, exc: BaseException) -> Section:
     """A section that says its benchmark failed, with the error's last lines."""
     tail = "".join(traceback.format_exception(exc)).strip().splitlines()[-15:]
@@ -201,7 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in this process and OMP_NUM_THREADS for the ones "
                         "it starts (default: torch's own choice)")
+    parser.add_argument("--shrinkbench", default=None, metavar="PATH",
+                        help="a ShrinkBench checkout for the `shrinkbench` section (without "
+                        "it that section is skipped)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the chosen sections in an existing --output")
     args = parser.parse_args(argv)
+    if args.shrinkbench:
+        os.environ[shrinkbench_env()] = str(Path(args.shrinkbench).expanduser().resolve())
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(all_sections))
     if unknown:
@@ -233,8 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None
                                                            else argv)])
-    args.output.write_text(render(done, command, args.quick, time.perf_counter() - start,
-                                  host, packages))
+    text = render(done, command, args.quick, time.perf_counter() - start, host, packages)
+    if args.update and args.output.exists():
+        text = merged(args.output.read_text(), text, [sec.title for sec in done])
+    args.output.write_text(text)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0 if ok else 1
 

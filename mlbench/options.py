@@ -105,6 +105,8 @@ class ReportOptions:
     layers_at: float = _opt(0.0, "compression of the per-layer density plot (0: the "
                             "largest one every strategy ran)", ge=0)
     log: bool = _opt(True, "log the files as a `report` run")
+    # issue 21: SVGs cost as much as the PNGs again; the page embeds only the PNGs
+    svg: bool = _opt(False, "also write every plot as SVG (vector, for papers)")
     tracking_uri: str = _opt("", "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                              "else ./mlflow.db)")
 

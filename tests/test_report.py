@@ -99,7 +99,7 @@ def report(store: Store, tmp_path_factory: pytest.TempPathFactory):
         mp.chdir(store.folder)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         return build_report(["mlbench"], tmp_path_factory.mktemp("report"),
-                            tracking_uri=store.uri)
+                            tracking_uri=store.uri, svg=True)
 
 
 # -- the frame --------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_every_plot_file_is_a_valid_image_of_its_size(report):
     stems = {p.path.stem for p in report.plots}
     assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned",
                                                     "speed", "cost"}  # speed: measured
-    assert len(report.plots) == 2 * len(stems)  # PNG and SVG of each
+    assert len(report.plots) == 2 * len(stems)  # PNG and SVG of each (svg=True)
     for plot in report.plots:
         if plot.path.suffix == ".png":
             assert plot.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -315,6 +315,8 @@ def test_the_report_command(store: Store, tmp_path: Path, capsys: pytest.Capture
     assert "logged as" not in printed
     assert (out / "report.html").exists()
     assert "layer&#x27;s weights kept at 2×" in (out / "report.html").read_text()
+    written = {p.suffix for p in (out / "plots").iterdir()}
+    assert written == {".png"}  # SVGs only with --svg: the page embeds the PNGs
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(
         given.get("experiment") or [], opts.output,
         filter_string=opts.filter, tracking_uri=opts.tracking_uri or None,
-        layers_at=opts.layers_at, log=opts.log,
+        layers_at=opts.layers_at, log=opts.log, svg=opts.svg,
     )
     usable = report.usable
     left = ", ".join(f"{n} {why}" for why, n in usable.left_out.items()) or "none"

@@ -3,8 +3,8 @@
 Files written into the output folder: ``runs.csv`` (every prune run read, excluded
 ones included with their status), ``summary.csv`` / ``summary.md``,
 ``comparison.csv`` / ``comparison.md``, ``glance.md`` (the at-a-glance tables),
-``findings.csv`` / ``findings.md`` / ``findings-comparisons.csv``, ``plots/*.png`` and
-``plots/*.svg``, and
+``findings.csv`` / ``findings.md`` / ``findings-comparisons.csv``, ``plots/*.png`` (and
+``plots/*.svg`` with ``svg=True``), and
 ``report.html`` (self-contained). The same files are logged as a ``report`` run.
 """
 
@@ -70,6 +70,7 @@ class Report:
     plots: list[plots.PlotFile] = field(default_factory=list)
     run_id: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall time
+    svg: bool = False  # also write each plot as SVG
 
 
 def build_report(
@@ -81,12 +82,14 @@ def build_report(
     layers_at: float = 0.0,
     log: bool = True,
     literature: str | Path | None = BUNDLED,
+    svg: bool = False,
 ) -> Report:
     """Read the prune runs, write every table, plot and the HTML page; log a report run.
 
     ``layers_at`` picks the compression of the per-layer density plots (0: the largest
     one every strategy of a panel reached). ``literature`` is the paper's published
-    results (``results.csv``; None leaves them out). The page reads: the glance tables,
+    results (``results.csv``; None leaves them out). ``svg`` also writes every plot as
+    SVG (as long again as the PNGs; the page embeds the PNGs). The page reads: the glance tables,
     the findings, then each panel's figures and tables. Raises ConfigError when there is
     nothing to report (unknown or empty experiment, no finished run).
     """
@@ -105,7 +108,7 @@ def build_report(
         raise ConfigError(f"no finished prune runs in {where} ({_counts(usable.left_out)})")
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
-    report = Report(folder, folder / "report.html", len(df), usable)
+    report = Report(folder, folder / "report.html", len(df), usable, svg=svg)
     df.to_csv(folder / "runs.csv", index=False)
     summary = summary_table(usable.runs)
     comparison = paired_comparison(usable.runs)
@@ -242,7 +245,8 @@ def _in(df: pd.DataFrame, key: tuple[str, ...]) -> pd.Series:
 
 def _add(report: Report, section: html.Section, fig: plots.Figure, stem: str, caption: str
          ) -> None:
-    files = plots.save(fig, report.folder / "plots", stem)
+    files = plots.save(fig, report.folder / "plots", stem,
+                       ("png", "svg") if report.svg else ("png",))
     report.plots += files
     section.figures.append(html.Plot(files[0].path, caption))
 
@@ -268,8 +272,10 @@ def _accuracy_plots(report: Report, section: html.Section, summary: pd.DataFrame
         _add(report, section, speed_plots.speed_figure(runs, f"{name}: measured speed"),
              f"{stem}-speed",
              "Left: measured against theoretical speedup, one point per run (dashed: "
-             "equal). Right: test top-1 against measured speedup; squares remove channels, "
-             "circles mask weights. Schedules other than one-shot appear as strategy+schedule.")
+             "equal). Right: test top-1 against measured speedup; the marker's shape is "
+             "the kind of pruning: circles and triangles mask weights, diamonds N:M, "
+             "squares and crosses remove channels. Schedules other than one-shot appear as "
+             "strategy+schedule.")
         _add(report, section, speed_plots.cost_figure(runs, f"{name}: training cost"),
              f"{stem}-cost",
              "Test top-1 against total training epochs (base + fine-tuning); every schedule "

@@ -68,13 +68,14 @@ def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = (
     numeric = [c for c in ("compression_measured" if m == "compression" else m
                            for m in FINAL_METRICS) if c in df]
     df[numeric] = df[numeric].apply(pd.to_numeric)  # a metric no run logged: NaN, not None
+    df["start_time"] = pd.to_datetime(df["start_time"], unit="ms", utc=True)
     return df.reindex(columns=_column_order(list(df.columns))).reset_index(drop=True)
 
 
 def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any]:
     params, metrics, tags = run["params"], run["metrics"], run["tags"]
     row: dict[str, Any] = {k: run[k] for k in ("run_id", "run_name", "experiment", "status")}
-    row["start_time"] = pd.to_datetime(run["start_time"], unit="ms", utc=True)
+    row["start_time"] = run["start_time"]  # ms; one to_datetime for the column (issue 21)
     row.update({k: _typed(k, v) for k, v in params.items()})
     for key in FINAL_METRICS:
         row["compression_measured" if key == "compression" else key] = metrics.get(key)

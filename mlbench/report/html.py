@@ -1,4 +1,9 @@
-"""One self-contained HTML page: every plot embedded (base64 PNG), every table inline."""
+"""One self-contained HTML page: every plot embedded (base64 PNG), every table inline.
+
+Tables wrap their cells' text rather than run off the page: on a 1400-px screen the
+findings' evidence columns fit (tests/test_report_page.py renders the page in headless
+Chromium and checks that nothing overflows).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 
         padding: .5em .8em; margin: 1em 0; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 13px; }
-table { border-collapse: collapse; font-size: 13px; margin: .5em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 13px; margin: .5em 0; max-width: 100%; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+td { overflow-wrap: break-word; }
 th { background: #f4f4f4; } td:nth-child(-n+4) { text-align: left; }
 details { margin: .8em 0; } summary { cursor: pointer; font-weight: 600; }
 .scroll { overflow-x: auto; }

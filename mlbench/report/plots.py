@@ -3,6 +3,12 @@
 Every figure has a fixed size in pixels (``size_px``), so a saved PNG's dimensions are
 known. Lines are means over seeds, bands ± one sample std, faint dots the single seeds;
 x axes are log2; the dense base model is the dashed black line.
+
+Every strategy has one style, the same in every figure (``styles``): a colour of its own
+(20 colours before any repeats) and a marker from its kind of pruning's family, circles
+and triangles for masks, diamonds for N:M, squares and crosses for channel removal, so
+that 16 or more strategies on one axis stay apart. Log axes label their ticks as plain decimals with
+``×`` (``1.05×``), never ``1.05×10⁰``.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import matplotlib
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
+from mlbench import catalog
 from mlbench.names import label as metric_label
 from mlbench.report.frame import STRATEGY_ORDER, strategy_rank
 
@@ -26,8 +33,12 @@ DPI = 100
 ACCURACY_SIZE = (11.0, 8.0)  # inches: 1100 x 800 px
 TUNED_SIZE = (11.0, 4.5)
 LAYERS_HEIGHT = 4.5
+# matplotlib's tab10 (the baselines keep their colours), then ten darker or brighter ones
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b",
-           "#e377c2", "#17becf", "#bcbd22")
+           "#e377c2", "#17becf", "#bcbd22", "#000080", "#808000", "#008080", "#800000",
+           "#ff1493", "#4b0082", "#b8860b", "#2f4f4f", "#32cd32", "#000000")
+# Markers by kind of pruning: a strategy's kind reads from its marker's shape.
+MARKERS = {"masks": ("o", "v", "^", "<", ">"), "n:m": ("D", "d"), "channels": ("s", "P", "X", "p")}
 LABELS = {m: metric_label(m) for m in ("acc1", "acc5", "delta_acc1", "delta_acc5",
                                   "compression_measured", "speedup", "speedup_conv_linear")}
 PUBLISHED_MARKERS = "v^<>sPXD*hpd8H"
@@ -42,11 +53,63 @@ class PlotFile:
     height: int
 
 
+@dataclass(frozen=True)
+class Style:
+    """How one strategy is drawn: its colour, its marker and its kind of pruning."""
+
+    colour: str
+    marker: str
+    kind: str
+
+
+def kind_of(strategy: str) -> str:
+    """``masks``, ``n:m`` or ``channels`` (from the registered names: no torch import);
+    a schedule suffix (``global_weight+gradual``) is the base strategy's kind."""
+    base = strategy.split("+")[0]
+    if base in catalog.names("channel"):
+        return "channels"
+    return "n:m" if base.startswith("semi_") else "masks"
+
+
+def styles(strategies: Iterable[str]) -> dict[str, Style]:
+    """A fixed style per strategy, the same in every figure of a report.
+
+    The order is fixed by the registry, not by what a figure shows: the baselines first
+    (the paper's order), then the other registered strategies by kind and name, then any
+    other name (``strategy+schedule``) sorted. Strategy i gets colour ``i mod 20``; the
+    strategies of one kind take that kind's markers in turn, skipping a (colour, marker)
+    pair already taken, so no two strategies share both until 40 of one kind (N:M) or
+    80 to 100 (channels, masks).
+
+    Example:
+        >>> styles(["global_weight", "global_l1_channel"])["global_l1_channel"].marker
+        's'
+    """
+    wanted = set(strategies)
+    registered = sorted(set(catalog.names("strategy")) - set(STRATEGY_ORDER),
+                        key=lambda n: (list(MARKERS).index(kind_of(n)), n))
+    order = [*STRATEGY_ORDER, *registered]
+    order += sorted(wanted - set(order), key=lambda n: (strategy_rank(n.split("+")[0]), n))
+    out: dict[str, Style] = {}
+    taken: set[tuple[str, str]] = set()
+    within: dict[str, int] = {}  # strategies of each kind styled so far
+    for i, name in enumerate(order):
+        kind = kind_of(name)
+        family, j = MARKERS[kind], within.get(kind, 0)
+        colour = PALETTE[i % len(PALETTE)]
+        # the kind's markers in turn; past 20 strategies, the first one this colour lacks
+        marker = next((m for k in range(len(family)) if (colour, m := family[(j + k) % len(
+            family)]) not in taken), family[j % len(family)])
+        out[name] = Style(colour, marker, kind)
+        taken.add((colour, marker))
+        within[kind] = j + 1
+    return {name: style for name, style in out.items() if name in wanted}
+
+
 def colours(strategies: Iterable[str]) -> dict[str, str]:
-    """A fixed colour per strategy: the baselines always get the same ones."""
-    extra = sorted(set(strategies) - set(STRATEGY_ORDER))
-    names = [*STRATEGY_ORDER, *extra]
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    """A fixed colour per strategy (``styles``' colours): the baselines always get the
+    same ones."""
+    return {name: style.colour for name, style in styles(strategies).items()}
 
 
 @dataclass(frozen=True)
@@ -86,22 +149,28 @@ def accuracy_figure(summary: pd.DataFrame, runs: pd.DataFrame, title: str,
     axes = fig.subplots(2, 2, sharey="row")
     dense = dense_reference(runs)
     metrics = ("delta_acc1", "delta_acc5") if delta else ("acc1", "acc5")
-    palette = colours(summary["strategy"])
+    style = styles(summary["strategy"])
     speed = speedup_axis(summary)
+    lines = _lines(summary)
+    seeds = [runs.loc[runs["recipe"].isin(line["recipe"])
+                      & (runs["strategy"] == line["strategy"].iloc[0])] for _, line in lines]
     for row, metric in enumerate(metrics):
         for col, x in enumerate(("compression_measured", speed)):
             ax = axes[row][col]
             _reference(ax, dense, metric)
-            for label, line in _lines(summary):
-                _draw(ax, line, runs.loc[runs["recipe"].isin(line["recipe"])
-                                         & (runs["strategy"] == line["strategy"].iloc[0])],
-                      x, metric, palette[line["strategy"].iloc[0]], label)
+            for label, line in lines:
+                strategy = line["strategy"].iloc[0]
+                _draw(ax, line, None, x, metric, style[strategy].colour, label,
+                      marker=style[strategy].marker)
+            _dots(ax, [(part, style[line["strategy"].iloc[0]].colour)
+                       for part, (_, line) in zip(seeds, lines, strict=True)], x, metric)
             xs = [*runs[x].dropna(), *summary[f"{x}_mean"].dropna()]
             if delta and published is not None and len(published):
                 xs += _published(ax, published, "compression" if col == 0 else "speedup",
                                  metric)
             _axes(ax, x if row == 1 else None, LABELS[metric] if col == 0 else None)
             _end_at_data(ax, xs)
+            log_ticks(ax, "x", base=2)
     fig.suptitle(title)
     _legend(fig, *axes[0])
     return fig
@@ -144,6 +213,7 @@ def tuned_figure(tuned: pd.DataFrame, untuned: pd.DataFrame, runs: pd.DataFrame,
                     _draw(ax, line, None, x, "acc1", palette[strategy], f"{label} ({suffix})",
                           style, marker="D" if suffix == "tuned" else "o")
         _axes(ax, x, LABELS["acc1"] if col == 0 else None)
+        log_ticks(ax, "x", base=2)
     fig.suptitle(title)
     _legend(fig, axes[0])
     return fig
@@ -194,14 +264,19 @@ def layers_figure(tables: Mapping[str, pd.DataFrame], compression: float, title:
     return fig
 
 
-def save(fig: Figure, folder: Path, stem: str) -> list[PlotFile]:
-    """Write ``stem.png`` and ``stem.svg`` into ``folder``; return both with their size."""
+def save(fig: Figure, folder: Path, stem: str,
+         formats: tuple[str, ...] = ("png", "svg")) -> list[PlotFile]:
+    """Write ``stem.png`` and ``stem.svg`` (``formats``) into ``folder``; return each file
+    with its size, in the order of ``formats``."""
     folder.mkdir(parents=True, exist_ok=True)
     width, height = (round(v) for v in fig.get_size_inches() * DPI)
     out = []
-    for ext in ("png", "svg"):
+    for ext in formats:
         path = folder / f"{stem}.{ext}"
-        fig.savefig(path, dpi=DPI, format=ext, metadata=_metadata(ext))
+        # SVG text as <text> (DejaVu Sans, matplotlib's font), not one path per glyph:
+        # a fifth of the SVG's time and a smaller, searchable file (issue 21).
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(path, dpi=DPI, format=ext, metadata=_metadata(ext))
         fig.set_layout_engine("none")  # laid out once: the second format reuses it
         out.append(PlotFile(path, width, height))
     return out
@@ -230,14 +305,23 @@ def _draw(ax: Axes, line: pd.DataFrame, runs: pd.DataFrame | None, x: str, metri
           colour: str, label: str, style: str = "-", marker: str = "o") -> None:
     xs = line[f"{x}_mean"].to_numpy()
     mean, std = line[f"{metric}_mean"].to_numpy(), line[f"{metric}_std"].fillna(0).to_numpy()
-    ax.plot(xs, mean, style, color=colour, marker=marker, ms=4 if marker == "o" else 6, lw=1.6,
-            label=label)
+    ax.plot(xs, mean, style, color=colour, marker=marker, ms=5, lw=1.6, label=label)
     low, high = mean - std, mean + std
     if not metric.startswith("delta_"):  # an accuracy band stays within [0, 1]
         low, high = low.clip(0, 1), high.clip(0, 1)
     ax.fill_between(xs, low, high, color=colour, alpha=0.15, lw=0)
     if runs is not None and len(runs):
         ax.scatter(runs[x], runs[metric], s=8, color=colour, alpha=0.35, lw=0)
+
+
+def _dots(ax: Axes, parts: list[tuple[pd.DataFrame, str]], x: str, metric: str) -> None:
+    """The single seeds of every line as one scatter (one artist per axes, not per line:
+    drawing and saving cost per artist)."""
+    parts = [(p, colour) for p, colour in parts if len(p)]
+    if parts:
+        ax.scatter(pd.concat([p[x] for p, _ in parts]), pd.concat([p[metric] for p, _ in parts]),
+                   s=8, c=[colour for p, colour in parts for _ in range(len(p))], alpha=0.35,
+                   lw=0)
 
 
 def _reference(ax: Axes, dense: Dense, metric: str) -> None:
@@ -251,11 +335,30 @@ def _reference(ax: Axes, dense: Dense, metric: str) -> None:
         ax.axhspan(max(mean - std, 0), min(mean + std, 1), color="black", alpha=0.07, lw=0)
 
 
+def log_ticks(ax: Axes, which: str, base: int = 10) -> None:
+    """Readable ticks on a log axis, for its current limits: plain decimals with ``×``.
+
+    Over at least a factor of ``base`` (2: two powers of 2; 10: over 1, 2, 5 of each
+    decade) the ticks sit on powers; over a narrower range (a measured speedup from 1.0
+    to 1.1) five evenly spaced round values (1×, 1.05×, 1.1×), where matplotlib would
+    label its minor ticks ``1.025×10⁰`` over each other. No minor ticks either way.
+    """
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    low, high = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+    if low > 0 and high / low < base:
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    elif base == 10:
+        axis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if high / low < 1e3
+                                          else (1,)))
+    else:
+        axis.set_major_locator(LogLocator(base=base))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    axis.set_minor_locator(NullLocator())  # minor log ticks: costly and unlabelled
+
+
 def _axes(ax: Axes, x: str | None, y: str | None) -> None:
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(LogLocator(base=2))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-    ax.xaxis.set_minor_locator(NullLocator())  # minor log ticks: costly and unlabelled
+    log_ticks(ax, "x", base=2)
     ax.grid(alpha=0.3, which="major")
     if x:
         ax.set_xlabel(LABELS[x])
@@ -270,7 +373,8 @@ def _legend(fig: Figure, *axes: Axes) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
     fig.legend(list(entries.values()), list(entries), loc="outside lower center",
-               ncol=min(len(entries), 4), frameon=False, fontsize=9)
+               ncol=min(len(entries), 4 if len(entries) <= 12 else 6), frameon=False,
+               fontsize=9)
 
 
 def _prunable_layers(table: pd.DataFrame) -> pd.DataFrame:

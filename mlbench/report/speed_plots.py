@@ -11,8 +11,9 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlbench import catalog
-from mlbench.report.plots import _figure, colours
+from mlbench.report.plots import _figure, log_ticks, styles
+
+KIND_WORDS = {"masks": "masked", "n:m": "N:M", "channels": "channels"}
 
 
 def has_speed(runs: pd.DataFrame) -> bool:
@@ -25,23 +26,22 @@ def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
     runs = runs[runs["measured_speedup"].notna()]
     fig = _figure((10.0, 4.2))
     left, right = fig.subplots(1, 2)
-    palette = colours(runs["strategy"].unique())
-    for strategy, part in runs.groupby("strategy", sort=True):
-        base = strategy.split("+")[0]
-        channels = base in catalog.names("channel")  # read from the source: no torch
-        marker = "s" if channels else "o"
-        kind = "channels" if channels else "masked"
-        label = f"{strategy} ({kind})"
-        left.scatter(part["speedup"], part["measured_speedup"], c=palette[strategy],
-                     marker=marker, label=label, s=28)
-        right.scatter(part["measured_speedup"], part["acc1"], c=palette[strategy],
-                      marker=marker, label=label, s=28)
+    style = styles(runs["strategy"].unique())
+    for strategy, part in sorted(runs.groupby("strategy", sort=False),
+                                 key=lambda item: list(style).index(item[0])):
+        label = f"{strategy} ({KIND_WORDS[style[strategy].kind]})"
+        kw = {"c": style[strategy].colour, "marker": style[strategy].marker, "label": label,
+              "s": 28}
+        left.scatter(part["speedup"], part["measured_speedup"], **kw)
+        right.scatter(part["measured_speedup"], part["acc1"], **kw)
     top = max(runs["speedup"].max(), runs["measured_speedup"].max(), 1.0) * 1.1
     left.plot([1, top], [1, top], "k--", lw=1, label="measured = theoretical")
     left.set(xscale="log", yscale="log", xlabel="theoretical speedup (MACs / MACs kept)",
              ylabel="measured speedup (batch 1 latency)")
     right.set(xscale="log", xlabel="measured speedup (batch 1 latency)", ylabel="test top-1")
-    left.legend(fontsize=7)
+    for ax, which in ((left, "x"), (left, "y"), (right, "x")):
+        log_ticks(ax, which)
+    left.legend(fontsize=7, ncol=1 if len(style) <= 8 else 2)
     fig.suptitle(title)
     return fig
 
@@ -51,10 +51,11 @@ def cost_figure(runs: pd.DataFrame, title: str) -> Figure:
     runs = runs[runs["train_epochs_total"].notna()]
     fig = _figure((5.5, 4.2))
     ax = fig.subplots()
-    palette = colours(runs["strategy"].unique())
-    for strategy, part in runs.groupby("strategy", sort=True):
-        ax.scatter(part["train_epochs_total"], part["acc1"], c=palette[strategy],
-                   label=strategy, s=28)
+    style = styles(runs["strategy"].unique())
+    for strategy, part in sorted(runs.groupby("strategy", sort=False),
+                                 key=lambda item: list(style).index(item[0])):
+        ax.scatter(part["train_epochs_total"], part["acc1"], c=style[strategy].colour,
+                   marker=style[strategy].marker, label=strategy, s=28)
     ax.set(xlabel="training epochs in total (base + fine-tuning)", ylabel="test top-1")
     ax.legend(fontsize=7)
     fig.suptitle(title)
