@@ -271,8 +271,9 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
                                    enabled=dist.is_main))
         if dist.is_main:
             _log_artifacts(tracker, setup, base, outcome)
-            tracker.log_pruned(_export_copy(setup.model),
-                               torch.zeros(2, *setup.splits.info.input_shape).numpy())
+            if tracker.cfg.log_model:  # no copy of the model when none is logged
+                tracker.log_pruned(_export_copy(setup.model),
+                                   torch.zeros(2, *setup.splits.info.input_shape).numpy())
         tracker.log_metrics(outcome.metrics)
     return outcome.metrics
 
