@@ -71,8 +71,10 @@ from mlbench.data._augment import CropFlip
 from mlbench.data._tensor import TensorSplit
 from mlbench.device import Precision
 from mlbench.engine import evaluate, fit
+from mlbench.kinds import kind_of
 from mlbench.masks import MaskHold, Masks, apply_masks
-from mlbench.pipeline import Setup, compute_masks, generator, prepare
+from mlbench.recipe import Setup, prepare
+from mlbench.setup import generator, score_batches
 from mlbench.tracking import Tracker
 
 TITLE = "Fine-tuning throughput"
@@ -163,7 +165,9 @@ def build(steps: int, batch_size: int, tracker: Tracker) -> Bench:
     assert len(train) == steps * batch_size, (len(train), steps * batch_size)
     assert len(setup.splits.val) == 1
     base = copy.deepcopy(setup.model.state_dict())
-    masks = compute_masks(setup)  # global_weight scores -> allocate(keep, "global")
+    masks = kind_of(setup.cfg.prune.strategy).prune(  # global_weight: allocate(keep, "global")
+        setup, score_batches(setup)).masks
+    setup.model.load_state_dict(base)  # the kind applied them: start from the base again
 
     # (a) the same training samples, normalized, unshuffled, unaugmented, materialized.
     batches = [(x.clone(), y.clone()) for x, y in train.batches(batch_size)]
@@ -177,7 +181,7 @@ def build(steps: int, batch_size: int, tracker: Tracker) -> Bench:
     masked_opt = bare_sgd(masked)
     hold = MaskHold(masked, masked_opt, masks)  # stays on this optimizer for the whole run
 
-    apply_masks(setup.model, masks)  # (b) trains setup.model itself, as pipeline.prune does
+    apply_masks(setup.model, masks)  # (b) trains setup.model itself, as recipe.finetune does
     gen = generator(SEED)
     precision = Precision(setup.device, False)
     epoch = 0

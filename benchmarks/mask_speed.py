@@ -45,7 +45,7 @@ TITLE = "Masks and scores"
 
 def mlbench_masks(model: nn.Module, prunable: dict[str, nn.Parameter], strategy: str,
                   batches: Sequence[Batch] = ()) -> Masks:
-    """Masks as ``pipeline.compute_masks`` makes them: keep count, scores, allocation."""
+    """Masks as the masks kind (``mlbench.kinds``) makes them: keep count, scores, allocation."""
     keep = keep_count(model, prunable, COMPRESSION)
     scores = STRATEGIES.get(strategy)(model, prunable, batches, torch.Generator().manual_seed(0))
     return allocate(scores, keep, strategy_allocation(strategy))

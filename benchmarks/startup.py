@@ -31,10 +31,10 @@ COMMANDS = [
     ("bad input: `prune --strategy magic` (one line, exit 2)", ["prune", "--strategy", "magic"],
      "< 1.5 s"),
     ("bad input: `sweep --compressions nan`", ["sweep", "--compressions", "nan"], "< 1.5 s"),
-    ("`import mlbench.pipeline` (what `prune` loads before it reads data; mlflow after)", None,
+    ("`import mlbench.recipe` (what `prune` loads before it reads data; mlflow after)", None,
      "<= 1.3x import torch"),
 ]
-PIPELINE = [sys.executable, "-c", "import mlbench.pipeline"]
+PIPELINE = [sys.executable, "-c", "import mlbench.recipe"]
 
 
 def _seconds(argv: list[str]) -> float:

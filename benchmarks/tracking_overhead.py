@@ -34,9 +34,9 @@ from typing import Any
 import mlflow
 
 from mlbench.config import RunConfig, TrackingConfig
-from mlbench.sweep import Grid
+from mlbench.sweep import Grid, run_sweep
 from mlbench.tracking import Checkpoints, Registry, Tracker
-from mlbench.tuning import Job, WorkQueue, run_sweep
+from mlbench.tuning import Job, WorkQueue
 
 SPENT: dict[str, float] = defaultdict(float)
 

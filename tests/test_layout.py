@@ -64,8 +64,9 @@ def test_no_module_imports_a_cli_module_and_subcommands_import_no_other() -> Non
 
 # DESIGN.md's direction: cli -> sweep, tuning, report -> recipe -> kinds, schedules,
 # strategies -> engine, masks, metrics, speed -> data, models, options, names. A module
-# imports modules of its own layer or below, never above; modules not named here are
-# the foundation (config, errors, registry, ...) and import only each other.
+# imports modules of its own layer or below, never above; modules not named here
+# (config, errors, registry, ...) belong to the last layer (the cycle test keeps that
+# layer free of circles).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("mlbench.cli", "mlbench.__main__"),
     ("mlbench.sweep", "mlbench.tuning", "mlbench.report"),
@@ -78,7 +79,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mlbench.data", "mlbench.models", "mlbench.options", "mlbench.names",
      "mlbench.search_space", "mlbench.grid", "mlbench.presets", "mlbench.catalog"),
 )
-FOUNDATION = len(LAYERS)
+FOUNDATION = len(LAYERS) - 1
 
 
 def _module_name(path: Path) -> str:
