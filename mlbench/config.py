@@ -24,8 +24,20 @@ PRUNE_SCHEDULES = ("oneshot", "iterative", "gradual")
 REWINDS = ("lr", "weights")
 
 
+# Upper bounds (issue 20): generous for real work, but a typo such as 1000000 rounds or a
+# seed beyond what NumPy accepts is refused before any work instead of running for ever.
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1  # numpy.random.default_rng and torch.manual_seed both take it
+MAX_COMPRESSION = 1e6
+MAX_ROUNDS = 1_000
+
+
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
-    """A dataclass field with help text and bounds (gt, ge, le, choices) for ``check``."""
+    """A dataclass field with help text and bounds (gt, ge, lt, le, choices) for ``check``.
+
+    ``items`` ("str", "int" or "float") marks a comma-separated list option; its bounds
+    then hold for every item.
+    """
     return field(default=default, metadata={"help": help, **bounds})
 
 
@@ -38,10 +50,13 @@ class DataConfig:
     download: bool = _opt(False, "download torchvision datasets into --data-dir if missing")
     val_fraction: float = _opt(0.1, "fraction of the training data held out as val", gt=0, lt=1)
     augment: bool = _opt(True, "apply the dataset's standard training augmentation")
-    loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0)
+    loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0,
+                          le=256)
     synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
-    synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
-    synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
+    synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2,
+                               le=100_000)
+    synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)",
+                                   ge=8, le=10_000_000)
 
     def input_shape(self) -> tuple[int, int, int]:
         """``synthetic_shape`` parsed into (channels, height, width)."""
@@ -60,16 +75,19 @@ class DataConfig:
 class OptimConfig:
     """One training recipe: optimizer, learning-rate schedule and budget."""
 
-    epochs: int = _opt(5, "training epochs", ge=0)
-    batch_size: int = _opt(64, "samples per batch", ge=1)
+    epochs: int = _opt(5, "training epochs", ge=0, le=MAX_EPOCHS)
+    batch_size: int = _opt(64, "samples per batch", ge=1, le=65_536)
     optimizer: str = _opt("sgd", "optimizer", choices=OPTIMIZERS)
-    lr: float = _opt(0.01, "peak learning rate", gt=0)
+    lr: float = _opt(0.01, "peak learning rate", gt=0, le=10)
     momentum: float = _opt(0.9, "SGD momentum", ge=0, lt=1)
     nesterov: bool = _opt(False, "SGD with Nesterov momentum")
-    weight_decay: float = _opt(5e-4, "L2 weight decay (decoupled for adamw)", ge=0)
+    weight_decay: float = _opt(5e-4, "L2 weight decay (decoupled for adamw)", ge=0,
+                                 le=1)
     schedule: str = _opt("cosine", "learning-rate schedule", choices=SCHEDULES)
-    warmup_epochs: float = _opt(0.0, "linear warm-up epochs before the schedule", ge=0)
-    step_size: int = _opt(30, "schedule=step: epochs between decays", ge=1)
+    warmup_epochs: float = _opt(0.0, "linear warm-up epochs before the schedule", ge=0,
+                                 le=MAX_EPOCHS)
+    step_size: int = _opt(30, "schedule=step: epochs between decays", ge=1,
+                            le=MAX_EPOCHS)
     gamma: float = _opt(0.1, "schedule=step: decay factor", gt=0, le=1)
 
 
@@ -78,21 +96,23 @@ class PruneConfig:
     """What to prune and how hard."""
 
     strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)")
-    compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1)
+    compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1,
+                             le=MAX_COMPRESSION)
     prune_classifier: bool = _opt(False, "also prune the final classifier layer")
-    score_batches: int = _opt(4, "training batches summed for gradient-based scores", ge=1)
+    score_batches: int = _opt(4, "training batches summed for gradient-based scores",
+                              ge=1, le=100_000)
     prune_schedule: str = _opt(
         "oneshot", "pruning schedule: oneshot, iterative (k rounds of prune + fine-tune) or "
         "gradual (Zhu & Gupta's cubic sparsity ramp during fine-tuning); all get the same "
         "total fine-tuning epochs", choices=PRUNE_SCHEDULES)
-    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds; gradual: pruning steps",
-                             ge=1)
+    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds (at most --epochs); "
+                             "gradual: pruning steps", ge=1, le=MAX_ROUNDS)
     rewind: str = _opt(
         "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
         "'weights' also resets surviving weights to the base model's (Frankle et al.)",
         choices=REWINDS)
     speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
-                              ge=0)
+                              ge=0, le=100_000)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -108,7 +128,7 @@ class RunConfig:
     finetune: OptimConfig = FINETUNE_DEFAULTS
     prune: PruneConfig = field(default_factory=PruneConfig)
     model: str = _opt("lenet", "model name (see `python -m mlbench list`)")
-    seed: int = _opt(0, "seed of everything random in the run", ge=0)
+    seed: int = _opt(0, "seed of everything random in the run", ge=0, le=MAX_SEED)
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     amp: bool = _opt(True, "mixed precision on CUDA")
     memory_format: str = _opt("auto", "auto (channels_last on CUDA), channels_last or "
@@ -168,11 +188,24 @@ class RunConfig:
         for f in dataclasses.fields(self):
             if f.name in _TOP:
                 _check_value(f.name, getattr(self, f.name), _TYPES[f.type], f.metadata)
+        self._check_together()
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             raise ConfigError(
                 f"--device must be one of auto, cpu, cuda, mps (or cuda:N), got {self.device!r}"
             )
         self.data.input_shape()
+
+    def _check_together(self) -> None:
+        """Bounds that tie two options together (each alone was checked already)."""
+        if self.base.epochs < 1:  # every prune run starts from a trained, registered base
+            raise ConfigError(f"--base-epochs must be >= 1 (the base model is trained and "
+                              f"registered for every later run), got {self.base.epochs}")
+        prune = self.prune
+        if prune.prune_schedule == "iterative" and prune.prune_rounds > self.finetune.epochs:
+            raise ConfigError(
+                f"--prune-rounds {prune.prune_rounds} is more than --epochs "
+                f"{self.finetune.epochs}: iterative pruning fine-tunes at least one epoch per "
+                f"round; allowed: 1 to {self.finetune.epochs} rounds, or more epochs")
 
     def base_key(self) -> dict[str, Any]:
         """The fields that determine the dense base model (its reuse key)."""
@@ -253,6 +286,8 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, got {value!r}")
+    if "items" in bounds:  # a list option: its bounds hold per item (mlbench.grid.parse_list)
+        return
     if "choices" in bounds and value not in bounds["choices"]:
         raise ConfigError(
             f"{name} must be one of {', '.join(bounds['choices'])}, got {value!r}"
@@ -264,7 +299,23 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
         ("le", lambda a, b: a <= b, "<="),
     ):
         if op in bounds and not test(value, bounds[op]):
-            raise ConfigError(f"{name} must be {text} {bounds[op]}, got {value!r}")
+            raise ConfigError(f"{name} must be {text} {bounds[op]}, got {value!r}"
+                              f"{allowed_range(bounds, prefix='; allowed: ')}")
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def allowed_range(bounds: Any, prefix: str = "") -> str:
+    """``bounds`` (gt, ge, lt, le) as text, e.g. ``1 to 1000`` (empty when unbounded)."""
+    low = (_number(bounds["ge"]) if "ge" in bounds else
+           f"more than {_number(bounds['gt'])}" if "gt" in bounds else "")
+    high = (_number(bounds["le"]) if "le" in bounds else
+            f"less than {_number(bounds['lt'])}" if "lt" in bounds else "")
+    if not (low and high):
+        return ""
+    return f"{prefix}{low} to {high}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from mlbench.cli import findings, prune, report, sweep, train, tune
 from mlbench.cli import list as list_command
-from mlbench.cli._args import EXIT_BAD_INPUT, Parser
+from mlbench.cli._args import EXIT_BAD_INPUT, Parser, dashed_flags
 from mlbench.errors import ConfigError, SweepIncomplete
 
 __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
@@ -43,7 +43,7 @@ def _leave_process_group() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(dashed_flags(sys.argv[1:] if argv is None else argv))
     from mlbench._malloc import steady_malloc
 
     steady_malloc()  # before any tensor exists: see mlbench/_malloc.py

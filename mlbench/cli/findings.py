@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlbench.cli._args import add_command, values
+from mlbench.cli._args import add_command, given_names, values
 from mlbench.config import TrackingConfig, check
 from mlbench.options import FindingsOptions
 
@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
 
 def run(args: argparse.Namespace) -> int:
     """Print the findings table (Markdown) and the notes; write the files if asked."""
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = given_names(values(args))
     opts = FindingsOptions(**{k: v for k, v in given.items() if k != "experiment"})
     check(opts)
     TrackingConfig(tracking_uri=opts.tracking_uri or None).check()

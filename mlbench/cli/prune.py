@@ -7,8 +7,7 @@ from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
 from mlbench.cli._common import main_rank
-
-SHOWN = ("base_acc1", "pre_acc1", "acc1", "acc5", "compression", "speedup", "params_nz")
+from mlbench.names import SHOWN_METRICS as SHOWN  # the result line, declared in names.py
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from mlbench.cli._args import add_command, values
+from mlbench.cli._args import add_command, given_names, values
 from mlbench.cli._checks import check_output
 from mlbench.config import TrackingConfig, check
 from mlbench.options import ReportOptions
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
 
 def run(args: argparse.Namespace) -> int:
     """Build the report; print where it is and what it left out."""
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = given_names(values(args))
     opts = ReportOptions(**{k: v for k, v in given.items() if k != "experiment"})
     check(opts)
     check_output(opts.output)

@@ -10,10 +10,10 @@ from mlbench.cli._checks import check_names
 from mlbench.cli._common import main_rank
 from mlbench.config import check
 from mlbench.grid import parse_grid
-from mlbench.options import GridOptions
+from mlbench.options import GridOptions, keys_of
 from mlbench.presets import EXTRA_KEYS, load_preset
 
-_OWN = ("project", "strategies", "compressions", "seeds", "workers", "storage", "grace")
+_OWN = keys_of(GridOptions)  # the sweep's own options; the rest make each cell's RunConfig
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, tracking = split({**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},
                            **given})
     check_names(cfg, grid.strategies)
+    for cell in grid.cells(cfg):  # what ties options together (rounds vs epochs) per cell
+        cell.check()
     from mlbench.tuning import DEFAULT_GRACE_S, run_sweep
 
     quiet_mlflow()

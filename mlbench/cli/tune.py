@@ -8,12 +8,12 @@ from typing import Any
 from mlbench.cli._args import add_command, quiet_mlflow, split, unset_empty, values
 from mlbench.cli._checks import check_names
 from mlbench.config import check
-from mlbench.grid import DEFAULT_SEEDS, parse_list
+from mlbench.grid import DEFAULT_SEEDS, Grid, parse_list
 from mlbench.names import BASELINES
-from mlbench.options import TuneOptions
+from mlbench.options import TuneOptions, keys_of
 from mlbench.presets import EXTRA_KEYS, SEARCH_SPACE, load_preset
 
-_OWN = ("project", "strategies", "trials", "storage", "study_prefix", "seeds")
+_OWN = keys_of(TuneOptions)  # tune's own options; the rest make the RunConfig
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = parse_list(own.get("seeds") or preset.get("seeds") or DEFAULT_SEEDS, int,
                        "--seeds")
     check_names(cfg, strategies)
+    Grid(strategies=strategies, seeds=seeds).check()  # the same bounds as a sweep's
     space = (parse_search_space(preset[SEARCH_SPACE], f"{project}: search_space")
              if SEARCH_SPACE in preset else default_search_space(cfg.finetune))
     from mlbench.tuning import DEFAULT_TRIALS, TuneConfig, format_table, run_tune
