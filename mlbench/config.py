@@ -308,14 +308,17 @@ def _number(value: float) -> str:
 
 
 def allowed_range(bounds: Any, prefix: str = "") -> str:
-    """``bounds`` (gt, ge, lt, le) as text, e.g. ``1 to 1000`` (empty when unbounded)."""
-    low = (_number(bounds["ge"]) if "ge" in bounds else
-           f"more than {_number(bounds['gt'])}" if "gt" in bounds else "")
-    high = (_number(bounds["le"]) if "le" in bounds else
-            f"less than {_number(bounds['lt'])}" if "lt" in bounds else "")
-    if not (low and high):
+    """``bounds`` (gt, ge, lt, le) as text: ``1 to 1000``, or ``0 < value < 1`` where a
+    bound is exclusive; empty unless bounded on both sides."""
+    low = next((k for k in ("ge", "gt") if k in bounds), None)
+    high = next((k for k in ("le", "lt") if k in bounds), None)
+    if low is None or high is None:
         return ""
-    return f"{prefix}{low} to {high}"
+    a, b = _number(bounds[low]), _number(bounds[high])
+    if (low, high) == ("ge", "le"):
+        return f"{prefix}{a} to {b}"
+    return (f"{prefix}{a} {'<=' if low == 'ge' else '<'} value "
+            f"{'<=' if high == 'le' else '<'} {b}")
 
 
 @dataclass(frozen=True)

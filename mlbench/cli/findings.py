@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, given_names, values
@@ -18,6 +19,14 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
                 "model)) and state each of the paper's claims as supported, contradicted or "
                 "inconclusive, from paired differences over seeds, Holm-corrected, never "
                 "finer than the test split resolves.", empty_means_unset=True)
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the command uses it (a ConfigError if bad), flat."""
+    given = given_names(values(args))
+    opts = FindingsOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
+    return {**dataclasses.asdict(opts), "experiment": tuple(given.get("experiment") or ())}
 
 
 def run(args: argparse.Namespace) -> int:

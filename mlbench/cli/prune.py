@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
@@ -15,6 +16,12 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
     add_command(sub, "prune", run, help="prune, fine-tune and evaluate one configuration",
                 description="Prune the registered base model (training it first if needed), "
                 "fine-tune with the masks held, evaluate, track.")
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the run uses it (a ConfigError if bad), flat."""
+    cfg, tracking = split(values(args))
+    return {**cfg.flat(), **dataclasses.asdict(tracking)}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
@@ -20,6 +21,14 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
                 "failed, unfinished and duplicate runs, and write accuracy-vs-compression/"
                 "speedup plots, summary and paired-comparison tables and one self-contained "
                 "report.html; log them as a `report` run.", empty_means_unset=True)
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the command uses it (a ConfigError if bad), flat."""
+    given = given_names(values(args))
+    opts = ReportOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
+    return {**dataclasses.asdict(opts), "experiment": tuple(given.get("experiment") or ())}
 
 
 def run(args: argparse.Namespace) -> int:
