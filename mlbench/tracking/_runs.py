@@ -130,9 +130,22 @@ class Tracker:
         return call(mlflow.start_run, experiment_id=self.experiment_id(), run_name=name,
                     tags=tags)
 
+    def adopt_project_run(self) -> str:
+        """The run `mlflow run` opened, taken over by this process's orchestrating run.
+
+        ``mlflow.start_run`` resumes ``$MLFLOW_RUN_ID`` whenever it is set, so once the
+        sweep has made that run its own, no later run (a cell) may find it there: the
+        variable is removed (issue 17: a cell took the opened run over, its own parent).
+        """
+        return os.environ.pop("MLFLOW_RUN_ID")
+
     def create_run(self, stage: str, name: str, tags: Mapping[str, str]) -> str:
-        """A top-level run that no block holds open (a sweep's, ended by ``end_run``)."""
+        """A run that no block holds open (a sweep's, ended by ``end_run``); a child of the
+        active run if there is one (under `mlflow run -e tune`, the opened run)."""
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **tags}
+        active = mlflow.active_run()
+        if active is not None:
+            all_tags["mlflow.parentRunId"] = active.info.run_id
         run = self.link.call(self.client.create_run, self.experiment_id(), run_name=name,
                              tags=all_tags)
         return run.info.run_id

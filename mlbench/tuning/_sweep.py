@@ -137,7 +137,7 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
     cfg, grid = plan.cfg, plan.grid
     tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: plan.study, STORAGE: plan.storage}
     if tracker.inside_project:  # `mlflow run -e sweep` opened the run: it is the sweep's
-        run_id = os.environ["MLFLOW_RUN_ID"]
+        run_id = tracker.adopt_project_run()  # issue 17: no cell may resume it
         tracker.tag_run(run_id, {**tags, "mlbench.stage": "sweep",
                                  "mlflow.runName": sweep_name(cfg)})
     else:
