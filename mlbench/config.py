@@ -36,7 +36,8 @@ def _opt(default: Any, help: str, **bounds: Any) -> Any:
     """A dataclass field with help text and bounds (gt, ge, lt, le, choices) for ``check``.
 
     ``items`` ("str", "int" or "float") marks a comma-separated list option; its bounds
-    then hold for every item.
+    then hold for every item. ``result=False`` marks an option that never changes a run's
+    numbers (a path, the device): it is left out of the run's hash.
     """
     return field(default=default, metadata={"help": help, **bounds})
 
@@ -46,12 +47,14 @@ class DataConfig:
     """Which dataset, where its files are, and how it is split and augmented."""
 
     dataset: str = _opt("digits", "dataset name (see `python -m mlbench list`)")
-    data_dir: str = _opt("data", "folder holding the dataset files (torchvision layouts)")
-    download: bool = _opt(False, "download torchvision datasets into --data-dir if missing")
+    data_dir: str = _opt("data", "folder holding the dataset files (torchvision layouts)",
+                         result=False)
+    download: bool = _opt(False, "download torchvision datasets into --data-dir if missing",
+                          result=False)
     val_fraction: float = _opt(0.1, "fraction of the training data held out as val", gt=0, lt=1)
     augment: bool = _opt(True, "apply the dataset's standard training augmentation")
     loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0,
-                          le=256)
+                          le=256, result=False)
     synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
     synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2,
                                le=100_000)
@@ -112,7 +115,7 @@ class PruneConfig:
         "'weights' also resets surviving weights to the base model's (Frankle et al.)",
         choices=REWINDS)
     speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
-                              ge=0, le=100_000)
+                              ge=0, le=100_000, result=False)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -129,11 +132,12 @@ class RunConfig:
     prune: PruneConfig = field(default_factory=PruneConfig)
     model: str = _opt("lenet", "model name (see `python -m mlbench list`)")
     seed: int = _opt(0, "seed of everything random in the run", ge=0, le=MAX_SEED)
-    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps", result=False)
     amp: bool = _opt(True, "mixed precision on CUDA")
     memory_format: str = _opt("auto", "auto (channels_last on CUDA), channels_last or "
-                              "contiguous", choices=("auto", "channels_last", "contiguous"))
-    compile: bool = _opt(False, "torch.compile the model for training")
+                              "contiguous", choices=("auto", "channels_last", "contiguous"),
+                              result=False)
+    compile: bool = _opt(False, "torch.compile the model for training", result=False)
 
     def flat(self) -> dict[str, Any]:
         """All fields as one flat dict with DESIGN.md's names (MLflow params)."""
@@ -141,8 +145,7 @@ class RunConfig:
         out.update(dataclasses.asdict(self.prune))
         out.update(dataclasses.asdict(self.finetune))
         out.update({f"base_{k}": v for k, v in dataclasses.asdict(self.base).items()})
-        out.update(seed=self.seed, device=self.device, amp=self.amp,
-                   memory_format=self.memory_format, compile=self.compile)
+        out.update({k: getattr(self, k) for k in _TOP if k != "model"})
         return out
 
     @classmethod
@@ -225,8 +228,7 @@ class RunConfig:
     def run_key(self) -> dict[str, Any]:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
-        for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
-                    "compile", "speed_repeats"):
+        for key in _NOT_RESULT:  # paths, device and the like: the same numbers anywhere
             flat.pop(key)
         if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
@@ -238,17 +240,15 @@ class RunConfig:
         return config_hash(self.run_key())
 
 
-_TOP = ("model", "seed", "device", "amp", "memory_format", "compile")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-
-_RESULT_DATA = {
-    "dataset",
-    "val_fraction",
-    "augment",
-    "synthetic_shape",
-    "synthetic_classes",
-    "synthetic_samples",
-}
+# Derived from the fields (issue 17: no hand-kept list of option names): RunConfig's own
+# options, and those declared ``result=False`` (they never change a run's numbers).
+_TOP = tuple(f.name for f in dataclasses.fields(RunConfig) if "help" in f.metadata)
+_NOT_RESULT = tuple(
+    f.name for cls in (DataConfig, RunConfig, PruneConfig) for f in dataclasses.fields(cls)
+    if f.metadata.get("result") is False)
+_RESULT_DATA = {f.name for f in dataclasses.fields(DataConfig)
+                if f.metadata.get("result") is not False}
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
