@@ -121,3 +121,46 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path):
     assert all(r.data.tags.get(PARENT) != r.info.run_id for r in runs)
     for experiment in client.search_experiments():
         assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
+
+
+def test_mlbench_experiments_open_in_the_model_training_view(tmp_path, monkeypatch):
+    from mlbench.config import TrackingConfig
+    from mlbench.tracking import Tracker
+
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # Tracker sets it: restored after
+    tracker = Tracker(TrackingConfig(tracking_uri=uri, experiment="mine"))
+    made = tracker.experiment_id()
+    client = MlflowClient(uri)
+    assert client.get_experiment(made).tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+    default = client.get_experiment_by_name("Default").experiment_id
+    assert "mlflow.experimentKind" not in client.get_experiment(default).tags
+    Tracker(TrackingConfig(tracking_uri=uri)).experiment_id()  # one it uses, not makes
+    assert client.get_experiment(default).tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+
+
+def test_a_refused_project_run_is_deleted_once_mlflow_has_ended_it(tmp_path, monkeypatch):
+    """What `mlflow run` does around a refused input, with its own client calls."""
+    from mlbench.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    opened_run = client.create_run("0").info.run_id  # as `mlflow run` does
+    kept = client.create_run("0").info.run_id
+    client.log_metric(kept, "acc1", 0.5)  # a run that holds work is never deleted
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for run_id in (opened_run, kept):
+        monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+        assert main(["prune", "--compression", "0.5", "--tracking-uri", uri]) == 2
+        assert client.get_run(run_id).info.lifecycle_stage == "active"  # MLflow ends it
+        client.set_terminated(run_id, "FAILED")  # ... then (mlflow/projects _wait_for)
+    deadline = time.monotonic() + 60
+    while client.get_run(opened_run).info.lifecycle_stage != "deleted" \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.get_run(opened_run).info.lifecycle_stage == "deleted"
+    assert client.get_run(opened_run).data.tags["mlbench.refused"] == "true"
+    assert client.get_run(kept).info.lifecycle_stage == "active"

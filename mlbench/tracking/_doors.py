@@ -45,7 +45,8 @@ def discard_project_run() -> str | None:
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         return None
-    client = MlflowClient(mlflow.get_tracking_uri())
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()  # mlflow run's
+    client = MlflowClient(uri)
     with contextlib.suppress(mlflow.exceptions.MlflowException):
         run = client.get_run(run_id)
         children = client.search_runs([run.info.experiment_id],
@@ -55,7 +56,7 @@ def discard_project_run() -> str | None:
         client.set_tag(run_id, REFUSED, "true")  # marked at once, deleted when ended
         subprocess.Popen(  # noqa: S603 - our own module, our own run id
             [sys.executable, "-m", "mlbench.tracking._doors", run_id],
-            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()},
+            env={**os.environ, "MLFLOW_TRACKING_URI": uri},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
     return run_id
@@ -63,7 +64,7 @@ def discard_project_run() -> str | None:
 
 def _delete_when_ended(run_id: str, patience_s: float = 300.0) -> None:
     """Delete ``run_id`` once it is no longer RUNNING (``mlflow run`` ends it)."""
-    client = MlflowClient(mlflow.get_tracking_uri())
+    client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri())
     deadline = time.monotonic() + patience_s
     while time.monotonic() < deadline:
         if client.get_run(run_id).info.status != "RUNNING":

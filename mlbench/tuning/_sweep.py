@@ -115,6 +115,11 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
     queue.enqueue(items)
     tracker = Tracker(tracking)
     plan.sweep_run_id = _wait_for(queue, SWEEP, plan, tracker, dist)
+    if tracker.inside_project and "MLFLOW_RUN_ID" in os.environ:  # issue 17, hook: a rerun
+        # under `mlflow run` finds the sweep run made before: the opened run says which
+        # sweep it continued, and no cell may resume it (the variable goes).
+        tracker.tag_run(tracker.adopt_project_run(), {"mlbench.continued_sweep_run_id":
+                                                      plan.sweep_run_id})
     children = _spawn(workers - 1, plan, tracking, spec, grace_s)
     ran = work(queue, plan, tracker, dist)
     for child in children:
