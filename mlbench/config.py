@@ -37,7 +37,8 @@ def _opt(default: Any, help: str, **bounds: Any) -> Any:
 
     ``items`` ("str", "int" or "float") marks a comma-separated list option; its bounds
     then hold for every item. ``result=False`` marks an option that never changes a run's
-    numbers (a path, the device): it is left out of the run's hash.
+    numbers (a path, the device): it is left out of the run's hash. ``axis=True``: a
+    sweep's grid varies it per cell; ``schedule=True``: it belongs to the pruning schedule.
     """
     return field(default=default, metadata={"help": help, **bounds})
 
@@ -98,22 +99,24 @@ class OptimConfig:
 class PruneConfig:
     """What to prune and how hard."""
 
-    strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)")
+    strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)",
+                         axis=True)
     compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1,
-                             le=MAX_COMPRESSION)
+                             le=MAX_COMPRESSION, axis=True)
     prune_classifier: bool = _opt(False, "also prune the final classifier layer")
     score_batches: int = _opt(4, "training batches summed for gradient-based scores",
                               ge=1, le=100_000)
     prune_schedule: str = _opt(
         "oneshot", "pruning schedule: oneshot, iterative (k rounds of prune + fine-tune) or "
         "gradual (Zhu & Gupta's cubic sparsity ramp during fine-tuning); all get the same "
-        "total fine-tuning epochs", choices=PRUNE_SCHEDULES)
+        "total fine-tuning epochs", choices=PRUNE_SCHEDULES, axis=True,
+        schedule=True)
     prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds (at most --epochs); "
-                             "gradual: pruning steps", ge=1, le=MAX_ROUNDS)
+                             "gradual: pruning steps", ge=1, le=MAX_ROUNDS, schedule=True)
     rewind: str = _opt(
         "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
         "'weights' also resets surviving weights to the base model's (Frankle et al.)",
-        choices=REWINDS)
+        choices=REWINDS, schedule=True)
     speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
                               ge=0, le=100_000, result=False)
 
@@ -231,7 +234,7 @@ class RunConfig:
         for key in _NOT_RESULT:  # paths, device and the like: the same numbers anywhere
             flat.pop(key)
         if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
-            for key in ("prune_schedule", "prune_rounds", "rewind"):
+            for key in SCHEDULE_KEYS:
                 flat.pop(key)
         return flat
 
@@ -247,6 +250,11 @@ _TOP = tuple(f.name for f in dataclasses.fields(RunConfig) if "help" in f.metada
 _NOT_RESULT = tuple(
     f.name for cls in (DataConfig, RunConfig, PruneConfig) for f in dataclasses.fields(cls)
     if f.metadata.get("result") is False)
+# A sweep's cells vary these (``axis``: a grid axis); a one-shot run's hash leaves out
+# those of the schedule (``schedule``), so one-shot runs keep the hashes they had.
+CELL_KEYS = tuple(f.name for f in dataclasses.fields(PruneConfig) if f.metadata.get("axis"))
+SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(PruneConfig)
+                      if f.metadata.get("schedule"))
 _RESULT_DATA = {f.name for f in dataclasses.fields(DataConfig)
                 if f.metadata.get("result") is not False}
 

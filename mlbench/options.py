@@ -25,6 +25,7 @@ from typing import Any
 
 from mlbench.config import (
     BASE_DEFAULTS,
+    CELL_KEYS,
     FINETUNE_DEFAULTS,
     MAX_COMPRESSION,
     MAX_SEED,
@@ -180,7 +181,7 @@ def command_options(command: str) -> list[Option]:
         return [*_recipe(), *_tracking(log_model=True)]
     if command == "sweep":
         return [*fields(GridOptions, group="grid"),
-                *_recipe(skip_prune=("strategy", "compression", "prune_schedule")),
+                *_recipe(skip_prune=CELL_KEYS),  # the grid's axes give them per cell
                 *_tracking(log_model=True)]
     if command == "tune":
         return [*fields(TuneOptions, group="tuning"), *_recipe(skip_prune=("strategy",)),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import optuna
 
 from mlbench.base import registered_name, train_base
-from mlbench.config import RunConfig, TrackingConfig
+from mlbench.config import CELL_KEYS, RunConfig, TrackingConfig
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
@@ -149,7 +149,7 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
         run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
     params = {
         **{k: v for k, v in cfg.flat().items()
-           if k not in ("strategy", "compression", "prune_schedule")},
+           if k not in CELL_KEYS},  # the grid's axes, logged below as lists
         "strategies": ",".join(grid.strategies),
         "prune_schedules": ",".join(grid.prune_schedules),
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),
