@@ -30,6 +30,7 @@ MAX_EPOCHS = 100_000
 MAX_SEED = 2**32 - 1  # numpy.random.default_rng and torch.manual_seed both take it
 MAX_COMPRESSION = 1e6
 MAX_ROUNDS = 1_000
+MAX_SYNTHETIC_VALUES = 3 * 1024 * 1024  # values per synthetic sample
 
 
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
@@ -72,6 +73,10 @@ class DataConfig:
             ) from None
         if min(c, h, w) < 1:
             raise ConfigError(f"--synthetic-shape must be positive, got {self.synthetic_shape!r}")
+        if c * h * w > MAX_SYNTHETIC_VALUES:  # the whole set is made in memory at once
+            raise ConfigError(f"--synthetic-shape {self.synthetic_shape} has {c * h * w:,} "
+                              f"values per sample; allowed: at most {MAX_SYNTHETIC_VALUES:,} "
+                              "(3x1024x1024)")
         return c, h, w
 
 

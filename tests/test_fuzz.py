@@ -102,6 +102,7 @@ def test_every_bad_number_or_list_item_is_one_line_exit_2(tmp_path, capsys,
      "--prune-rounds 3 is more than --epochs 2"),
     (["tune", "--seeds", "-1"], "--seeds must all be >= 0, got -1"),
     (["report", "--experiment", "a,,b"], "--experiment: empty item in 'a,,b'"),
+    (["prune", "--synthetic-shape", "3x100000x100000"], "allowed: at most 3,145,728"),
 ])
 def test_the_issues_cases_are_refused_with_the_allowed_range(argv, part, tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
