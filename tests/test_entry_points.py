@@ -47,7 +47,8 @@ def all_runs(client: MlflowClient, deleted: bool = False) -> list:
 
 
 @pytest.mark.slow
-def test_every_entry_point_leaves_the_clis_run_tree(tmp_path):
+def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the store's artifact root (./mlruns) is made here
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     preset = tmp_path / "tiny.yaml"
@@ -128,6 +129,7 @@ def test_mlbench_experiments_open_in_the_model_training_view(tmp_path, monkeypat
     from mlbench.tracking import Tracker
 
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # Tracker sets it: restored after
     tracker = Tracker(TrackingConfig(tracking_uri=uri, experiment="mine"))
@@ -146,6 +148,7 @@ def test_a_refused_project_run_is_deleted_once_mlflow_has_ended_it(tmp_path, mon
     """What `mlflow run` does around a refused input, with its own client calls."""
     from mlbench.cli import main
 
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     opened_run = client.create_run("0").info.run_id  # as `mlflow run` does
