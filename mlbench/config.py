@@ -25,8 +25,23 @@ PRUNE_SCHEDULES = names("schedule")  # registered in mlbench/schedules/, read wi
 REWINDS = ("lr", "weights")
 
 
+# Upper bounds (issue 20): generous for real work, but a typo such as 1000000 rounds or a
+# seed beyond what NumPy accepts is refused before any work instead of running for ever.
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1  # numpy.random.default_rng and torch.manual_seed both take it
+MAX_COMPRESSION = 1e6
+MAX_ROUNDS = 1_000
+MAX_SYNTHETIC_VALUES = 3 * 1024 * 1024  # values per synthetic sample
+
+
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
-    """A dataclass field with help text and bounds (gt, ge, le, choices) for ``check``."""
+    """A dataclass field with help text and bounds (gt, ge, lt, le, choices) for ``check``.
+
+    ``items`` ("str", "int" or "float") marks a comma-separated list option; its bounds
+    then hold for every item. ``result=False`` marks an option that never changes a run's
+    numbers (a path, the device): it is left out of the run's hash. ``axis=True``: a
+    sweep's grid varies it per cell; ``schedule=True``: it belongs to the pruning schedule.
+    """
     return field(default=default, metadata={"help": help, **bounds})
 
 
@@ -35,14 +50,19 @@ class DataConfig:
     """Which dataset, where its files are, and how it is split and augmented."""
 
     dataset: str = _opt("digits", "dataset name (see `python -m mlbench list`)")
-    data_dir: str = _opt("data", "folder holding the dataset files (torchvision layouts)")
-    download: bool = _opt(False, "download torchvision datasets into --data-dir if missing")
+    data_dir: str = _opt("data", "folder holding the dataset files (torchvision layouts)",
+                         result=False)
+    download: bool = _opt(False, "download torchvision datasets into --data-dir if missing",
+                          result=False)
     val_fraction: float = _opt(0.1, "fraction of the training data held out as val", gt=0, lt=1)
     augment: bool = _opt(True, "apply the dataset's standard training augmentation")
-    loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0)
+    loader_workers: int = _opt(2, "DataLoader worker processes (large datasets only)", ge=0,
+                          le=256, result=False)
     synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
-    synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
-    synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
+    synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2,
+                               le=100_000)
+    synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)",
+                                   ge=8, le=10_000_000)
 
     def input_shape(self) -> tuple[int, int, int]:
         """``synthetic_shape`` parsed into (channels, height, width)."""
@@ -54,6 +74,10 @@ class DataConfig:
             ) from None
         if min(c, h, w) < 1:
             raise ConfigError(f"--synthetic-shape must be positive, got {self.synthetic_shape!r}")
+        if c * h * w > MAX_SYNTHETIC_VALUES:  # the whole set is made in memory at once
+            raise ConfigError(f"--synthetic-shape {self.synthetic_shape} has {c * h * w:,} "
+                              f"values per sample; allowed: at most {MAX_SYNTHETIC_VALUES:,} "
+                              "(3x1024x1024)")
         return c, h, w
 
 
@@ -61,16 +85,19 @@ class DataConfig:
 class OptimConfig:
     """One training recipe: optimizer, learning-rate schedule and budget."""
 
-    epochs: int = _opt(5, "training epochs", ge=0)
-    batch_size: int = _opt(64, "samples per batch", ge=1)
+    epochs: int = _opt(5, "training epochs", ge=0, le=MAX_EPOCHS)
+    batch_size: int = _opt(64, "samples per batch", ge=1, le=65_536)
     optimizer: str = _opt("sgd", "optimizer", choices=OPTIMIZERS)
-    lr: float = _opt(0.01, "peak learning rate", gt=0)
+    lr: float = _opt(0.01, "peak learning rate", gt=0, le=10)
     momentum: float = _opt(0.9, "SGD momentum", ge=0, lt=1)
     nesterov: bool = _opt(False, "SGD with Nesterov momentum")
-    weight_decay: float = _opt(5e-4, "L2 weight decay (decoupled for adamw)", ge=0)
+    weight_decay: float = _opt(5e-4, "L2 weight decay (decoupled for adamw)", ge=0,
+                                 le=1)
     schedule: str = _opt("cosine", "learning-rate schedule", choices=SCHEDULES)
-    warmup_epochs: float = _opt(0.0, "linear warm-up epochs before the schedule", ge=0)
-    step_size: int = _opt(30, "schedule=step: epochs between decays", ge=1)
+    warmup_epochs: float = _opt(0.0, "linear warm-up epochs before the schedule", ge=0,
+                                 le=MAX_EPOCHS)
+    step_size: int = _opt(30, "schedule=step: epochs between decays", ge=1,
+                            le=MAX_EPOCHS)
     gamma: float = _opt(0.1, "schedule=step: decay factor", gt=0, le=1)
 
 
@@ -78,22 +105,26 @@ class OptimConfig:
 class PruneConfig:
     """What to prune and how hard."""
 
-    strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)")
-    compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1)
+    strategy: str = _opt("global_weight", "pruning strategy (see `python -m mlbench list`)",
+                         axis=True)
+    compression: float = _opt(8.0, "target compression: params / nonzero params", ge=1,
+                             le=MAX_COMPRESSION, axis=True)
     prune_classifier: bool = _opt(False, "also prune the final classifier layer")
-    score_batches: int = _opt(4, "training batches summed for gradient-based scores", ge=1)
+    score_batches: int = _opt(4, "training batches summed for gradient-based scores",
+                              ge=1, le=100_000)
     prune_schedule: str = _opt(
         "oneshot", "pruning schedule: oneshot, iterative (k rounds of prune + fine-tune) or "
         "gradual (Zhu & Gupta's cubic sparsity ramp during fine-tuning); all get the same "
-        "total fine-tuning epochs", choices=PRUNE_SCHEDULES)
-    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds; gradual: pruning steps",
-                             ge=1)
+        "total fine-tuning epochs", choices=PRUNE_SCHEDULES, axis=True,
+        schedule=True)
+    prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds (at most --epochs); "
+                             "gradual: pruning steps", ge=1, le=MAX_ROUNDS, schedule=True)
     rewind: str = _opt(
         "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
         "'weights' also resets surviving weights to the base model's (Frankle et al.)",
-        choices=REWINDS)
+        choices=REWINDS, schedule=True)
     speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
-                              ge=0)
+                              ge=0, le=100_000, result=False)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -109,12 +140,13 @@ class RunConfig:
     finetune: OptimConfig = FINETUNE_DEFAULTS
     prune: PruneConfig = field(default_factory=PruneConfig)
     model: str = _opt("lenet", "model name (see `python -m mlbench list`)")
-    seed: int = _opt(0, "seed of everything random in the run", ge=0)
-    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    seed: int = _opt(0, "seed of everything random in the run", ge=0, le=MAX_SEED)
+    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps", result=False)
     amp: bool = _opt(True, "mixed precision on CUDA")
     memory_format: str = _opt("auto", "auto (channels_last on CUDA), channels_last or "
-                              "contiguous", choices=("auto", "channels_last", "contiguous"))
-    compile: bool = _opt(False, "torch.compile the model for training")
+                              "contiguous", choices=("auto", "channels_last", "contiguous"),
+                              result=False)
+    compile: bool = _opt(False, "torch.compile the model for training", result=False)
 
     def flat(self) -> dict[str, Any]:
         """All fields as one flat dict with DESIGN.md's names (MLflow params)."""
@@ -122,8 +154,7 @@ class RunConfig:
         out.update(dataclasses.asdict(self.prune))
         out.update(dataclasses.asdict(self.finetune))
         out.update({f"base_{k}": v for k, v in dataclasses.asdict(self.base).items()})
-        out.update(seed=self.seed, device=self.device, amp=self.amp,
-                   memory_format=self.memory_format, compile=self.compile)
+        out.update({k: getattr(self, k) for k in _TOP if k != "model"})
         return out
 
     @classmethod
@@ -169,11 +200,24 @@ class RunConfig:
         for f in dataclasses.fields(self):
             if f.name in _TOP:
                 _check_value(f.name, getattr(self, f.name), _TYPES[f.type], f.metadata)
+        self._check_together()
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             raise ConfigError(
                 f"--device must be one of auto, cpu, cuda, mps (or cuda:N), got {self.device!r}"
             )
         self.data.input_shape()
+
+    def _check_together(self) -> None:
+        """Bounds that tie two options together (each alone was checked already)."""
+        if self.base.epochs < 1:  # every prune run starts from a trained, registered base
+            raise ConfigError(f"--base-epochs must be >= 1 (the base model is trained and "
+                              f"registered for every later run), got {self.base.epochs}")
+        prune = self.prune
+        if prune.prune_schedule == "iterative" and prune.prune_rounds > self.finetune.epochs:
+            raise ConfigError(
+                f"--prune-rounds {prune.prune_rounds} is more than --epochs "
+                f"{self.finetune.epochs}: iterative pruning fine-tunes at least one epoch per "
+                f"round; allowed: 1 to {self.finetune.epochs} rounds, or more epochs")
 
     def base_key(self) -> dict[str, Any]:
         """The fields that determine the dense base model (its reuse key)."""
@@ -193,11 +237,10 @@ class RunConfig:
     def run_key(self) -> dict[str, Any]:
         """The fields that determine a prune run's result (paths and device left out)."""
         flat = self.flat()
-        for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
-                    "compile", "speed_repeats"):
+        for key in _NOT_RESULT:  # paths, device and the like: the same numbers anywhere
             flat.pop(key)
         if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
-            for key in ("prune_schedule", "prune_rounds", "rewind"):
+            for key in SCHEDULE_KEYS:
                 flat.pop(key)
         return flat
 
@@ -206,17 +249,20 @@ class RunConfig:
         return config_hash(self.run_key())
 
 
-_TOP = ("model", "seed", "device", "amp", "memory_format", "compile")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-
-_RESULT_DATA = {
-    "dataset",
-    "val_fraction",
-    "augment",
-    "synthetic_shape",
-    "synthetic_classes",
-    "synthetic_samples",
-}
+# Derived from the fields (issue 17: no hand-kept list of option names): RunConfig's own
+# options, and those declared ``result=False`` (they never change a run's numbers).
+_TOP = tuple(f.name for f in dataclasses.fields(RunConfig) if "help" in f.metadata)
+_NOT_RESULT = tuple(
+    f.name for cls in (DataConfig, RunConfig, PruneConfig) for f in dataclasses.fields(cls)
+    if f.metadata.get("result") is False)
+# A sweep's cells vary these (``axis``: a grid axis); a one-shot run's hash leaves out
+# those of the schedule (``schedule``), so one-shot runs keep the hashes they had.
+CELL_KEYS = tuple(f.name for f in dataclasses.fields(PruneConfig) if f.metadata.get("axis"))
+SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(PruneConfig)
+                      if f.metadata.get("schedule"))
+_RESULT_DATA = {f.name for f in dataclasses.fields(DataConfig)
+                if f.metadata.get("result") is not False}
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
@@ -254,6 +300,8 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, got {value!r}")
+    if "items" in bounds:  # a list option: its bounds hold per item (mlbench.grid.parse_list)
+        return
     if "choices" in bounds and value not in bounds["choices"]:
         raise ConfigError(
             f"{name} must be one of {', '.join(bounds['choices'])}, got {value!r}"
@@ -265,7 +313,26 @@ def _check_value(key: str, value: Any, kind: type, bounds: Any) -> None:
         ("le", lambda a, b: a <= b, "<="),
     ):
         if op in bounds and not test(value, bounds[op]):
-            raise ConfigError(f"{name} must be {text} {bounds[op]}, got {value!r}")
+            raise ConfigError(f"{name} must be {text} {bounds[op]}, got {value!r}"
+                              f"{allowed_range(bounds, prefix='; allowed: ')}")
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def allowed_range(bounds: Any, prefix: str = "") -> str:
+    """``bounds`` (gt, ge, lt, le) as text: ``1 to 1000``, or ``0 < value < 1`` where a
+    bound is exclusive; empty unless bounded on both sides."""
+    low = next((k for k in ("ge", "gt") if k in bounds), None)
+    high = next((k for k in ("le", "lt") if k in bounds), None)
+    if low is None or high is None:
+        return ""
+    a, b = _number(bounds[low]), _number(bounds[high])
+    if (low, high) == ("ge", "le"):
+        return f"{prefix}{a} to {b}"
+    return (f"{prefix}{a} {'<=' if low == 'ge' else '<'} value "
+            f"{'<=' if high == 'le' else '<'} {b}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlbench.catalog import check_name
-from mlbench.config import PRUNE_SCHEDULES, RunConfig
+from mlbench.config import MAX_COMPRESSION, MAX_SEED, PRUNE_SCHEDULES, RunConfig
 from mlbench.errors import ConfigError
 from mlbench.names import BASELINES
 
@@ -63,9 +63,15 @@ class Grid:
         for c in self.compressions:
             if not math.isfinite(c) or c < 1:
                 raise ConfigError(f"--compressions must all be finite and >= 1, got {c:g}")
+            if c > MAX_COMPRESSION:
+                raise ConfigError(f"--compressions must all be <= {MAX_COMPRESSION:g}, got "
+                                  f"{c:g}; allowed: 1 to {MAX_COMPRESSION:g}")
         for s in self.seeds:
             if s < 0:
                 raise ConfigError(f"--seeds must all be >= 0, got {s}")
+            if s > MAX_SEED:
+                raise ConfigError(f"--seeds must all be <= {MAX_SEED}, got {s}; allowed: 0 "
+                                  f"to {MAX_SEED}")
         for schedule in self.prune_schedules:
             if schedule not in PRUNE_SCHEDULES:
                 raise ConfigError(f"--prune-schedules must be among "
@@ -81,8 +87,9 @@ def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
     out = []
     for item in items:
         raw = item.strip() if isinstance(item, str) else item
-        if raw == "":
-            continue
+        if raw == "" or raw is None:  # "a,,b" or a trailing comma: a typo, never dropped
+            raise ConfigError(f"{option}: empty item in {_shown(text)}; separate the "
+                              "values with single commas")
         try:
             if isinstance(raw, bool) or (kind is not str and isinstance(raw, (list, dict))):
                 raise ValueError
@@ -95,8 +102,15 @@ def parse_list(text: str | Iterable[object], kind: type, option: str) -> tuple:
             name = ("an integer" if kind is int else "a finite number" if kind is float
                     else "a name")
             raise ConfigError(f"{option}: expected {name}, got {raw!r}") from None
+        if value in out:
+            raise ConfigError(f"{option}: {raw!r} is given twice in {_shown(text)}; name "
+                              "each value once")
         out.append(value)
     return tuple(out)
+
+
+def _shown(text: str | Iterable[object]) -> str:
+    return repr(text) if isinstance(text, str) else repr(list(text))
 
 
 def parse_grid(values: Mapping[str, Any]) -> Grid:

@@ -55,72 +55,106 @@ def strategy_rank(strategy: str) -> tuple[int, str]:
 # -- metrics ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Metric:
-    """A metric's name in MLflow, how a plot or table labels it, and its unit."""
+    """A metric declared once: its name in MLflow, label, unit, and where it appears.
+
+    Every list of metric names (the final metrics a prune run logs, the per-epoch curves,
+    the CLI's result line, the report's columns and summary, the timing measurements) is
+    derived from these declarations, so adding a metric is one line here.
+    """
 
     name: str
     label: str
     unit: str = ""
+    final: bool = False  # logged once by every prune run, at its end
+    epoch: bool = False  # logged per epoch (step = epoch)
+    timing: bool = False  # a measurement of this machine now, not a result of the run
+    report: bool = False  # computed by the report from other metrics, never logged
+    shown: int = 0  # position in the CLI's result line after a prune run (0: not shown)
+    summary: int = 0  # position in the report's summary table (0: not in it)
+    column: str = ""  # the report frame's column, if not ``name``
+
+    @property
+    def frame_column(self) -> str:
+        """The column of the report's runs frame holding this metric."""
+        return self.column or self.name
 
 
-EPOCH_METRICS = ("train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5", "lr")
-FINAL_METRICS = (
-    "acc1", "acc5", "loss", "pre_acc1", "pre_acc5", "base_acc1", "base_acc5", "params",
-    "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
-    "measured_speedup", "measured_speedup_throughput", "latency_ms", "base_latency_ms",
-    "throughput", "base_throughput", "speed_threads", "speed_seconds", "train_epochs_total",
-    "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear",
+_DECLARED = (
+    Metric("acc1", "top-1 accuracy", "fraction", final=True, shown=3, summary=1),
+    Metric("acc5", "top-5 accuracy", "fraction", final=True, shown=4, summary=2),
+    Metric("delta_acc1", "Δ top-1 vs dense", "fraction", report=True, summary=3),
+    Metric("delta_acc5", "Δ top-5 vs dense", "fraction", report=True, summary=4),
+    Metric("loss", "test loss", "nats", final=True),
+    Metric("pre_acc1", "top-1 after pruning, before fine-tuning", "fraction", final=True,
+           shown=2, summary=5),
+    Metric("pre_acc5", "top-5 after pruning, before fine-tuning", "fraction", final=True),
+    Metric("base_acc1", "top-1 of the dense base model", "fraction", final=True, shown=1,
+           summary=6),
+    Metric("base_acc5", "top-5 of the dense base model", "fraction", final=True),
+    Metric("params", "parameters", "count", final=True),
+    Metric("params_nz", "nonzero parameters", "count", final=True, shown=7, summary=10),
+    # the measured ratio; the report calls it compression_measured beside the target
+    Metric("compression", "compression (params / nonzero params)", "ratio", final=True,
+           shown=5, summary=7, column="compression_measured"),
+    Metric("macs", "multiply-accumulates per sample", "MACs", final=True),
+    Metric("macs_nz", "nonzero multiply-accumulates per sample", "MACs", final=True),
+    Metric("flops", "FLOPs per sample (2 x MACs)", "FLOPs", final=True),
+    Metric("flops_nz", "nonzero FLOPs per sample", "FLOPs", final=True),
+    Metric("speedup", "theoretical speedup, whole model (MACs / nonzero MACs)", "ratio",
+           final=True, shown=6, summary=8),
+    Metric("macs_conv_linear", "multiply-accumulates of conv and linear layers (the "
+           "paper's convention)", "MACs", final=True),
+    Metric("macs_conv_linear_nz", "nonzero multiply-accumulates of conv and linear layers",
+           "MACs", final=True),
+    Metric("speedup_conv_linear", "theoretical speedup, conv + linear MACs (the paper's)",
+           "ratio", final=True, summary=9),
+    Metric("measured_speedup", "measured speedup (dense / pruned latency, batch 1)", "ratio",
+           final=True, timing=True),
+    Metric("measured_speedup_throughput",
+           "measured speedup (pruned / dense throughput, fine-tuning batch)", "ratio",
+           final=True, timing=True),
+    Metric("latency_ms", "latency of the pruned model, batch 1", "ms", final=True,
+           timing=True),
+    Metric("base_latency_ms", "latency of the dense model, batch 1", "ms", final=True,
+           timing=True),
+    Metric("throughput", "throughput of the pruned model", "samples/s", final=True,
+           timing=True),
+    Metric("base_throughput", "throughput of the dense model", "samples/s", final=True,
+           timing=True),
+    Metric("speed_threads", "CPU threads while timing", "count", final=True, timing=True),
+    Metric("speed_seconds", "time spent measuring speed", "s", final=True, timing=True),
+    Metric("train_epochs_total", "training epochs, base + fine-tuning", "epochs", final=True),
+    Metric("train_loss", "training loss", "nats", epoch=True),
+    Metric("train_acc1", "training top-1", "fraction", epoch=True),
+    Metric("val_loss", "val loss", "nats", epoch=True),
+    Metric("val_acc1", "val top-1", "fraction", epoch=True),
+    Metric("val_acc5", "val top-5", "fraction", epoch=True),
+    Metric("lr", "learning rate", "", epoch=True),
 )
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("acc1", "top-1 accuracy", "fraction"),
-        Metric("acc5", "top-5 accuracy", "fraction"),
-        Metric("loss", "test loss", "nats"),
-        Metric("pre_acc1", "top-1 after pruning, before fine-tuning", "fraction"),
-        Metric("pre_acc5", "top-5 after pruning, before fine-tuning", "fraction"),
-        Metric("base_acc1", "top-1 of the dense base model", "fraction"),
-        Metric("base_acc5", "top-5 of the dense base model", "fraction"),
-        Metric("delta_acc1", "Δ top-1 vs dense", "fraction"),
-        Metric("delta_acc5", "Δ top-5 vs dense", "fraction"),
-        Metric("params", "parameters", "count"),
-        Metric("params_nz", "nonzero parameters", "count"),
-        Metric("compression", "compression (params / nonzero params)", "ratio"),
-        Metric("compression_measured", "compression (params / nonzero params)", "ratio"),
-        Metric("macs", "multiply-accumulates per sample", "MACs"),
-        Metric("macs_nz", "nonzero multiply-accumulates per sample", "MACs"),
-        Metric("flops", "FLOPs per sample (2 x MACs)", "FLOPs"),
-        Metric("flops_nz", "nonzero FLOPs per sample", "FLOPs"),
-        Metric("speedup", "theoretical speedup, whole model (MACs / nonzero MACs)", "ratio"),
-        Metric("macs_conv_linear", "multiply-accumulates of conv and linear layers (the "
-               "paper's convention)", "MACs"),
-        Metric("macs_conv_linear_nz", "nonzero multiply-accumulates of conv and linear "
-               "layers", "MACs"),
-        Metric("speedup_conv_linear", "theoretical speedup, conv + linear MACs (the paper's)",
-               "ratio"),
-        Metric("measured_speedup", "measured speedup (dense / pruned latency, batch 1)",
-               "ratio"),
-        Metric("measured_speedup_throughput",
-               "measured speedup (pruned / dense throughput, fine-tuning batch)", "ratio"),
-        Metric("latency_ms", "latency of the pruned model, batch 1", "ms"),
-        Metric("base_latency_ms", "latency of the dense model, batch 1", "ms"),
-        Metric("throughput", "throughput of the pruned model", "samples/s"),
-        Metric("base_throughput", "throughput of the dense model", "samples/s"),
-        Metric("speed_threads", "CPU threads while timing", "count"),
-        Metric("speed_seconds", "time spent measuring speed", "s"),
-        Metric("train_epochs_total", "training epochs, base + fine-tuning", "epochs"),
-        Metric("train_loss", "training loss", "nats"),
-        Metric("train_acc1", "training top-1", "fraction"),
-        Metric("val_loss", "val loss", "nats"),
-        Metric("val_acc1", "val top-1", "fraction"),
-        Metric("val_acc5", "val top-5", "fraction"),
-        Metric("lr", "learning rate", ""),
-    )
-}
+METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}
+if len(METRICS) != len(_DECLARED):  # a metric declared twice is a mistake, not an override
+    raise RuntimeError("a metric is declared twice in mlbench/names.py")
+
+# Every list below is derived from the declarations above (issue 17, point 5).
+EPOCH_METRICS = tuple(m.name for m in _DECLARED if m.epoch)
+FINAL_METRICS = tuple(m.name for m in _DECLARED if m.final)
+TIMING_METRICS = tuple(m.name for m in _DECLARED if m.timing)
+# the CLI's one-line result of a prune run, in its order
+SHOWN_METRICS = tuple(m.name for m in sorted((m for m in _DECLARED if m.shown),
+                                             key=lambda m: m.shown))
+# the report's frame: the metric columns that lead it (results, not timings), in order
+REPORT_COLUMNS = tuple(m.frame_column for m in _DECLARED
+                       if (m.final or m.report) and not m.timing)
+# the report's summary table (mean and std over seeds), in its order
+SUMMARY_METRICS = tuple(m.frame_column for m in sorted((m for m in _DECLARED if m.summary),
+                                                       key=lambda m: m.summary))
+_BY_COLUMN = {m.frame_column: m for m in _DECLARED}
 
 
 def label(metric: str) -> str:
     """How a plot axis or table header names ``metric`` (the name itself if unknown)."""
-    return METRICS[metric].label if metric in METRICS else metric
+    found = METRICS.get(metric) or _BY_COLUMN.get(metric)
+    return found.label if found else metric
 
 
 __all__ = [
@@ -132,9 +166,13 @@ __all__ = [
     "FINAL_METRICS",
     "GIT_COMMIT",
     "METRICS",
+    "REPORT_COLUMNS",
+    "SHOWN_METRICS",
     "STAGE",
     "STAGES",
     "STUDY",
+    "SUMMARY_METRICS",
+    "TIMING_METRICS",
     "TRIAL_NUMBER",
     "TUNED",
     "TUNED_SUFFIX",

@@ -25,7 +25,10 @@ from typing import Any
 
 from mlbench.config import (
     BASE_DEFAULTS,
+    CELL_KEYS,
     FINETUNE_DEFAULTS,
+    MAX_COMPRESSION,
+    MAX_SEED,
     DataConfig,
     OptimConfig,
     PruneConfig,
@@ -62,18 +65,20 @@ class GridOptions:
 
     project: str = _opt("", "a preset from projects/ (options given here override it)")
     strategies: str = _opt("", "comma-separated strategies (default: the paper's five "
-                           "baselines)")
+                           "baselines)", items="str")
     compressions: str = _opt("", "comma-separated compressions, 1 = dense "
-                             "(default: 1,2,4,8,16,32)")
-    seeds: str = _opt("", "comma-separated seeds (default: 0,1,2)")
+                             "(default: 1,2,4,8,16,32)", items="float", ge=1,
+                             le=MAX_COMPRESSION)
+    seeds: str = _opt("", "comma-separated seeds (default: 0,1,2)", items="int", ge=0,
+                      le=MAX_SEED)
     prune_schedules: str = _opt("", "comma-separated pruning schedules: oneshot, iterative, "
-                                "gradual (default: oneshot)")
-    workers: int = _opt(1, "processes running cells at once on this machine", ge=1)
+                                "gradual (default: oneshot)", items="str")
+    workers: int = _opt(1, "processes running cells at once on this machine", ge=1, le=1024)
     storage: str = _opt("", "the Optuna storage holding the sweep's queue: journal:PATH, "
                         "sqlite:///PATH, or postgresql://... for several machines (default: "
                         "optuna.journal beside the MLflow store)")
     grace: int = _opt(60, "seconds without a heartbeat after which a worker counts as dead "
-                      "and its cell is redone by another", ge=2)
+                      "and its cell is redone by another", ge=2, le=7 * 24 * 3600)
 
 
 @dataclass(frozen=True)
@@ -82,15 +87,15 @@ class TuneOptions:
 
     project: str = _opt("", "a preset from projects/ holding the search_space (and recipe)")
     strategies: str = _opt("", "comma-separated strategies, one study each (default: the "
-                           "paper's five baselines)")
+                           "paper's five baselines)", items="str")
     trials: int = _opt(20, "the budget: finished trials per strategy, pruned ones "
-                       "included", ge=1)
+                       "included", ge=1, le=100_000)
     storage: str = _opt("", "Optuna storage: sqlite:///PATH, postgresql://..., or "
                         "journal:PATH for many workers (default: optuna.journal beside the MLflow "
                         "store)")
     study_prefix: str = _opt("mlbench", "first part of every study name")
     seeds: str = _opt("", "seeds of the tuned runs on the test split (default: the "
-                      "preset's, else 0,1,2)")
+                      "preset's, else 0,1,2)", items="int", ge=0, le=MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,12 @@ class ReportOptions:
     """``report``: which runs, where the files go."""
 
     experiment: str = _opt("", "experiment name(s), repeatable or comma-separated "
-                           "(default: every experiment of the store)")
+                           "(default: every experiment of the store)", items="str")
     filter: str = _opt("", "MLflow search filter ANDed with the prune stage, e.g. "
                        "\"params.dataset = 'digits'\"")
     output: str = _opt("report", "folder for the files")
     layers_at: float = _opt(0.0, "compression of the per-layer density plot (0: the "
-                            "largest one every strategy ran)", ge=0)
+                            "largest one every strategy ran)", ge=0, le=MAX_COMPRESSION)
     log: bool = _opt(True, "log the files as a `report` run")
     # issue 21: SVGs cost as much as the PNGs again; the page embeds only the PNGs
     svg: bool = _opt(False, "also write every plot as SVG (vector, for papers)")
@@ -116,7 +121,7 @@ class FindingsOptions:
     """``findings``: which runs, which accuracy, where the tables go."""
 
     experiment: str = _opt("", "experiment name(s), repeatable or comma-separated "
-                           "(default: every experiment of the store)")
+                           "(default: every experiment of the store)", items="str")
     filter: str = _opt("", "MLflow search filter ANDed with the prune stage, e.g. "
                        "\"params.model = 'mlp'\"")
     metric: str = _opt("acc1", "the accuracy compared", choices=("acc1", "acc5"))
@@ -178,7 +183,7 @@ def command_options(command: str) -> list[Option]:
         return [*_recipe(), *_tracking(log_model=True)]
     if command == "sweep":
         return [*fields(GridOptions, group="grid"),
-                *_recipe(skip_prune=("strategy", "compression", "prune_schedule")),
+                *_recipe(skip_prune=CELL_KEYS),  # the grid's axes give them per cell
                 *_tracking(log_model=True)]
     if command == "tune":
         return [*fields(TuneOptions, group="tuning"), *_recipe(skip_prune=("strategy",)),
@@ -190,6 +195,15 @@ def command_options(command: str) -> list[Option]:
     if command == "list":
         return []
     raise ValueError(f"unknown command {command!r}")
+
+
+def keys_of(cls: type) -> tuple[str, ...]:
+    """The option keys a dataclass declares (``GridOptions`` -> ``project``, ``strategies``,
+    ...): the one list of a command's own options, derived, never written out."""
+    return tuple(f.name for f in dataclasses.fields(cls) if "help" in f.metadata)
+
+
+TRACKING_KEYS = keys_of(TrackingConfig)
 
 
 def preset_keys() -> list[str]:
@@ -221,12 +235,14 @@ def param_text(value: Any) -> str:
 __all__ = [
     "COMMANDS",
     "GridOptions",
+    "TRACKING_KEYS",
     "Option",
     "FindingsOptions",
     "ReportOptions",
     "TuneOptions",
     "command_options",
     "fields",
+    "keys_of",
     "param_text",
     "preset_keys",
 ]

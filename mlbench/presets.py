@@ -1,14 +1,15 @@
 """Presets: YAML files in ``projects/`` naming a dataset, model, recipes and a grid.
 
 A preset holds flat config keys (the CLI's option names with underscores, from the
-schema in mlbench/options.py) plus the
-grid keys ``strategies``, ``compressions`` and ``seeds``, and the tuner's
+schema in mlbench/options.py) plus the grid's axes (the fields of ``mlbench.grid.Grid``:
+``strategies``, ``compressions``, ``seeds``, ``prune_schedules``) and the tuner's
 ``search_space`` (see mlbench/search_space.py). Options given on the command line
 override it. An unknown key or a wrong type is a ConfigError naming the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,11 @@ import yaml
 
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
-from mlbench.grid import parse_grid
+from mlbench.grid import Grid, parse_grid
 from mlbench.options import preset_keys
 from mlbench.search_space import parse_search_space
 
-GRID_KEYS = ("strategies", "compressions", "seeds", "prune_schedules")
+GRID_KEYS = tuple(f.name for f in dataclasses.fields(Grid))  # the grid's axes
 SEARCH_SPACE = "search_space"
 EXTRA_KEYS = (*GRID_KEYS, SEARCH_SPACE)  # preset keys that are not RunConfig options
 

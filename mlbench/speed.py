@@ -18,12 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# Metrics that are measurements of this machine at this moment, not results of the run:
-# two runs of the same config give the same numbers except these.
-TIMING_METRICS = (
-    "measured_speedup", "measured_speedup_throughput", "latency_ms", "throughput",
-    "base_latency_ms", "base_throughput", "speed_threads", "speed_seconds",
-)
+from mlbench.names import TIMING_METRICS  # noqa: F401 - re-exported: declared in names.py
 
 SEMI_STRUCTURED_REASON = (
     "2:4 semi-structured kernels need a CUDA GPU of compute capability 8.0 or newer"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from mlbench.cli import findings, prune, report, sweep, train, tune
 from mlbench.cli import list as list_command
-from mlbench.cli._args import EXIT_BAD_INPUT, Parser
+from mlbench.cli._args import EXIT_BAD_INPUT, Parser, dashed_flags
 from mlbench.errors import ConfigError, SweepIncomplete
 
 __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
@@ -41,9 +41,24 @@ def _leave_process_group() -> None:
         shutdown()
 
 
+def _discard_project_run() -> None:
+    """Refused under `mlflow run`: the run it opened must not stay as a FAILED result."""
+    import os
+
+    if os.environ.get("MLFLOW_RUN_ID"):  # mlflow loads only then: bad input stays light
+        from mlbench.tracking import discard_project_run
+
+        discard_project_run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, 130 for Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(dashed_flags(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse refused a value (exit 2) or printed --help (0)
+        if exc.code == EXIT_BAD_INPUT:
+            _discard_project_run()
+        raise
     from mlbench._malloc import steady_malloc
 
     steady_malloc()  # before any tensor exists: see mlbench/_malloc.py
@@ -53,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"mlbench {args.command}: error: {exc}", file=sys.stderr)
+        _discard_project_run()
         return EXIT_BAD_INPUT
     except SweepIncomplete as exc:  # work that failed after it started, kept for a rerun
         print(f"mlbench {args.command}: {exc}", file=sys.stderr)

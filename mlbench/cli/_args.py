@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mlbench.cli._checks import check_store
 from mlbench.config import RunConfig, TrackingConfig
-from mlbench.options import Option, command_options
+from mlbench.grid import parse_list
+from mlbench.options import TRACKING_KEYS, Option, command_options
 
 EXIT_BAD_INPUT = 2
-TRACKING_KEYS = ("tracking_uri", "experiment", "register", "checkpoint_every", "log_model")
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,6 +20,21 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def dashed_flags(argv: Sequence[str]) -> list[str]:
+    """``--data_dir X`` -> ``--data-dir X``: how ``mlflow run`` passes an undeclared ``-P``.
+
+    An MLproject parameter the entry point does not declare reaches the command as
+    ``--<name> <value>`` with the parameter's own spelling (underscores), so every option
+    is reachable through ``mlflow run -P`` whether or not its entry point declares it.
+    Values are never touched (only a token that is a whole flag, ``--name`` or ``--name=``).
+    """
+    out = []
+    for token in argv:
+        match = re.fullmatch(r"--([a-z0-9]+(?:_[a-z0-9]+)+)(=.*)?", token, flags=re.DOTALL)
+        out.append(f"--{match[1].replace('_', '-')}{match[2] or ''}" if match else token)
+    return out
 
 
 def parse_int(text: str) -> int:
@@ -107,6 +123,15 @@ def values(args: argparse.Namespace) -> dict[str, Any]:
 def unset_empty(given: dict[str, Any]) -> dict[str, Any]:
     """Drop options given as "" (MLproject's "not given"), except tracking ones."""
     return {k: v for k, v in given.items() if v != "" or k in TRACKING_KEYS}
+
+
+def given_names(options: dict[str, Any]) -> dict[str, Any]:
+    """The options given ("" is MLproject's "not given"); experiment names checked."""
+    given = {k: v for k, v in options.items() if v != ""}
+    names = [item for item in given.pop("experiment", None) or [] if item != ""]
+    for item in names:  # "a,,b" is a typo: refused, never silently read as "a,b"
+        parse_list(item, str, "--experiment")
+    return {**given, "experiment": names} if names else given
 
 
 def split(given: dict[str, Any]) -> tuple[RunConfig, TrackingConfig]:

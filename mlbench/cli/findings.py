@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
-from mlbench.cli._args import add_command, values
+from mlbench.cli._args import add_command, given_names, values
 from mlbench.config import TrackingConfig, check
 from mlbench.options import FindingsOptions
 
@@ -20,9 +21,17 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
                 "finer than the test split resolves.", empty_means_unset=True)
 
 
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the command uses it (a ConfigError if bad), flat."""
+    given = given_names(values(args))
+    opts = FindingsOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
+    return {**dataclasses.asdict(opts), "experiment": tuple(given.get("experiment") or ())}
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the findings table (Markdown) and the notes; write the files if asked."""
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = given_names(values(args))
     opts = FindingsOptions(**{k: v for k, v in given.items() if k != "experiment"})
     check(opts)
     TrackingConfig(tracking_uri=opts.tracking_uri or None).check()

@@ -22,16 +22,28 @@ from mlbench.options import Option, command_options, param_text
 REPO = Path(__file__).resolve().parents[2]
 
 
+# The option groups an orchestrating entry point (sweep, tune) leaves to its preset: the
+# recipe. They stay reachable as undeclared `-P name=value` (see cli._args.dashed_flags).
+RECIPE_GROUPS = ("fine-tuning", "base model training")
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One entry point: which command, which of its options, and overridden defaults."""
+    """One entry point: which command, which groups of its options, overridden defaults.
+
+    Its parameters are derived from the command's options (never listed by name): every
+    option but the tracking ones (``mlflow run`` has its own) and the groups in
+    ``leave_out``. With ``unset`` every parameter defaults to "" ("not given": the
+    preset's value, else the option's default) but those in ``defaults``.
+    """
 
     name: str
     command: str
     comment: str
-    keys: Sequence[str] | None = None  # None: every option but the tracking ones
+    leave_out: Sequence[str] = ()  # option groups left to the preset
     defaults: dict[str, str] = field(default_factory=dict)  # param -> default text
     skip: Sequence[str] = ()
+    unset: bool = False
 
 
 _ROOT_HEADER = """\
@@ -66,40 +78,41 @@ ROOT = (
           "fine-tune -> evaluate"),
     Entry("train", "train", "the dense base model alone, registered in the Model Registry"),
     Entry("sweep", "sweep", "strategies x compressions x seeds, one base model per seed; "
-          "resumable.\n# An empty value means \"the preset's, or the default\".",
-          keys=("project", "strategies", "compressions", "seeds", "prune_schedules", "workers",
-                "storage", "grace"),
-          defaults={"project": _PRESET}),
+          "resumable.\n# An empty value means \"the preset's, or the default\"; the recipe "
+          "(epochs, lr, base_epochs, ...)\n# comes from the preset, or as -P for an "
+          "undeclared parameter.",
+          leave_out=RECIPE_GROUPS, defaults={"project": _PRESET}, unset=True),
     Entry("tune", "tune", "one Optuna study per strategy (same search space, budget, sampler "
           "seed), val only;\n# then each strategy's best config on the test split for every "
-          "seed. Resumable.\n# An empty value means \"the preset's, or the default\".",
-          keys=("project", "strategies", "trials", "storage", "study_prefix", "seeds",
-                "compression", "dataset", "model"),
-          defaults={"project": _PRESET, "compression": "", "dataset": "", "model": ""}),
+          "seed. Resumable.\n# An empty value means \"the preset's, or the default\"; the "
+          "recipe comes from the preset,\n# or as -P for an undeclared parameter.",
+          leave_out=RECIPE_GROUPS, defaults={"project": _PRESET}, unset=True),
     Entry("report", "report", "plots, tables and one HTML page from the prune runs, logged "
           "as a `report` run", skip=("tracking_uri",)),
     Entry("findings", "findings", "the paper's claims as supported / contradicted / "
           "inconclusive, from the prune runs", skip=("tracking_uri",)),
 )
 DEPLOY = (
-    Entry("main", "prune", "one prune run in the container",
-          keys=("strategy", "compression", "dataset", "model", "seed", "epochs", "lr",
-                "batch_size", "data_dir", "device"),
-          defaults={"data_dir": "/data"}),
+    Entry("main", "prune", "one prune run in the container", defaults={"data_dir": "/data"}),
     Entry("sweep", "sweep", "strategies x compressions x seeds; Jobs started with the same "
           "arguments share the\n# grid's cells",
-          keys=("project", "strategies", "compressions", "seeds", "prune_schedules", "workers",
-                "storage", "grace", "data_dir", "device"),
+          leave_out=RECIPE_GROUPS, unset=True,
           defaults={"project": "/opt/mlbench/projects/digits-lenet.yaml", "data_dir": "/data"}),
 )
 
 
-def _options(entry: Entry) -> list[Option]:
-    options = {o.param: o for o in command_options(entry.command)}
-    if entry.keys is None:
-        return [o for o in options.values()
-                if o.group != "tracking" and o.param not in entry.skip]
-    return [options[k] for k in entry.keys]
+def entry_options(entry: Entry) -> list[Option]:
+    """The options an entry point declares as parameters, in the command's order."""
+    return [o for o in command_options(entry.command)
+            if o.group != "tracking" and o.group not in entry.leave_out
+            and o.param not in entry.skip]
+
+
+def default_text(entry: Entry, opt: Option) -> str:
+    """A parameter's default as the MLproject writes it."""
+    if opt.param in entry.defaults:
+        return entry.defaults[opt.param]
+    return "" if entry.unset else param_text(opt.default)
 
 
 def _mlflow_type(opt: Option, default: str) -> str:
@@ -108,11 +121,11 @@ def _mlflow_type(opt: Option, default: str) -> str:
 
 def render_entry(entry: Entry) -> str:
     """One entry point's YAML: parameters with defaults, then the folded command."""
-    options = _options(entry)
+    options = entry_options(entry)
     lines = [f"  {entry.name}:", *(f"    # {c}" for c in entry.comment.split("\n# ")),
              "    parameters:"]
     for opt in options:
-        default = entry.defaults.get(opt.param, param_text(opt.default))
+        default = default_text(entry, opt)
         lines.append(f"      {opt.param}: {{type: {_mlflow_type(opt, default)}, "
                      f"default: \"{default}\"}}")
     lines += ["    command: >-", f"      python -m mlbench {entry.command}"]

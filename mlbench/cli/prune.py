@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
 from mlbench.cli._common import main_rank
-
-SHOWN = ("base_acc1", "pre_acc1", "acc1", "acc5", "compression", "speedup", "params_nz")
+from mlbench.names import SHOWN_METRICS as SHOWN  # the result line, declared in names.py
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -16,6 +16,12 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
     add_command(sub, "prune", run, help="prune, fine-tune and evaluate one configuration",
                 description="Prune the registered base model (training it first if needed), "
                 "fine-tune with the masks held, evaluate, track.")
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the run uses it (a ConfigError if bad), flat."""
+    cfg, tracking = split(values(args))
+    return {**cfg.flat(), **dataclasses.asdict(tracking)}
 
 
 def run(args: argparse.Namespace) -> int:

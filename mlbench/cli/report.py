@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
-from mlbench.cli._args import add_command, values
+from mlbench.cli._args import add_command, given_names, values
 from mlbench.cli._checks import check_output
 from mlbench.config import TrackingConfig, check
 from mlbench.options import ReportOptions
@@ -22,9 +23,17 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
                 "report.html; log them as a `report` run.", empty_means_unset=True)
 
 
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the command uses it (a ConfigError if bad), flat."""
+    given = given_names(values(args))
+    opts = ReportOptions(**{k: v for k, v in given.items() if k != "experiment"})
+    check(opts)
+    return {**dataclasses.asdict(opts), "experiment": tuple(given.get("experiment") or ())}
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the report; print where it is and what it left out."""
-    given = {k: v for k, v in values(args).items() if v != ""}
+    given = given_names(values(args))
     opts = ReportOptions(**{k: v for k, v in given.items() if k != "experiment"})
     check(opts)
     check_output(opts.output)

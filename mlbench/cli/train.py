@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
@@ -14,6 +15,12 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
     add_command(sub, "train", run, help="train and register the dense base model",
                 description="Train the dense base model once per (dataset and its content, "
                 "model, seed, recipe) and register it; reuses a registered one.")
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every option's value as the run uses it (a ConfigError if bad), flat."""
+    cfg, tracking = split(values(args))
+    return {**cfg.flat(), **dataclasses.asdict(tracking)}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, unset_empty, values
 from mlbench.cli._checks import check_names
-from mlbench.config import check
-from mlbench.grid import DEFAULT_SEEDS, parse_list
+from mlbench.config import RunConfig, TrackingConfig, check
+from mlbench.grid import DEFAULT_SEEDS, Grid, parse_list
 from mlbench.names import BASELINES
-from mlbench.options import TuneOptions
+from mlbench.options import TuneOptions, keys_of
 from mlbench.presets import EXTRA_KEYS, SEARCH_SPACE, load_preset
 
-_OWN = ("project", "strategies", "trials", "storage", "study_prefix", "seeds")
+_OWN = keys_of(TuneOptions)  # tune's own options; the rest make the RunConfig
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -29,13 +31,33 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
         empty_means_unset=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Check everything, tune, print the audit table."""
+@dataclass(frozen=True)
+class TuneSettings:
+    """What ``tune`` was asked, resolved: its own options, the studies, the recipe."""
+
+    own: TuneOptions
+    strategies: tuple[str, ...]
+    seeds: tuple[int, ...]
+    cfg: RunConfig
+    tracking: TrackingConfig
+    space: Any  # mlbench.search_space.SearchSpace
+    given: frozenset[str] = frozenset()  # the own options given (not defaults)
+
+    def flat(self) -> dict[str, Any]:
+        """Every option's value as ``tune`` uses it (lists parsed)."""
+        return {**dataclasses.asdict(self.own), **self.cfg.flat(),
+                **dataclasses.asdict(self.tracking), "strategies": self.strategies,
+                "seeds": self.seeds}
+
+
+def resolve(args: argparse.Namespace) -> TuneSettings:
+    """The options, the preset under them and the search space, checked."""
     from mlbench.search_space import default_search_space, parse_search_space
 
     given = unset_empty(values(args))
     own = {k: given.pop(k) for k in _OWN if k in given}
-    check(TuneOptions(**own))
+    opts = TuneOptions(**own)
+    check(opts)
     project = own.get("project")
     preset = load_preset(project) if project else {}
     cfg, tracking = split({**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},
@@ -45,17 +67,25 @@ def run(args: argparse.Namespace) -> int:
     seeds = parse_list(own.get("seeds") or preset.get("seeds") or DEFAULT_SEEDS, int,
                        "--seeds")
     check_names(cfg, strategies)
+    Grid(strategies=strategies, seeds=seeds).check()  # the same bounds as a sweep's
     space = (parse_search_space(preset[SEARCH_SPACE], f"{project}: search_space")
              if SEARCH_SPACE in preset else default_search_space(cfg.finetune))
-    from mlbench.tuning import DEFAULT_TRIALS, TuneConfig, format_table, run_tune
+    return TuneSettings(opts, strategies, seeds, cfg, tracking, space, frozenset(own))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, tune, print the audit table."""
+    settings = resolve(args)
+    own, space = settings.own, settings.space
+    from mlbench.tuning import TuneConfig, format_table, run_tune
 
     quiet_mlflow()
     tune = TuneConfig(
-        space=space, strategies=strategies, seeds=seeds,
-        trials=own.get("trials", DEFAULT_TRIALS),
-        storage=own.get("storage", ""),
-        study_prefix=own.get("study_prefix") or TuneConfig(space=space).study_prefix,
+        space=space, strategies=settings.strategies, seeds=settings.seeds,
+        trials=own.trials,
+        storage=own.storage,
+        study_prefix=own.study_prefix or TuneConfig(space=space).study_prefix,
     )
-    rows = run_tune(cfg, tune, tracking)
+    rows = run_tune(settings.cfg, tune, settings.tracking)
     print(format_table(rows))
     return 0

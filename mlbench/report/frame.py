@@ -38,6 +38,8 @@ from mlbench.names import (  # noqa: F401 - strategy_rank re-exported for the pl
     BASELINES,
     CONFIG_HASH,
     FINAL_METRICS,
+    METRICS,
+    REPORT_COLUMNS,
     TUNE_RUN_ID,
     TUNED,
     strategy_rank,
@@ -65,8 +67,7 @@ def runs_frame(runs: list[Mapping[str, Any]], bases: list[Mapping[str, str]] = (
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=_column_order([]))
-    numeric = [c for c in ("compression_measured" if m == "compression" else m
-                           for m in FINAL_METRICS) if c in df]
+    numeric = [c for c in (METRICS[m].frame_column for m in FINAL_METRICS) if c in df]
     df[numeric] = df[numeric].apply(pd.to_numeric)  # a metric no run logged: NaN, not None
     df["start_time"] = pd.to_datetime(df["start_time"], unit="ms", utc=True)
     return df.reindex(columns=_column_order(list(df.columns))).reset_index(drop=True)
@@ -78,7 +79,7 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
     row["start_time"] = run["start_time"]  # ms; one to_datetime for the column (issue 21)
     row.update({k: _typed(k, v) for k, v in params.items()})
     for key in FINAL_METRICS:
-        row["compression_measured" if key == "compression" else key] = metrics.get(key)
+        row[METRICS[key].frame_column] = metrics.get(key)
     for k in ("acc1", "acc5"):
         have = metrics.get(k) is not None and metrics.get(f"base_{k}") is not None
         row[f"delta_{k}"] = metrics[k] - metrics[f"base_{k}"] if have else None
@@ -119,10 +120,7 @@ def _hash(params: Mapping[str, str], leave_out: tuple[str, ...]) -> str:
 
 
 _FIRST = ("run_id", "run_name", "experiment", "status", "start_time", *KEYS, "tuned",
-          "tune_run_id", "acc1", "acc5", "delta_acc1", "delta_acc5", "loss", "pre_acc1",
-          "pre_acc5", "base_acc1", "base_acc5", "params", "params_nz", "compression_measured",
-          "macs", "macs_nz", "flops", "flops_nz", "speedup", "macs_conv_linear",
-          "macs_conv_linear_nz", "speedup_conv_linear")
+          "tune_run_id", *REPORT_COLUMNS)  # the metrics as names.py declares them
 _LAST = ("base_run_id", "base_model", "config_hash", "recipe", "setting", "group")
 
 

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mlbench.names import SUMMARY_METRICS
 from mlbench.report.frame import GROUP, strategy_rank
 
-SUMMARY_METRICS = ("acc1", "acc5", "delta_acc1", "delta_acc5", "pre_acc1", "base_acc1",
-                   "compression_measured", "speedup", "speedup_conv_linear", "params_nz")
 MIN_SEEDS = 3  # fewer paired seeds than this: "too few seeds to tell"
 CONFIDENCE = 0.95
 

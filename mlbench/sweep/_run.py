@@ -19,7 +19,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from mlbench.config import RunConfig, TrackingConfig
+from mlbench.config import CELL_KEYS, RunConfig, TrackingConfig
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
 from mlbench.errors import ConfigError, SweepIncomplete
@@ -121,6 +121,11 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
     tracker = Tracker(tracking)
     plan.sweep_run_id = wait_for(queue, key(SweepRun()),
                                  lambda job: _do(job, job.key, plan, tracker, dist, queue))
+    if tracker.inside_project and "MLFLOW_RUN_ID" in os.environ:  # a rerun under `mlflow
+        # run` finds the sweep run made before: the opened run says which sweep it
+        # continued, and no cell may resume it (the variable goes).
+        tracker.tag_run(tracker.adopt_project_run(), {"mlbench.continued_sweep_run_id":
+                                                      plan.sweep_run_id})
     children = _spawn(workers - 1, plan, tracking, spec, grace_s)
     ran = work(queue, plan, tracker, dist)
     for child in children:
@@ -188,14 +193,14 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
     cfg, grid = plan.cfg, plan.grid
     tags = {CONFIG_HASH: sweep_hash(cfg, grid), STUDY: plan.study, STORAGE: plan.storage}
     if tracker.inside_project:  # `mlflow run -e sweep` opened the run: it is the sweep's
-        run_id = os.environ["MLFLOW_RUN_ID"]
+        run_id = tracker.adopt_project_run()  # no cell may resume it
         tracker.tag_run(run_id, {**tags, "mlbench.stage": "sweep",
                                  "mlflow.runName": sweep_name(cfg)})
     else:
         run_id = tracker.create_run("sweep", sweep_name(cfg), tags)
     params = {
         **{k: v for k, v in cfg.flat().items()
-           if k not in ("strategy", "compression", "prune_schedule")},
+           if k not in CELL_KEYS},  # the grid's axes, logged below as lists
         "strategies": ",".join(grid.strategies),
         "prune_schedules": ",".join(grid.prune_schedules),
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),

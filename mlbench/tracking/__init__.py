@@ -42,6 +42,7 @@ from mlbench.tracking._tags import (
 # What imports mlflow, by module: loaded on first use (PEP 562).
 _LAZY = {
     "_checkpoints": ("Checkpoints", "checkpoint_key"),
+    "_doors": ("discard_project_run", "mark_training_experiment"),
     "_query": ("RunRecords", "download_artifacts", "log_report", "query_prune_runs",
                "registered_bases", "split_names"),
     "_registry": ("PIP_REQUIREMENTS", "Registry", "describe_version",

@@ -33,6 +33,7 @@ from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
 from mlbench.tracking._connect import check_reachable, resolve_uri
 from mlbench.tracking._datasets import log_datasets
+from mlbench.tracking._doors import mark_training_experiment
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
 from mlbench.tracking._sender import Link, Sender
@@ -57,8 +58,11 @@ class Tracker:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
-        self.inside_project = "MLFLOW_RUN_ID" in os.environ
         self.link = Link(self.uri)
+        self.inside_project = "MLFLOW_RUN_ID" in os.environ
+        if self.inside_project and os.environ.get("MLFLOW_EXPERIMENT_ID"):  # `mlflow run`'s
+            self.link.call(mark_training_experiment, self.client,
+                           os.environ["MLFLOW_EXPERIMENT_ID"])
         self._sender = Sender(self.client, self.link)  # per-epoch metrics, off the thread
         self.registry = Registry(self.client, self.link, register=cfg.register)
         self.checkpoints = Checkpoints(self.client, self.link)
@@ -126,9 +130,22 @@ class Tracker:
         return call(mlflow.start_run, experiment_id=self.experiment_id(), run_name=name,
                     tags=tags)
 
+    def adopt_project_run(self) -> str:
+        """The run `mlflow run` opened, taken over by this process's orchestrating run.
+
+        ``mlflow.start_run`` resumes ``$MLFLOW_RUN_ID`` whenever it is set, so once the
+        sweep has made that run its own, no later run (a cell) may find it there: the
+        variable is removed (issue 17: a cell took the opened run over, its own parent).
+        """
+        return os.environ.pop("MLFLOW_RUN_ID")
+
     def create_run(self, stage: str, name: str, tags: Mapping[str, str]) -> str:
-        """A top-level run that no block holds open (a sweep's, ended by ``end_run``)."""
+        """A run that no block holds open (a sweep's, ended by ``end_run``); a child of the
+        active run if there is one (under `mlflow run -e tune`, the opened run)."""
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(), **tags}
+        active = mlflow.active_run()
+        if active is not None:
+            all_tags["mlflow.parentRunId"] = active.info.run_id
         run = self.link.call(self.client.create_run, self.experiment_id(), run_name=name,
                              tags=all_tags)
         return run.info.run_id
@@ -168,14 +185,18 @@ class Tracker:
         """The id of the experiment, created if missing (safe when two processes race)."""
         experiment = self.link.call(self.client.get_experiment_by_name, self.experiment)
         if experiment is not None:
+            self.link.call(mark_training_experiment, self.client, experiment.experiment_id,
+                           experiment.tags)
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(self.experiment)
+            made = self.client.create_experiment(self.experiment)
         except mlflow.exceptions.MlflowException:  # created meanwhile by another process
             experiment = self.client.get_experiment_by_name(self.experiment)
             if experiment is None:
                 raise
-            return experiment.experiment_id
+            made = experiment.experiment_id
+        self.link.call(mark_training_experiment, self.client, made)
+        return made
 
     def find_finished(self, stage: str, config_hash: str) -> str | None:
         """The id of a FINISHED run of ``stage`` with this config hash, if any."""
