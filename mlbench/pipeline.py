@@ -30,6 +30,7 @@ from mlbench.masks import Masks, allocate, apply_masks, keep_count, prunable_par
 from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
+from mlbench.predictions import log_predictions
 from mlbench.progress import EpochProgress
 from mlbench.resume import Rounds, checkpointer, gradual_checkpointer, round_checkpointer
 from mlbench.strategies import STRATEGIES, strategy_allocation
@@ -230,6 +231,8 @@ def prune(
         if dist.is_main:
             _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info,
                            structure)
+            # Per-image test predictions (issue 18): the report's paired image statistics.
+            log_predictions(tracker, setup.model, test, batch, precision)
             tracker.log_pruned(_export_copy(setup.model),
                                torch.zeros(2, *setup.splits.info.input_shape).numpy())
         tracker.log_metrics(results)
