@@ -21,7 +21,12 @@ import pandas as pd
 from mlbench import __version__
 from mlbench.errors import ConfigError
 from mlbench.report import html, plots, speed_plots
-from mlbench.report.findings_files import Findings, findings_of, write_findings
+from mlbench.report.findings_files import (
+    Findings,
+    findings_of,
+    logged_predictions,
+    write_findings,
+)
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.literature import (
     BUNDLED,
@@ -111,7 +116,8 @@ def build_report(
     comparison = paired_comparison(usable.runs)
     _write_table(summary, summary_display(summary), folder / "summary")
     _write_table(comparison, comparison_display(comparison), folder / "comparison")
-    found = findings_of(usable.runs)
+    found = findings_of(usable.runs,
+                        predictions=logged_predictions(records.uri, list(usable.runs["run_id"])))
     write_findings(found, folder)
     clock.lap("tables")
     published = read_literature(literature) if literature else None
