@@ -1,0 +1,200 @@
+"""Write the README's generated blocks: ``python -m mlbench.cli.readme`` (``--check``).
+
+Every README block that shows real output, or states a conclusion, sits between
+``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` and is written here, from the
+code itself (``list``, bad-input lines, presets, defaults) or from a committed record
+(``docs/mnist/findings.md`` and ``docs/mnist/record.json``: the verdicts of the MNIST
+runs and how they were made). Conclusions are the verdicts themselves, quoted, never
+stronger. tests/test_readme.py fails while a block is stale, as the MLproject check does.
+
+    python -m mlbench.cli.readme           # rewrite README.md
+    python -m mlbench.cli.readme --check   # exit 1, naming the stale blocks
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
+
+from mlbench.options import param_text
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+MNIST = REPO / "docs" / "mnist"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                   r"(<!-- end: (?P=name) -->)", re.S)
+
+
+def _run(argv: list[str]) -> str:
+    """``$ python -m mlbench ARGV`` and what it prints (stdout, then stderr), in process."""
+    from mlbench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with (contextlib.redirect_stdout(out), contextlib.redirect_stderr(err),
+          contextlib.suppress(SystemExit)):
+        main(argv)
+    shown = " ".join(a if " " not in a else f'"{a}"' for a in argv)
+    return f"$ python -m mlbench {shown}\n{out.getvalue()}{err.getvalue()}"
+
+
+def cli_examples() -> str:
+    """Bad input of ``prune`` and the ``list`` output."""
+    runs = [["prune", "--compression", "30"],
+            ["prune", "--dataset", "cifar10", "--data-dir", "/tmp/nothing"],
+            ["list"]]
+    return "```\n" + "".join(_run(a) for a in runs) + "```\n"
+
+
+def tune_bad_input() -> str:
+    """Bad input of ``tune``."""
+    runs = [["tune", "--trials", "0"], ["tune", "--storage", "redis://localhost:6379"]]
+    return "```\n" + "".join(_run(a) for a in runs) + "```\n"
+
+
+def presets() -> str:
+    """The presets in projects/, each with its comment's first line."""
+    lines = []
+    for path in sorted((REPO / "projects").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        first = next((ln.lstrip("# ").rstrip() for ln in text.splitlines()
+                      if ln.startswith("#")), "")
+        values = yaml.safe_load(text) or {}
+        grid = f"{values.get('dataset', '?')} / {values.get('model', '?')}"
+        lines.append(f"  - `{path.stem}` ({grid}): {first}")
+    return "\n".join(lines) + "\n"
+
+
+def tune_storage() -> str:
+    """The default tuning storage and the dashboard command that reads it."""
+    from mlbench.tuning._storage import JOURNAL, default_storage
+
+    here = Path("/HERE")
+    default = default_storage(f"sqlite:///{here / 'mlflow.db'}").replace(str(here), "$PWD")
+    return (f"Default: `{default}`, a journal file beside the MLflow store (`{JOURNAL}` next "
+            "to `mlflow.db`; beside nothing when the store is a server: the current folder). "
+            "`tune` prints the dashboard command for its storage when it ends; the file "
+            "exists once a study has started:\n\n"
+            f"```bash\noptuna-dashboard {default.removeprefix('journal:')}    "
+            "# after `mlbench tune` has run\n```\n")
+
+
+def notebook() -> str:
+    """The notebook snippet: names and filter values as runs log them."""
+    target = param_text(8.0)
+    return ("```python\nfrom mlbench.report import load_runs, summary_table, usable_runs\n"
+            f"df = load_runs([\"Default\"], \"params.compression = '{target}'\")   "
+            "# MLflow's default experiment; params are text: 8 is '8'\n"
+            'print(df.groupby("strategy")[["acc1", "speedup"]].mean().round(3))\n'
+            "summary = summary_table(usable_runs(df).runs)              "
+            "# the report's cut and table\n```\n")
+
+
+def channel_example() -> str:
+    """How close channel removal lands: layer allocation on digits' lenet at 4x (weights
+    do not matter to it: every layer loses the same fraction of its channels)."""
+    from mlbench.config import RunConfig
+    from mlbench.models import classifier_name
+    from mlbench.pipeline import prepare
+    from mlbench.structured import prune_channels
+
+    cfg = RunConfig.from_flat({"strategy": "layer_l1_channel", "compression": 4.0})
+    setup = prepare(cfg)
+    dense = sum(p.numel() for p in setup.model.parameters())
+    pruned = prune_channels(setup.model, cfg.prune.strategy, 4.0, setup.splits.info.input_shape,
+                            classifier_name(setup.model), []).model
+    ratio = dense / sum(p.numel() for p in pruned.parameters())
+    return (f"For example, `layer_l1_channel` on digits' `{cfg.model}` at 4 lands at "
+            f"{ratio:.2f} (layer allocation removes the same fraction of every layer's "
+            "channels, whatever the weights); global allocation lands near it, where the "
+            "scores put the channels.\n")
+
+
+def _rows(markdown: str) -> list[dict[str, str]]:
+    """A Markdown table (the findings') as dicts; escaped pipes kept as text."""
+    lines = [ln for ln in markdown.splitlines() if ln.startswith("|")]
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln)[1:-1]]
+             for ln in lines]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
+
+
+def mnist_findings() -> str:
+    """The committed MNIST verdicts, quoted as the findings command printed them."""
+    text = (MNIST / "findings.md").read_text(encoding="utf-8")
+    return text.split("\nNotes:")[0].rstrip("\n") + "\n"
+
+
+def mnist_conclusions() -> str:
+    """What the MNIST verdicts say, sentence by sentence from the record: never stronger."""
+    record = json.loads((MNIST / "record.json").read_text(encoding="utf-8"))
+    rows = _rows((MNIST / "findings.md").read_text(encoding="utf-8"))
+    by_verdict: dict[str, list[str]] = {}
+    for row in rows:
+        by_verdict.setdefault(row["verdict"], []).append(f"{row['claim']} ({row['runs']})")
+    out = [f"Where these verdicts come from: {record['runs']} Fine-tuning recipe: "
+           f"{record['recipe']}. Statistics: {record['statistics']}", ""]
+    words = {"supported": "Supported (holds at every point it speaks of)",
+             "contradicted": "Contradicted (significantly against somewhere)",
+             "inconclusive": "Inconclusive (neither shown nor refuted by these runs)",
+             "not testable on this model": "Not testable on this model"}
+    for verdict, label in words.items():
+        claims = by_verdict.get(verdict, [])
+        out.append(f"- **{label}:** " + ("; ".join(claims) if claims else "none") + ".")
+    out += ["", "Strategy gaps depend on the fine-tuning recipe: another learning rate, "
+            "batch size or number of epochs moves them (" + record["recipe_note"] + "), so "
+            "these verdicts hold for the recipe above and are no statement about others."]
+    return "\n".join(out) + "\n"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "cli-examples": cli_examples,
+    "presets": presets,
+    "channel-example": channel_example,
+    "tune-storage": tune_storage,
+    "tune-bad-input": tune_bad_input,
+    "mnist-findings": mnist_findings,
+    "mnist-conclusions": mnist_conclusions,
+    "notebook": notebook,
+}
+
+
+def regenerate(text: str) -> tuple[str, list[str]]:
+    """``text`` with every generated block rewritten, and the names of those that changed."""
+    changed: list[str] = []
+
+    def fresh(m: re.Match[str]) -> str:
+        name = m["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"README block {name!r} has no generator; known: {', '.join(BLOCKS)}")
+        body = BLOCKS[name]()
+        if body != m["body"]:
+            changed.append(name)
+        return f"{m.group(1)}{body}{m.group(4)}"
+
+    return BLOCK.sub(fresh, text), changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrite README.md (or, with ``--check``, exit 1 naming the stale blocks)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    text = README.read_text(encoding="utf-8")
+    new, changed = regenerate(text)
+    if "--check" in args:
+        for name in changed:
+            print(f"README.md block {name!r} is stale: run `python -m mlbench.cli.readme`")
+        return 1 if changed else 0
+    if new != text:
+        README.write_text(new, encoding="utf-8")
+    print(f"README.md: {len(changed)} block(s) rewritten{': ' if changed else ''}"
+          f"{', '.join(changed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
