@@ -30,6 +30,7 @@ from mlbench.report.findings_files import (
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.literature import (
     BUNDLED,
+    SPEEDUP_CONVENTION,
     coverage,
     points_display,
     published_points,
@@ -218,7 +219,8 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
             section.notes.append(coverage(published, dataset, model))
             if len(points):
                 section.tables.append(("Published results overlaid (change from each "
-                                       "paper's own dense model)", points_display(points),
+                                       "paper's own dense model; speedups in "
+                                       f"{SPEEDUP_CONVENTION})", points_display(points),
                                        False))
         if tuned:
             _tuned_plots(report, section, summary, summary[in_panel], panel_runs, stem)
