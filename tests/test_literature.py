@@ -56,8 +56,8 @@ def test_every_result_is_read(literature):
 
 def test_han_et_al_lenet5_is_lenet5_caffe(literature):
     han = literature[(literature["paper"] == "han-prune-quant-huff")
-                     & (literature["lit_dataset"] == "MNIST")]
-    assert set(han["lit_model"]) == {"LeNet-5"} and set(han["model"]) == {"lenet5_caffe"}
+                     & (literature["lit_model"] == "LeNet-5")]
+    assert len(han) and set(han["model"]) == {"lenet5_caffe"}
 
 
 def _row(literature, paper: str, method: str = ""):
