@@ -2,7 +2,8 @@
 
 Every README block that shows real output, or states a conclusion, sits between
 ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` and is written here, from the
-code itself (``list``, bad-input lines, presets, defaults) or from a committed record
+code itself (``list``, bad-input lines, presets, defaults; the report's against a small
+store made in /tmp/mlbench-readme) or from a committed record
 (``docs/mnist/findings.md`` and ``docs/mnist/record.json``: the verdicts of the MNIST
 runs and how they were made). Conclusions are the verdicts themselves, quoted, never
 stronger. tests/test_readme.py fails while a block is stale, as the MLproject check does.
@@ -18,6 +19,7 @@ import io
 import json
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,6 +58,34 @@ def tune_bad_input() -> str:
     """Bad input of ``tune``."""
     runs = [["tune", "--trials", "0"], ["tune", "--storage", "redis://localhost:6379"]]
     return "```\n" + "".join(_run(a) for a in runs) + "```\n"
+
+
+def report_bad_input() -> str:
+    """Bad input of ``report`` against a store holding one experiment, ``mlbench``.
+
+    The store is made afresh in /tmp/mlbench-readme (the folder the commands run in, so
+    the default store ``./mlflow.db`` is it) with one report run and no prune runs.
+    """
+    import os
+    import shutil
+
+    from mlbench.tracking import log_report, quiet
+
+    folder = Path(tempfile.gettempdir()) / "mlbench-readme"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "empty").mkdir(parents=True)
+    here, uri = Path.cwd(), os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        os.chdir(folder)
+        quiet()
+        log_report(f"sqlite:///{folder / 'mlflow.db'}", "mlbench", folder / "empty", {}, {})
+        runs = [["report", "--experiment", "mlbnech"],
+                ["report", "--filter", "params.dataset = 'cifar10'"]]
+        return "```\n" + "".join(_run(a) for a in runs) + "```\n"
+    finally:
+        os.chdir(here)
+        if uri is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 def presets() -> str:
@@ -158,6 +188,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "channel-example": channel_example,
     "tune-storage": tune_storage,
     "tune-bad-input": tune_bad_input,
+    "report-bad-input": report_bad_input,
     "mnist-findings": mnist_findings,
     "mnist-conclusions": mnist_conclusions,
     "notebook": notebook,

@@ -191,9 +191,10 @@ def _lead(sections: list[html.Section], found: Findings) -> list[html.Section]:
         glance.tables += [(f"{section.title}: {title[len(GLANCE) + 2:]}", df, True)
                           for title, df, _ in lead]
     findings = html.Section("Findings: the paper's claims on these runs", notes=[
-        *found.notes, "Verdicts from paired differences over seeds (the same base model), "
-        "95% intervals, Holm-corrected per claim, and never finer than the test split "
-        "resolves; findings-comparisons.csv holds every comparison."])
+        *found.notes, "Verdicts from paired differences over seeds (one base model per seed, "
+        "checked) and test images (the runs' logged predictions; seed-only where a run has "
+        "none), 95% intervals; \"at every\" claims are intersection-union tests, "
+        "contradictions Holm-corrected; findings-comparisons.csv holds every comparison."])
     findings.tables.append(("Verdicts", found.display, True))
     return [glance, findings, *sections]
 
