@@ -49,3 +49,12 @@ def test_the_conclusions_are_the_verdicts_and_no_stronger():
     readme_text = (REPO / "README.md").read_text(encoding="utf-8")
     assert "does *not* beat" not in readme_text  # a verdict of "inconclusive" said as "no"
     assert "depend on the fine-tuning recipe" in text
+
+
+def test_long_runs_are_quoted_from_their_records_and_a_bad_rerun_name_is_refused(capsys):
+    for name in readme.LONG_RUNS:
+        assert readme.record(name) == "```\n" + (
+            REPO / "docs" / "records" / f"{name}.txt").read_text(encoding="utf-8") + "```\n"
+    assert readme.main(["--rerun", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--rerun needs one of sweep-digits" in err

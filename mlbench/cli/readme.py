@@ -8,8 +8,12 @@ store made in /tmp/mlbench-readme) or from a committed record
 runs and how they were made). Conclusions are the verdicts themselves, quoted, never
 stronger. tests/test_readme.py fails while a block is stale, as the MLproject check does.
 
-    python -m mlbench.cli.readme           # rewrite README.md
-    python -m mlbench.cli.readme --check   # exit 1, naming the stale blocks
+    python -m mlbench.cli.readme                  # rewrite README.md
+    python -m mlbench.cli.readme --check          # exit 1, naming the stale blocks
+    python -m mlbench.cli.readme --rerun NAME     # remake a long run's record, then README
+
+Long runs (a sweep, a tuning study, a benchmark) are quoted from ``docs/records/``;
+``--rerun`` runs their commands again (minutes) and rewrites the record.
 """
 
 from __future__ import annotations
@@ -146,6 +150,49 @@ def channel_example() -> str:
             "scores put the channels.\n")
 
 
+RECORDS = REPO / "docs" / "records"
+# Output that takes a long run: quoted from docs/records/NAME.txt, which
+# ``--rerun NAME`` remakes by running these commands (``python -m mlbench`` unless
+# the first word is a file) in a fresh folder; only the last command's output is kept.
+LONG_RUNS: dict[str, list[list[str]]] = {
+    "sweep-digits": [["sweep", "--project", "projects/digits-lenet.yaml", "--strategies",
+                      "global_weight,layer_grad", "--compressions", "1,4,16", "--seeds", "0",
+                      "--workers", "2"]],
+    "tune-digits": [["tune", "--project", "projects/digits-lenet.yaml", "--strategies",
+                     "global_weight,layer_grad", "--trials", "8", "--seeds", "0,1"]],
+    "report-digits": [["sweep", "--project", "projects/digits-lenet.yaml", "--compressions",
+                       "1,2,4,8,16"], ["report", "--output", "report"]],
+    "finetune-throughput": [["benchmarks/finetune_throughput.py", "--repeats", "10",
+                             "--steady-malloc"]],
+}
+
+
+def record(name: str) -> str:
+    """A long run's committed output (docs/records/NAME.txt) as a code block."""
+    return "```\n" + (RECORDS / f"{name}.txt").read_text(encoding="utf-8") + "```\n"
+
+
+def rerun(name: str) -> Path:
+    """Run ``LONG_RUNS[name]`` in a fresh folder and write its output as the record."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        for argv in LONG_RUNS[name]:
+            script = argv[0].endswith(".py")
+            cmd = ([sys.executable, str(REPO / argv[0]), *argv[1:]] if script else
+                   [sys.executable, "-m", "mlbench", *[str(REPO / a) if a.startswith(
+                       "projects/") else a for a in argv]])
+            done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
+                                  check=True)
+        shown = f"python {' '.join(argv)}" if script else f"python -m mlbench {' '.join(argv)}"
+    path = RECORDS / f"{name}.txt"
+    path.write_text(f"$ {shown}\n{done.stdout}", encoding="utf-8")
+    return path
+
+
 def _rows(markdown: str) -> list[dict[str, str]]:
     """A Markdown table (the findings') as dicts; escaped pipes kept as text."""
     lines = [ln for ln in markdown.splitlines() if ln.startswith("|")]
@@ -183,6 +230,7 @@ def mnist_conclusions() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {
+    **{name: (lambda n=name: record(n)) for name in LONG_RUNS},
     "cli-examples": cli_examples,
     "presets": presets,
     "channel-example": channel_example,
@@ -214,6 +262,13 @@ def regenerate(text: str) -> tuple[str, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite README.md (or, with ``--check``, exit 1 naming the stale blocks)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--rerun" in args:
+        name = args[args.index("--rerun") + 1] if args.index("--rerun") + 1 < len(args) else ""
+        if name not in LONG_RUNS:
+            print(f"mlbench.cli.readme: error: --rerun needs one of {', '.join(LONG_RUNS)}, "
+                  f"got {name!r}", file=sys.stderr)
+            return 2
+        print(f"written: {rerun(name)}")
     text = README.read_text(encoding="utf-8")
     new, changed = regenerate(text)
     if "--check" in args:
