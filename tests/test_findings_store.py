@@ -130,3 +130,18 @@ def test_no_effect_is_not_supported(store):
     finding, _ = global_beats_layer(store, "same-images")
     assert finding.verdict != SUPPORTED
     assert all(c.ci_low < 0.0005 for c in finding.comparisons)
+
+
+def test_the_comparison_table_counts_the_images_too(store):
+    from mlbench.report import load_runs, paired_comparison, usable_runs
+    from mlbench.report.findings_files import logged_predictions
+
+    runs = usable_runs(load_runs(["hidden"], "", store)).runs
+    with_images = paired_comparison(runs, ("acc1",), logged_predictions(store, runs["run_id"]))
+    seeds_only = paired_comparison(runs, ("acc1",))
+    assert set(with_images["method"]) == {"seeds+images"} and set(seeds_only["method"]) == {
+        "seeds"}
+    # same means; the images widen (or keep) what the seeds alone would say
+    assert (with_images["diff_mean"] - seeds_only["diff_mean"]).abs().max() < 1e-12
+    assert ((with_images["ci_high"] - with_images["ci_low"])
+            >= (seeds_only["ci_high"] - seeds_only["ci_low"]) - 1e-3).all()

@@ -114,11 +114,11 @@ def build_report(
     report = Report(folder, folder / "report.html", len(df), usable)
     df.to_csv(folder / "runs.csv", index=False)
     summary = summary_table(usable.runs)
-    comparison = paired_comparison(usable.runs)
+    predictions = logged_predictions(records.uri, list(usable.runs["run_id"]))
+    comparison = paired_comparison(usable.runs, predictions=predictions)
     _write_table(summary, summary_display(summary), folder / "summary")
     _write_table(comparison, comparison_display(comparison), folder / "comparison")
-    found = findings_of(usable.runs,
-                        predictions=logged_predictions(records.uri, list(usable.runs["run_id"])))
+    found = findings_of(usable.runs, predictions=predictions)
     write_findings(found, folder)
     clock.lap("tables")
     published = read_literature(literature) if literature else None
