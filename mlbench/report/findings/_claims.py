@@ -114,7 +114,7 @@ def random_is_worst(runs: pd.DataFrame, ctx: Context) -> Finding:
 @claim("ranking_changes_between_pairs",
        "the ranking of strategies changes between (dataset, model) pairs", scope=ACROSS)
 def ranking_changes_between_pairs(runs: pd.DataFrame, ctx: Context) -> Finding:
-    """Per pair and per two strategies, the per-seed mean over shared compressions.
+    """Per pair and per two strategies, the per-seed mean over the compressions every seed ran.
 
     Supported when some two strategies are significantly ordered one way in one pair and
     the other way in another; contradicted when every two strategies are significantly
