@@ -101,6 +101,7 @@ def presets() -> str:
                       if ln.startswith("#")), "")
         values = yaml.safe_load(text) or {}
         grid = f"{values.get('dataset', '?')} / {values.get('model', '?')}"
+        first = re.sub(r"(<[^<>]+>)", r"`\1`", first)  # <data_dir> is no HTML tag
         lines.append(f"  - `{path.stem}` ({grid}): {first}")
     return "\n".join(lines) + "\n"
 
@@ -112,9 +113,9 @@ def tune_storage() -> str:
     here = Path("/HERE")
     default = default_storage(f"sqlite:///{here / 'mlflow.db'}").replace(str(here), "$PWD")
     return (f"Default: `{default}`, a journal file beside the MLflow store (`{JOURNAL}` next "
-            "to `mlflow.db`; beside nothing when the store is a server: the current folder). "
-            "`tune` prints the dashboard command for its storage when it ends; the file "
-            "exists once a study has started:\n\n"
+            "to `mlflow.db`; in the current folder when the store is a server). `tune` "
+            "prints the dashboard command for its storage when it ends; the file exists "
+            "once a study has started, so run the dashboard after that:\n\n"
             f"```bash\noptuna-dashboard {default.removeprefix('journal:')}    "
             "# after `mlbench tune` has run\n```\n")
 
