@@ -50,6 +50,33 @@ def _run(argv: list[str]) -> str:
     return f"$ python -m mlbench {shown}\n{out.getvalue()}{err.getvalue()}"
 
 
+MAIN_OPTIONS = ("strategy", "compression", "dataset", "data_dir", "download", "model", "seed",
+                "epochs", "lr", "batch_size", "optimizer", "schedule", "weight_decay",
+                "base_epochs", "base_lr", "prune_classifier", "prune_schedule",
+                "tracking_uri", "experiment", "log_model", "device", "amp")
+
+
+def main_options() -> str:
+    """``prune``'s main options: flag, help and default, from the option schema."""
+    from mlbench.catalog import names
+    from mlbench.options import command_options
+
+    options = {o.key: o for o in command_options("prune")}
+    lines = ["| option | meaning | default |", "|---|---|---|"]
+    for key in MAIN_OPTIONS:
+        o = options[key]
+        meaning = o.help.replace("|", "\\|")
+        if key == "strategy":
+            meaning += f" ({len(names('strategy'))} registered)"
+        if key.startswith("base_"):
+            meaning = f"the dense base model's {meaning}"
+        elif key in ("epochs", "lr", "batch_size", "optimizer", "schedule", "weight_decay"):
+            meaning = f"fine-tuning: {meaning}"
+        default = "–" if o.default is None else f"`{param_text(o.default)}`"
+        lines.append(f"| `{o.flag}` | {meaning} | {default} |")
+    return "\n".join(lines) + "\n"
+
+
 def cli_examples() -> str:
     """Bad input of ``prune`` and the ``list`` output."""
     runs = [["prune", "--compression", "30"],
@@ -234,6 +261,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     **{name: (lambda n=name: record(n)) for name in LONG_RUNS},
     "cli-examples": cli_examples,
     "presets": presets,
+    "main-options": main_options,
     "channel-example": channel_example,
     "tune-storage": tune_storage,
     "tune-bad-input": tune_bad_input,
