@@ -34,6 +34,7 @@ from mlbench.masks import prunable_parameters
 from mlbench.metrics import OPS_CONVENTION
 from mlbench.models import classifier_name, create_model
 from mlbench.names import prune_run_name
+from mlbench.predictions import log_predictions
 from mlbench.progress import EpochProgress
 from mlbench.resume import TrackedCheckpoints, checkpointer
 from mlbench.schedules import Checkpoints, NoCheckpoints, Training, schedule_of
@@ -271,6 +272,9 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
                                    enabled=dist.is_main))
         if dist.is_main:
             _log_artifacts(tracker, setup, base, outcome)
+            # per-image test predictions: the report's paired image statistics
+            log_predictions(tracker, setup.model, setup.splits.test, cfg.finetune.batch_size,
+                            Precision(setup.device, cfg.amp))
             if tracker.cfg.log_model:  # no copy of the model when none is logged
                 tracker.log_pruned(_export_copy(setup.model),
                                    torch.zeros(2, *setup.splits.info.input_shape).numpy())

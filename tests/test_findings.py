@@ -1,5 +1,7 @@
-"""Findings on hand-made run tables: every claim supported, contradicted and inconclusive;
-Holm's correction changes a verdict where it should; the test split's resolution holds."""
+"""Findings on hand-made run tables (seed-only: no predictions): every claim supported,
+contradicted and inconclusive; "every compression" is an intersection-union test; Holm
+guards contradictions; seeds needed from t quantiles. Stores with per-image predictions:
+tests/test_findings_store.py."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from mlbench.report.findings import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
+    UNTESTABLE,
     Context,
     Finding,
     claim,
@@ -21,7 +24,7 @@ from mlbench.report.findings import (
     findings_display,
     holm,
     paired,
-    resolution,
+    seeds_needed,
     verdict_from,
 )
 
@@ -81,10 +84,14 @@ def test_holm_by_hand():
     assert holm([0.2, math.nan, 0.01]) == pytest.approx([0.2, math.nan, 0.02], nan_ok=True)
 
 
-def test_resolution_of_the_mnist_test_split():
-    # 10,000 images at 98%: 1.96 * sqrt(2 * 0.98 * 0.02 / 10000) = 0.39 points
-    assert resolution(10_000, 0.98) == pytest.approx(0.00388, abs=1e-5)
-    assert resolution(359, 1.0) == pytest.approx(1 / 359)  # never under one image
+def test_seeds_needed_from_t_quantiles():
+    # mean 1, sd 1: the first n with t(0.975, n-1) / sqrt(n) < 1 is 7 (2.776/2.236 = 1.24
+    # at 5, 2.571/2.449 = 1.05 at 6, 2.447/2.646 = 0.92 at 7)
+    c = paired("c=2", "a", "b", [0.0, 1.0, 2.0])
+    assert c.std == pytest.approx(1.0) and c.mean == pytest.approx(1.0)
+    assert seeds_needed(c) == 7
+    # the normal approximation (1.96^2 = 3.84 -> 4 + 1) would say 5 and miss
+    assert 4.302653 / math.sqrt(3) > 1 and 2.446912 / math.sqrt(7) < 1 < 2.570582 / math.sqrt(6)
 
 
 @pytest.mark.parametrize(("shift", "expected"), [(0.02, SUPPORTED), (-0.02, CONTRADICTED)])
@@ -109,35 +116,31 @@ def test_one_compression_is_inconclusive_and_asks_for_more():
     assert finding.verdict == INCONCLUSIVE and finding.add.startswith("compressions: 1 more")
 
 
-def test_a_consistent_difference_under_the_resolution_is_not_evidence():
-    # 0.1 points, every seed alike (p tiny), but MNIST's test split resolves ~0.4
-    runs = runs_table({"global_weight": 0.001, "layer_weight": 0.0}, noise=0.00005)
-    finding = verdict("global_beats_layer", runs)
-    assert all(c.p_holm < 0.05 for c in finding.comparisons)
+def test_every_compression_is_an_intersection_union_test():
+    # strong at 2 and 8, nothing at 32: "at every compression" is not supported (the old
+    # rule, half of the comparisons significant, called it supported)
+    strong = [paired(f"c={c}", "g", "l", [0.050, 0.051, 0.049]) for c in (2, 8)]
+    flat = paired("c=32", "g", "l", [0.001, -0.001, 0.0005])
+    finding = verdict_from("global_beats_layer", Context(), "x", [*strong, flat])
     assert finding.verdict == INCONCLUSIVE
-    assert "resolution" in finding.add and "cannot" in finding.add
+    assert finding.evidence.startswith("2 of 3 comparisons significantly for")
+    assert "c=32" in finding.add
+    assert verdict_from("global_beats_layer", Context(), "x", strong).verdict == SUPPORTED
 
 
-def test_holm_turns_a_chance_win_into_inconclusive():
-    ctx = Context(resolution=0.001)
+def test_each_point_at_alpha_without_holm_but_holm_guards_a_contradiction():
     weak = [paired(f"c={c}", "global_weight", "layer_weight", [0.02, 0.03, 0.04])
             for c in (2, 4)]
     assert all(0.03 < c.p < 0.05 for c in weak)  # each significant on its own
-    alone = verdict_from("global_beats_layer", ctx, "x", weak[:1])
-    together = verdict_from("global_beats_layer", ctx, "x", weak)
-    assert alone.verdict == SUPPORTED
-    assert together.verdict == INCONCLUSIVE  # Holm: 2 x 0.035 > 0.05
+    together = verdict_from("global_beats_layer", Context(), "x", weak)
+    assert together.verdict == SUPPORTED  # IUT: each at alpha, no correction due
     assert all(c.p_holm > 0.05 for c in together.comparisons)
-
-
-def test_holm_keeps_one_weak_counterexample_from_contradicting():
-    ctx = Context(resolution=0.001)
     strong = [paired(f"c={c}", "g", "l", [0.050, 0.051, 0.049]) for c in (2, 4, 8)]
     against = paired("c=16", "g", "l", [-0.02, -0.03, -0.04])  # p = 0.035 alone
     unclear = paired("c=32", "g", "l", [0.01, -0.01, 0.002])
-    assert verdict_from("global_beats_layer", ctx, "x", [against]).verdict == CONTRADICTED
-    finding = verdict_from("global_beats_layer", ctx, "x", [*strong, against, unclear])
-    assert finding.verdict == SUPPORTED  # 3 of 5 for; the weak one against: p_holm 0.07
+    assert verdict_from("global_beats_layer", Context(), "x", [against]).verdict == CONTRADICTED
+    finding = verdict_from("global_beats_layer", Context(), "x", [*strong, against, unclear])
+    assert finding.verdict == INCONCLUSIVE  # against: p_holm 0.07, not a contradiction
 
 
 SPEEDUP = {"global_weight": 2.0, "global_grad": 2.0}  # global: twice layer's speedup
@@ -209,9 +212,10 @@ def test_a_new_claim_is_one_registered_function():
 
     @claim(name, "global weight beats random")
     def _beats(runs: pd.DataFrame, ctx: Context) -> Finding:
-        from mlbench.report.findings._claims import at_compressions, scope_of
+        from mlbench.report.findings import at_compressions
+        from mlbench.report.findings._claims import scope_of
 
-        comparisons = at_compressions(runs, "global_weight", "random", ctx.metric)
+        comparisons = at_compressions(runs, "global_weight", "random", ctx)
         return verdict_from(name, ctx, scope_of(runs), comparisons)
 
     try:
@@ -234,3 +238,50 @@ def test_a_compression_with_too_few_seeds_does_not_count():
     for name in ("global_beats_layer", "seed_moves_results_like_strategy"):
         finding = verdict(name, runs)
         assert finding.verdict == INCONCLUSIVE and finding.add.startswith("compressions: 1")
+
+
+def test_equal_speedups_make_the_speedup_claim_not_testable():
+    # global and layer at the same speedup at every compression (an MLP): one claim, said once
+    runs = runs_table({"global_weight": 0.02, "layer_weight": 0.0})
+    finding = verdict("layer_matches_global_at_speedup", runs)
+    assert finding.verdict == UNTESTABLE and not finding.comparisons
+    assert "global beats layer allocation at fixed compression" in finding.evidence
+    assert verdict("global_beats_layer", runs).verdict == SUPPORTED
+
+
+def test_the_ranking_averages_only_compressions_every_seed_ran():
+    # seed 2 lacks c=32, where layer_weight is far better: averaging seeds 0-1 over
+    # {2, 8, 32} and seed 2 over {2, 8} would mix different averages
+    runs = runs_table({"global_weight": 0.02, "layer_weight": 0.0})
+    runs.loc[(runs["compression"] == 32) & (runs["strategy"] == "layer_weight"), "acc1"] += 0.2
+    runs = runs[~((runs["compression"] == 32) & (runs["seed"] == 2))]
+    from mlbench.report.findings import over_complete_compressions
+
+    c, used = over_complete_compressions(runs, "global_weight", "layer_weight", Context(), "x")
+    assert used == [2.0, 8.0] and c.n == 3
+    assert c.mean == pytest.approx(0.02, abs=0.002)
+
+
+def test_the_seed_claims_count_matches_its_own_p_values():
+    runs = runs_table({"global_weight": 0.03, "layer_weight": 0.0, "global_grad": 0.015},
+                      seed_effect=0.002, noise=0.0002)
+    finding = verdict("seed_moves_results_like_strategy", runs)
+    significant = sum(c.p_holm < 0.05 for c in finding.comparisons)
+    assert significant == len(finding.comparisons) == 3  # a small but clear seed effect
+    assert f"significant (Holm, F-test) at {significant} of 3" in finding.evidence
+    assert finding.verdict == INCONCLUSIVE  # significant, but smaller than the strategies'
+
+
+def test_the_test_images_variance_counts_where_seeds_agree():
+    from mlbench.report.findings import paired_images
+
+    # a is right on the same 3 of 10,000 images at every seed: seeds alone call it certain
+    x = np.zeros((3, 10_000))
+    x[:, :3] = 1
+    assert paired("c=2", "a", "b", x.mean(axis=1)).p == 0.0
+    c = paired_images("c=2", "a", "b", x)
+    # image part: var over images of the per-image means (3 ones) / N; McNemar's for b=3, c=0
+    image_var = (3 / 10_000 - (3 / 10_000) ** 2) * 10_000 / 9_999 / 10_000
+    assert c.image_se == pytest.approx(math.sqrt(image_var))
+    assert c.mean == pytest.approx(0.0003) and c.p > 0.05  # t = 1.73: not evidence
+    assert c.method == "seeds+images" and c.df > 1000

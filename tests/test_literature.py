@@ -49,7 +49,15 @@ def test_every_result_is_read(literature):
     counts = literature.groupby(["dataset", "model"]).size()
     assert counts[("imagenet", "vgg16")] == 61 and counts[("imagenet", "resnet50")] == 43
     assert counts[("cifar10", "resnet56")] == 32
-    assert counts[("mnist", "lenet5_caffe")] == 14 and counts[("mnist", "mlp")] == 12
+    # "LeNet-5" (12 rows) and "LeNet-5-Caffe" (14) are both Han et al.'s 431K network
+    assert counts[("mnist", "lenet5_caffe")] == 26 and counts[("mnist", "mlp")] == 12
+    assert ("mnist", "lenet") not in counts  # mlbench's small lenet is no published model
+
+
+def test_han_et_al_lenet5_is_lenet5_caffe(literature):
+    han = literature[(literature["paper"] == "han-prune-quant-huff")
+                     & (literature["lit_model"] == "LeNet-5")]
+    assert len(han) and set(han["model"]) == {"lenet5_caffe"}
 
 
 def _row(literature, paper: str, method: str = ""):
@@ -80,8 +88,11 @@ def test_pairs_with_points_and_pairs_without(literature):
     assert len(points) == 28 and points["delta_acc1"].notna().all()
     assert coverage(literature, "cifar10", "resnet56").startswith("Published: 28 of 32")
     shown = points_display(points)
-    assert list(shown.columns)[:4] == ["paper", "method", "model (as published)",
-                                       "Δ top-1 (points)"]
+    assert list(shown.columns) == ["paper", "method", "model (as published)",
+                                   "Δ top-1 (points)", "compression",
+                                   "speedup (each paper's own FLOP convention)"]
+    assert "each paper's own FLOP convention (not mlbench's)" in coverage(
+        literature, "cifar10", "resnet56")
     assert "-0.18" in set(shown["Δ top-1 (points)"]) | {""}
     # MNIST: 12 LeNet-300-100 rows, one with a change in top-1 and no compression
     assert published_points(literature, "mnist", "mlp").empty

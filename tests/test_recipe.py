@@ -235,3 +235,18 @@ def test_load_base_names_a_bad_uri_and_a_missing_alias(tracking_uri):
     with pytest.raises(mlbench.ConfigError, match="models:/nothing@seed-0"):
         mlbench.load_base("models:/nothing@seed-0", tracking_uri)
 
+
+
+def test_the_run_logs_its_test_predictions_without_pickle(store, tmp_path):
+    from mlbench.data import split_digest
+    from mlbench.predictions import PREDICTIONS, labels_digest, load_predictions
+
+    # the module's first run (other tests add runs of other strategies to the store)
+    (run,) = [r for r in runs(store, "prune") if r.info.run_name == "global_weight-c4-s0"]
+    path = MlflowClient(store).download_artifacts(run.info.run_id, PREDICTIONS, tmp_path)
+    p = load_predictions(path)
+    assert p.predicted.dtype.kind == "i" and p.predicted.shape == p.labels.shape
+    assert float(p.correct.mean()) == run.data.metrics["acc1"]  # the same argmax, every image
+    test = prepare(RunConfig.from_flat(TINY)).splits.test
+    assert p.split_digest == split_digest(test) and len(p.labels) == len(test)
+    assert p.labels_digest == labels_digest(torch.cat([y for _, y in test.batches(64)]).numpy())

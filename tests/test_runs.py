@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from mlbench import load_pruned
 from mlbench.cli import main
+from mlbench.predictions import PREDICTIONS, load_predictions
 from tests.conftest import tiny_argv
 
 
@@ -39,6 +40,9 @@ def test_structured_and_scheduled_runs_log_measured_speed_and_reload(tmp_path, m
     assert g["compression"] == pytest.approx(4.0, abs=0.01)  # exact, like one-shot
     assert "measured_speedup" not in g  # --speed-repeats 0 switches measuring off
     assert [h.step for h in client.get_metric_history(gradual.info.run_id, "val_acc1")] == [1, 2]
+    for run in (channel, gradual):  # the smaller channel model and a schedule log predictions
+        path = client.download_artifacts(run.info.run_id, PREDICTIONS, str(tmp_path))
+        assert float(load_predictions(path).correct.mean()) == run.data.metrics["acc1"]
 
 
 def test_channel_strategy_with_a_schedule_is_refused_before_any_work(tmp_path, capsys):

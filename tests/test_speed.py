@@ -118,7 +118,7 @@ def test_findings_judge_structured_against_unstructured_at_measured_speedup():
             rows.append({"dataset": "d", "model": "m", "strategy": "global_l1_channel",
                          "compression": c, "seed": seed, "measured_speedup": channels,
                          "acc1": base + 0.05})
-    finding = structured_beats_unstructured(pd.DataFrame(rows), Context(resolution=0.001))
+    finding = structured_beats_unstructured(pd.DataFrame(rows), Context())
     assert finding.verdict == SUPPORTED
     assert len(finding.comparisons) == 2  # c=8 (1.6x) is faster than any masked run
     assert "4 channel run(s) measured faster than every unstructured run (1.40x)" in (

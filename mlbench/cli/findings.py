@@ -16,9 +16,12 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
     add_command(sub, "findings", run,
                 help="the paper's claims as verdicts from the tracked prune runs",
                 description="Read the prune runs (one fine-tuning recipe per (dataset, "
-                "model)) and state each of the paper's claims as supported, contradicted or "
-                "inconclusive, from paired differences over seeds, Holm-corrected, never "
-                "finer than the test split resolves.", empty_means_unset=True)
+                "model)) and state each of the paper's claims as supported, contradicted, "
+                "inconclusive or not testable on this model, from paired differences over "
+                "seeds (one base model per seed) and test images (the runs' logged "
+                "predictions; seed-only for runs without them): \"at every\" claims are "
+                "intersection-union tests, contradictions Holm-corrected.",
+                empty_means_unset=True)
 
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,10 +21,16 @@ import pandas as pd
 from mlbench import __version__
 from mlbench.errors import ConfigError
 from mlbench.report import html, plots, speed_plots
-from mlbench.report.findings_files import Findings, findings_of, write_findings
+from mlbench.report.findings_files import (
+    Findings,
+    findings_of,
+    logged_predictions,
+    write_findings,
+)
 from mlbench.report.frame import PANEL, Usable, recipe_differences, runs_frame, usable_runs
 from mlbench.report.literature import (
     BUNDLED,
+    SPEEDUP_CONVENTION,
     coverage,
     points_display,
     published_points,
@@ -111,10 +117,11 @@ def build_report(
     report = Report(folder, folder / "report.html", len(df), usable, svg=svg)
     df.to_csv(folder / "runs.csv", index=False)
     summary = summary_table(usable.runs)
-    comparison = paired_comparison(usable.runs)
+    predictions = logged_predictions(records.uri, list(usable.runs["run_id"]))
+    comparison = paired_comparison(usable.runs, predictions=predictions)
     _write_table(summary, summary_display(summary), folder / "summary")
     _write_table(comparison, comparison_display(comparison), folder / "comparison")
-    found = findings_of(usable.runs)
+    found = findings_of(usable.runs, predictions=predictions)
     write_findings(found, folder)
     clock.lap("tables")
     published = read_literature(literature) if literature else None
@@ -187,9 +194,10 @@ def _lead(sections: list[html.Section], found: Findings) -> list[html.Section]:
         glance.tables += [(f"{section.title}: {title[len(GLANCE) + 2:]}", df, True)
                           for title, df, _ in lead]
     findings = html.Section("Findings: the paper's claims on these runs", notes=[
-        *found.notes, "Verdicts from paired differences over seeds (the same base model), "
-        "95% intervals, Holm-corrected per claim, and never finer than the test split "
-        "resolves; findings-comparisons.csv holds every comparison."])
+        *found.notes, "Verdicts from paired differences over seeds (one base model per seed, "
+        "checked) and test images (the runs' logged predictions; seed-only where a run has "
+        "none), 95% intervals; \"at every\" claims are intersection-union tests, "
+        "contradictions Holm-corrected; findings-comparisons.csv holds every comparison."])
     findings.tables.append(("Verdicts", found.display, True))
     return [glance, findings, *sections]
 
@@ -215,7 +223,8 @@ def _sections(report: Report, summary: pd.DataFrame, comparison: pd.DataFrame, u
             section.notes.append(coverage(published, dataset, model))
             if len(points):
                 section.tables.append(("Published results overlaid (change from each "
-                                       "paper's own dense model)", points_display(points),
+                                       "paper's own dense model; speedups in "
+                                       f"{SPEEDUP_CONVENTION})", points_display(points),
                                        False))
         if tuned:
             _tuned_plots(report, section, summary, summary[in_panel], panel_runs, stem)

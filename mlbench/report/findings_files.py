@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from mlbench.errors import ConfigError
+from mlbench.predictions import PREDICTIONS, Predictions, load_predictions
 from mlbench.report.findings import (
     Finding,
     comparisons_table,
@@ -31,9 +33,14 @@ class Findings:
     comparisons: pd.DataFrame  # every comparison behind them
 
 
-def findings_of(runs: pd.DataFrame, metric: str = "acc1") -> Findings:
-    """Evaluate every registered claim over usable prune runs (``usable_runs(df).runs``)."""
-    findings, notes = evaluate_findings(runs, metric)
+def findings_of(runs: pd.DataFrame, metric: str = "acc1",
+                predictions: Mapping[str, Predictions] | None = None) -> Findings:
+    """Evaluate every registered claim over usable prune runs (``usable_runs(df).runs``).
+
+    ``predictions`` (run_id -> test predictions, ``logged_predictions``) adds the test
+    images' variance to the comparisons whose runs have them.
+    """
+    findings, notes = evaluate_findings(runs, metric, predictions=predictions)
     return Findings(findings, notes, findings_display(findings), findings_table(findings),
                     comparisons_table(findings))
 
@@ -54,7 +61,23 @@ def findings_from_store(experiments: Sequence[str], filter_string: str = "",
         where = (f"experiment(s) {', '.join(names)}" if names else "the store") + (
             f" matching {filter_string!r}" if filter_string else "")
         raise ConfigError(f"no finished prune runs in {where}; run `mlbench sweep` first")
-    return findings_of(usable.runs, metric)
+    return findings_of(usable.runs, metric,
+                       logged_predictions(tracking_uri, list(usable.runs["run_id"])))
+
+
+def logged_predictions(tracking_uri: str | None, run_ids: Sequence[str]
+                     ) -> dict[str, Predictions]:
+    """run_id -> the run's logged test predictions, for the runs that logged them.
+
+    Read where they lie in a local store (fetched elsewhere), into memory; runs made
+    before mlbench logged predictions are simply absent.
+    """
+    from mlbench.tracking import download_artifacts, resolve_uri
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = download_artifacts(resolve_uri(tracking_uri), [str(r) for r in run_ids],
+                                   PREDICTIONS, Path(tmp), missing_ok=True)
+        return {run_id: load_predictions(path) for run_id, path in paths.items()}
 
 
 def write_findings(result: Findings, folder: str | Path) -> list[Path]:

@@ -13,7 +13,13 @@ result, what the report plots, always from the paper's own numbers:
 - ``speedup``: old/new FLOPS; else the same from savedFLOPS, keptFLOPS, GFLOPS.
 
 Model names map to mlbench's (``LITERATURE_MODELS``); rows of other models are kept
-with ``model`` empty.
+with ``model`` empty. On MNIST the spreadsheet's "LeNet-5" is the network of Han et al.
+2015 (conv 20, conv 50, fc 500: 431K parameters, "OrigMParams" 0.430), which is
+mlbench's ``lenet5_caffe``, not its small ``lenet``.
+
+Published speedups are each paper's own FLOP count (some count multiply-adds, some
+conv layers only, some the whole model): they are not mlbench's convention
+(``SPEEDUP_CONVENTION``), and every label that shows them says so.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ BUNDLED = Path(__file__).with_name("_literature") / "results.csv"
 LITERATURE_MODELS: dict[tuple[str, str], tuple[str, str]] = {
     ("MNIST", "LeNet-300-100"): ("mnist", "mlp"),
     ("MNIST", "LeNet-5-Caffe"): ("mnist", "lenet5_caffe"),
-    ("MNIST", "LeNet-5"): ("mnist", "lenet"),
+    ("MNIST", "LeNet-5"): ("mnist", "lenet5_caffe"),  # Han et al.'s 431K-parameter LeNet-5
     ("CIFAR-10", "ResNet-20"): ("cifar10", "resnet20"),
     ("CIFAR-10", "ResNet-32"): ("cifar10", "resnet32"),
     ("CIFAR-10", "ResNet-56"): ("cifar10", "resnet56"),
@@ -43,6 +49,7 @@ LITERATURE_MODELS: dict[tuple[str, str], tuple[str, str]] = {
     ("ImageNet", "AlexNet"): ("imagenet", "alexnet"),
     ("ImageNet", "SqueezeNet"): ("imagenet", "squeezenet1_0"),
 }
+SPEEDUP_CONVENTION = "each paper's own FLOP convention"
 COLUMNS = ["paper", "method", "lit_dataset", "lit_model", "dataset", "model", "acc1",
            "delta_acc1", "delta_acc5", "compression", "speedup"]
 
@@ -129,7 +136,8 @@ def coverage(literature: pd.DataFrame, dataset: str, model: str) -> str:
                 "in top-1, none together with a compression or speedup: nothing to overlay.")
     return (f"Published: {len(points)} of {len(rows)} result(s) for {dataset} / {names} "
             f"from {points['paper'].nunique()} paper(s) give a change in top-1 with a "
-            "compression or speedup; shown as change from each paper's own dense model.")
+            "compression or speedup; shown as change from each paper's own dense model, "
+            f"published speedups in {SPEEDUP_CONVENTION} (not mlbench's).")
 
 
 def points_display(points: pd.DataFrame) -> pd.DataFrame:
@@ -143,5 +151,5 @@ def points_display(points: pd.DataFrame) -> pd.DataFrame:
         "model (as published)": points["lit_model"],
         "Δ top-1 (points)": [fmt(100 * v, "{:+.2f}") for v in points["delta_acc1"]],
         "compression": [fmt(v, "{:.2f}×") for v in points["compression"]],
-        "speedup": [fmt(v, "{:.2f}×") for v in points["speedup"]],
+        f"speedup ({SPEEDUP_CONVENTION})": [fmt(v, "{:.2f}×") for v in points["speedup"]],
     }).sort_values(["paper", "compression"]).reset_index(drop=True)

@@ -3,7 +3,9 @@
 Spreads are sample standard deviations (ddof=1) over seeds; with one seed there is no
 spread (NaN), never a zero. A paired comparison takes, at one compression, the seeds
 both strategies ran (the same base model for both) and looks at the per-seed
-differences; with fewer than MIN_SEEDS pairs it says so instead of guessing.
+differences, and, for top-1 where the runs logged their test predictions, at the test
+images too (``mlbench.report.findings.paired_images``: seed variance plus the images'
+McNemar-type variance); with fewer than MIN_SEEDS pairs it says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mlbench.names import SUMMARY_METRICS
+from mlbench.predictions import Predictions
+from mlbench.report.findings._stats import paired_images
 from mlbench.report.frame import GROUP, strategy_rank
 
 MIN_SEEDS = 3  # fewer paired seeds than this: "too few seeds to tell"
@@ -49,14 +53,16 @@ def _in_paper_order(df: pd.DataFrame) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
-def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc5")
-                      ) -> pd.DataFrame:
+def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc5"),
+                      predictions: Mapping[str, Predictions] | None = None) -> pd.DataFrame:
     """Every pair of strategies at every compression of a panel, paired by seed.
 
     Columns: dataset, model, group, compression, metric, ``a``, ``b`` (strategies),
     ``n_pairs``, ``diff_mean`` (a − b), ``diff_std``, ``ci_low``, ``ci_high`` (the
     95% t-interval of the mean difference) and ``verdict``: "a better", "b better",
-    "no clear difference", or "too few seeds to tell (n=2, need 3)".
+    "no clear difference", or "too few seeds to tell (n=2, need 3)"; ``method``:
+    ``seeds+images`` where every paired run has ``predictions`` (run_id -> its test
+    predictions) on the same images and the metric is acc1, else ``seeds``.
     """
     rows = []
     keys = ["dataset", "model", "group", "compression"]
@@ -64,12 +70,15 @@ def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc
     for key, cell in arms.groupby(keys, sort=True):
         for metric in metrics:
             table = cell.pivot(index="seed", columns="arm", values=metric)  # seed x arm
+            ids = (cell.pivot(index="seed", columns="arm", values="run_id")
+                   if predictions and metric == "acc1" and "run_id" in cell else None)
             for a, b in itertools.combinations(sorted(table.columns, key=strategy_rank), 2):
-                diffs = (table[a] - table[b]).dropna().to_numpy(float)  # seeds both ran
+                both = (table[a] - table[b]).dropna()  # seeds both ran
+                images = _images(ids, both.index, a, b, predictions or {})
                 rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "a": a,
-                             "b": b, **_paired(diffs, a, b)})
+                             "b": b, **_paired(both.to_numpy(float), a, b, images)})
     columns = [*keys, "metric", "a", "b", "n_pairs", "diff_mean", "diff_std", "ci_low",
-               "ci_high", "verdict"]
+               "ci_high", "verdict", "method"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -79,16 +88,36 @@ def _arm(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
     return runs["strategy"].where(~several, runs["strategy"] + " · " + runs["recipe"])
 
 
-def _paired(diffs: np.ndarray, a: str, b: str) -> dict[str, object]:
+def _images(ids: pd.DataFrame | None, seeds: pd.Index, a: str, b: str,
+            predictions: Mapping[str, Predictions]) -> np.ndarray | None:
+    """(seeds, images) correctness of a minus b, or None unless every run has it."""
+    if ids is None or not len(seeds):
+        return None
+    rows = []
+    for seed in seeds:
+        pa, pb = predictions.get(str(ids.at[seed, a])), predictions.get(str(ids.at[seed, b]))
+        if pa is None or pb is None or not pa.same_images(pb):
+            return None
+        rows.append(pa.correct.astype(float) - pb.correct)
+    return np.stack(rows)
+
+
+def _paired(diffs: np.ndarray, a: str, b: str, images: np.ndarray | None = None
+            ) -> dict[str, object]:
     n = len(diffs)
     mean = float(diffs.mean()) if n else math.nan
     std = float(diffs.std(ddof=1)) if n > 1 else math.nan
     low = high = math.nan
+    method = "seeds" if images is None else "seeds+images"
     if n < MIN_SEEDS:
         verdict = f"too few seeds to tell (n={n}, need {MIN_SEEDS})"
     else:
-        half = _t_quantile(n - 1) * std / math.sqrt(n)
-        low, high = mean - half, mean + half
+        if images is None:
+            half = _t_quantile(n - 1) * std / math.sqrt(n)
+            low, high = mean - half, mean + half
+        else:
+            c = paired_images("", a, b, images)
+            mean, low, high = c.mean, c.ci_low, c.ci_high
         if low > 0:
             verdict = f"{a} better"
         elif high < 0:
@@ -96,7 +125,7 @@ def _paired(diffs: np.ndarray, a: str, b: str) -> dict[str, object]:
         else:
             verdict = "no clear difference"
     return {"n_pairs": n, "diff_mean": mean, "diff_std": std, "ci_low": low, "ci_high": high,
-            "verdict": verdict}
+            "verdict": verdict, "method": method}
 
 
 @functools.cache
@@ -159,6 +188,7 @@ def comparison_display(comparison: pd.DataFrame) -> pd.DataFrame:
                                 comparison["ci_low"], comparison["ci_high"], strict=True)
     ]
     out["verdict"] = comparison["verdict"]
+    out["uncertainty from"] = comparison["method"]
     return out
 
 

@@ -173,14 +173,16 @@ def registered_bases(client: MlflowClient) -> list[dict[str, str]]:
 
 
 def download_artifacts(
-    tracking_uri: str, run_ids: Sequence[str], artifact: str, folder: Path
+    tracking_uri: str, run_ids: Sequence[str], artifact: str, folder: Path,
+    *, missing_ok: bool = False,
 ) -> dict[str, Path]:
     """One artifact of each run: where it lies in a local store, else fetched into ``folder``.
 
-    A ConfigError if one is missing.
+    A ConfigError if one is missing; with ``missing_ok`` such a run is left out of the
+    answer (an artifact that older runs did not log).
     """
     path = sqlite_path(resolve_uri(tracking_uri))
-    local = local_artifacts(path, list(run_ids), artifact) if path else None
+    local = local_artifacts(path, list(run_ids), artifact, missing_ok) if path else None
     if local is not None:  # a local store's files, read where they lie
         return local
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -191,6 +193,8 @@ def download_artifacts(
         try:
             out[run_id] = Path(client.download_artifacts(run_id, artifact, str(target)))
         except Exception as exc:  # noqa: BLE001 - every store raises its own kind
+            if missing_ok:
+                continue
             raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
     return out
 

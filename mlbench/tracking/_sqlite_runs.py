@@ -76,10 +76,12 @@ def _read(db: sqlite3.Connection, experiments: Mapping[str, str], tag: str, valu
     return list(runs.values())
 
 
-def local_artifacts(path: Path, run_ids: list[str], artifact: str) -> dict[str, Path] | None:
+def local_artifacts(path: Path, run_ids: list[str], artifact: str,
+                    missing_ok: bool = False) -> dict[str, Path] | None:
     """Where ``artifact`` of each run lies, for runs whose artifact store is a local folder.
 
-    None unless every run's artifact URI is a local path (or ``file://``) holding it.
+    None unless every run's artifact URI is a local path (or ``file://``) holding it;
+    with ``missing_ok`` a run without the file is left out instead.
     """
     marks = ",".join("?" * len(run_ids))
     try:
@@ -97,6 +99,8 @@ def local_artifacts(path: Path, run_ids: list[str], artifact: str) -> dict[str, 
             return None
         file = Path(root) / artifact
         if not file.is_file():
+            if missing_ok:
+                continue
             return None
         out[run_id] = file
     return out

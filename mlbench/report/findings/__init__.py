@@ -2,8 +2,10 @@
 
 Each claim is a small function registered in ``CLAIMS`` (``@claim``); it reads a runs
 frame (one row per prune run, as ``mlbench.report.usable_runs`` gives) and returns a
-``Finding``: supported, contradicted or inconclusive, from paired differences over seeds
-(the same base model), Holm-corrected, never finer than the test split can resolve.
+``Finding``: supported, contradicted, inconclusive or not testable on this model, from
+paired differences over seeds (one base model per seed, checked) and test images (the
+runs' logged predictions; seed-only where a run has none). "At every compression" is an
+intersection-union test; a contradiction is Holm-corrected.
 
 Example:
     >>> from mlbench.report import load_runs, usable_runs
@@ -19,13 +21,16 @@ from mlbench.report.findings._core import (
     CLAIMS,
     CONTRADICTED,
     INCONCLUSIVE,
+    MARGIN,
     SUPPORTED,
+    UNTESTABLE,
     Context,
     Finding,
     claim,
     non_inferior,
     verdict_from,
 )
+from mlbench.report.findings._pairs import at_compressions, over_complete_compressions
 from mlbench.report.findings._run import (
     comparable,
     comparisons_table,
@@ -33,18 +38,29 @@ from mlbench.report.findings._run import (
     findings_display,
     findings_table,
 )
-from mlbench.report.findings._stats import ALPHA, MIN_SEEDS, Paired, holm, paired, resolution
+from mlbench.report.findings._stats import (
+    ALPHA,
+    MIN_SEEDS,
+    Paired,
+    holm,
+    paired,
+    paired_images,
+    seeds_needed,
+)
 
 __all__ = [
     "ALPHA",
     "CLAIMS",
     "CONTRADICTED",
     "INCONCLUSIVE",
+    "MARGIN",
     "MIN_SEEDS",
     "SUPPORTED",
+    "UNTESTABLE",
     "Context",
     "Finding",
     "Paired",
+    "at_compressions",
     "claim",
     "comparable",
     "comparisons_table",
@@ -53,7 +69,9 @@ __all__ = [
     "findings_table",
     "holm",
     "non_inferior",
+    "over_complete_compressions",
     "paired",
-    "resolution",
+    "paired_images",
+    "seeds_needed",
     "verdict_from",
 ]

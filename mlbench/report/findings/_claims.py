@@ -20,14 +20,18 @@ from mlbench.report.findings._core import (
     Context,
     Finding,
     claim,
+    method_note,
     non_inferior,
+    not_testable,
     significant,
     verdict_from,
 )
-from mlbench.report.findings._stats import ALPHA, MIN_SEEDS, Paired, paired, with_holm
+from mlbench.report.findings._pairs import at_compressions, at_speedups, over_complete_compressions
+from mlbench.report.findings._stats import ALPHA, MIN_SEEDS, Paired, with_holm
 
 ALLOCATION_PAIRS = (("global_weight", "layer_weight"), ("global_grad", "layer_grad"))
 MIN_COMPRESSIONS = 2
+SAME_SPEEDUP = 1e-3  # relative: global and layer "have the same speedup" within this
 
 
 def tested_groups(comparisons: list[Paired]) -> int:
@@ -43,29 +47,12 @@ def scope_of(runs: pd.DataFrame) -> str:
     return f"{len(pairs)} (dataset, model) pairs"
 
 
-def by_seed(runs: pd.DataFrame, strategy: str, metric: str) -> pd.DataFrame:
-    """compression x seed table of ``metric`` for one strategy."""
-    rows = runs[runs["strategy"] == strategy]
-    return rows.pivot_table(index="compression", columns="seed", values=metric, aggfunc="mean")
-
-
-def at_compressions(runs: pd.DataFrame, a: str, b: str, metric: str) -> list[Paired]:
-    """``a - b`` at every compression both ran, paired by seed."""
-    ta, tb = by_seed(runs, a, metric), by_seed(runs, b, metric)
-    out = []
-    for c in ta.index.intersection(tb.index):
-        diffs = (ta.loc[c] - tb.loc[c]).dropna()
-        if len(diffs):
-            out.append(paired(f"c={c:g}", a, b, diffs.to_numpy()))
-    return out
-
-
 @claim("global_beats_layer", "global beats layer allocation at fixed compression")
 def global_beats_layer(runs: pd.DataFrame, ctx: Context) -> Finding:
     """global_X - layer_X at each compression, for X in weight and grad."""
     present = set(runs["strategy"])
     comparisons = [c for g, lay in ALLOCATION_PAIRS if {g, lay} <= present
-                   for c in at_compressions(runs, g, lay, ctx.metric)]
+                   for c in at_compressions(runs, g, lay, ctx)]
     groups = tested_groups(comparisons)
     return verdict_from("global_beats_layer", ctx, scope_of(runs), comparisons,
                         min_groups=MIN_COMPRESSIONS, groups=groups)
@@ -74,15 +61,37 @@ def global_beats_layer(runs: pd.DataFrame, ctx: Context) -> Finding:
 @claim("layer_matches_global_at_speedup",
        "layer matches or beats global allocation at fixed theoretical speedup")
 def layer_matches_global_at_speedup(runs: pd.DataFrame, ctx: Context) -> Finding:
-    """layer_X - global_X at each layer run's speedup, global interpolated on log speedup."""
+    """layer_X - global_X at each layer run's speedup, global interpolated on log speedup.
+
+    Where global and layer allocation reach the same speedup at every compression (an
+    MLP: its MACs follow its weights), "at fixed speedup" is "at fixed compression" again,
+    already judged by ``global_beats_layer``: the claim is not testable on that model.
+    """
+    name = "layer_matches_global_at_speedup"
     column = speedup_column(runs)
     present = set(runs["strategy"])
-    comparisons = [c for g, lay in ALLOCATION_PAIRS if {g, lay} <= present
-                   for c in at_speedups(runs, lay, g, ctx.metric, column)]
-    finding = non_inferior("layer_matches_global_at_speedup", ctx, scope_of(runs),
-                           comparisons, groups=tested_groups(comparisons))
+    pairs = [(g, lay) for g, lay in ALLOCATION_PAIRS if {g, lay} <= present]
+    distinct = [(g, lay) for g, lay in pairs if not same_speedups(runs, g, lay, column)]
+    if pairs and not distinct:
+        return not_testable(name, scope_of(runs), (
+            f"global and layer allocation have the same {column} at every compression "
+            "(within 0.1%), so at fixed speedup this is the fixed-compression comparison "
+            "again (see: global beats layer allocation at fixed compression)"))
+    comparisons = [c for g, lay in distinct for c in at_speedups(runs, lay, g, ctx, column)]
+    finding = non_inferior(name, ctx, scope_of(runs), comparisons,
+                           groups=tested_groups(comparisons))
     finding.evidence += f" (speedup: {column})"
     return finding
+
+
+def same_speedups(runs: pd.DataFrame, a: str, b: str, column: str) -> bool:
+    """True when ``a`` and ``b`` have the same mean ``column`` at every shared compression."""
+    means = runs[runs["strategy"].isin([a, b])].pivot_table(
+        index="compression", columns="strategy", values=column, aggfunc="mean").dropna()
+    if means.empty:
+        return False
+    ratio = (means[a] / means[b]).to_numpy(float)
+    return bool(np.all(np.abs(ratio - 1) <= SAME_SPEEDUP))
 
 
 def speedup_column(runs: pd.DataFrame) -> str:
@@ -91,38 +100,11 @@ def speedup_column(runs: pd.DataFrame) -> str:
     return col if col in runs and runs[col].notna().all() else "speedup"
 
 
-def at_speedups(runs: pd.DataFrame, a: str, b: str, metric: str, column: str) -> list[Paired]:
-    """``a - b`` at each of a's (compression, seed) speedups, b interpolated per seed.
-
-    b's accuracy is interpolated linearly in log speedup between its own runs of the
-    same seed, never extrapolated: a speedup outside b's range gives no difference.
-    """
-    curves = {}  # seed -> (log speedups ascending, accuracies) of b
-    for seed, rows in runs[runs["strategy"] == b].groupby("seed"):
-        rows = rows.sort_values(column)
-        curves[seed] = (np.log(rows[column].to_numpy(float)), rows[metric].to_numpy(float))
-    out = []
-    ra = runs[runs["strategy"] == a]
-    for c, at_c in ra.groupby("compression"):
-        diffs, speeds = [], []
-        for seed, speed, acc in zip(at_c["seed"], at_c[column].to_numpy(float),
-                                    at_c[metric].to_numpy(float), strict=True):
-            x, y = curves.get(seed, (np.empty(0), np.empty(0)))
-            here = math.log(speed)
-            if len(x) < 2 or not x[0] <= here <= x[-1]:
-                continue
-            diffs.append(acc - float(np.interp(here, x, y)))
-            speeds.append(speed)
-        if diffs:
-            out.append(paired(f"{a} c={c:g} (speedup {np.mean(speeds):.2f})", a, b, diffs))
-    return out
-
-
 @claim("random_is_worst", "random pruning is the worst strategy at every compression")
 def random_is_worst(runs: pd.DataFrame, ctx: Context) -> Finding:
     """X - random at each compression, for every other strategy X."""
     others = sorted(set(runs["strategy"]) - {"random"})
-    comparisons = ([c for s in others for c in at_compressions(runs, s, "random", ctx.metric)]
+    comparisons = ([c for s in others for c in at_compressions(runs, s, "random", ctx)]
                    if "random" in set(runs["strategy"]) else [])
     groups = tested_groups(comparisons)
     return verdict_from("random_is_worst", ctx, scope_of(runs), comparisons,
@@ -132,7 +114,7 @@ def random_is_worst(runs: pd.DataFrame, ctx: Context) -> Finding:
 @claim("ranking_changes_between_pairs",
        "the ranking of strategies changes between (dataset, model) pairs", scope=ACROSS)
 def ranking_changes_between_pairs(runs: pd.DataFrame, ctx: Context) -> Finding:
-    """Per pair and per two strategies, the per-seed mean over shared compressions.
+    """Per pair and per two strategies, the per-seed mean over the compressions every seed ran.
 
     Supported when some two strategies are significantly ordered one way in one pair and
     the other way in another; contradicted when every two strategies are significantly
@@ -141,8 +123,7 @@ def ranking_changes_between_pairs(runs: pd.DataFrame, ctx: Context) -> Finding:
     name = "ranking_changes_between_pairs"
     statement = "the ranking of strategies changes between (dataset, model) pairs"
     pairs = runs.groupby(["dataset", "model"])
-    finding = Finding(name, statement, scope_of(runs), INCONCLUSIVE, "",
-                      resolution=ctx.resolution)
+    finding = Finding(name, statement, scope_of(runs), INCONCLUSIVE, "")
     if pairs.ngroups < 2:
         finding.evidence = f"{pairs.ngroups} (dataset, model) pair in the runs"
         finding.add = "pairs: sweep a second (dataset, model) with the same strategies"
@@ -156,33 +137,29 @@ def ranking_changes_between_pairs(runs: pd.DataFrame, ctx: Context) -> Finding:
         return finding
     order: dict[tuple[str, str], dict[str, int]] = {}
     for c in tested:
-        order.setdefault((c.a, c.b), {})[c.where] = significant(c, ctx.resolution)
+        order.setdefault((c.a, c.b), {})[c.where] = significant(c)
     flips = [k for k, v in order.items() if 1 in v.values() and -1 in v.values()]
     everywhere = all(len(v) == pairs.ngroups and len(set(v.values())) == 1 and 0 not in v.values()
                      for v in order.values())
     finding.evidence = (f"{pairs.ngroups} pairs, {len(order)} strategy pairs: "
                         f"{len(flips)} reversed significantly (Holm)"
-                        + (f": {', '.join(f'{a} vs {b}' for a, b in flips)}" if flips else ""))
+                        + (f": {', '.join(f'{a} vs {b}' for a, b in flips)}" if flips else "")
+                        + "; each pair's mean over the compressions every seed ran"
+                        + method_note(comparisons))
     if flips:
         finding.verdict = SUPPORTED
     elif everywhere:
         finding.verdict = CONTRADICTED
     else:
-        finding.add = "seeds, or pairs where the strategies differ by more than the resolution"
+        finding.add = "seeds: more paired seeds per pair would sharpen the orderings"
     return finding
 
 
 def _overall(runs: pd.DataFrame, key: tuple[str, str], ctx: Context) -> list[Paired]:
-    """a - b averaged over the compressions both ran, per seed, for every two strategies."""
+    """a - b averaged per seed over the compressions every seed ran, for every two strategies."""
     names = sorted(set(runs["strategy"]))
-    tables = {s: by_seed(runs, s, ctx.metric) for s in names}
-    out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            shared = tables[a].index.intersection(tables[b].index)
-            diffs = (tables[a].loc[shared] - tables[b].loc[shared]).mean().dropna()
-            out.append(paired(f"{key[0]} / {key[1]}", a, b, diffs.to_numpy()))
-    return out
+    return [over_complete_compressions(runs, a, b, ctx, f"{key[0]} / {key[1]}")[0]
+            for i, a in enumerate(names) for b in names[i + 1:]]
 
 
 @claim("seed_moves_results_like_strategy",
@@ -193,8 +170,9 @@ def seed_moves_results_like_strategy(runs: pd.DataFrame, ctx: Context) -> Findin
     A comparison per compression: ``a`` = the range of the seed means, ``b`` = the range
     of the strategy means, ``p`` = the seed effect's F-test. Supported when the seed effect
     is significant (Holm) somewhere with a range at least the strategies'; contradicted
-    when it is significant nowhere while the strategies' range exceeds the seeds' by more
-    than the resolution at every compression; else inconclusive.
+    when it is significant nowhere while the strategies' range exceeds the seeds' at every
+    compression; else inconclusive. The count "significant at k of n" is the count of
+    p_holm < ALPHA among its own comparisons, nothing else.
     """
     name = "seed_moves_results_like_strategy"
     kept = runs[runs["strategy"] != "random"]
@@ -202,7 +180,7 @@ def seed_moves_results_like_strategy(runs: pd.DataFrame, ctx: Context) -> Findin
     comparisons = with_holm([t for t in tables if t is not None])
     statement = "the dense model's seed moves results as much as the choice of strategy"
     finding = Finding(name, statement, scope_of(runs), INCONCLUSIVE, "",
-                      resolution=ctx.resolution, comparisons=comparisons)
+                      comparisons=comparisons)
     tested = [c for c in comparisons if not math.isnan(c.p)]
     if len(tested) < MIN_COMPRESSIONS:
         finding.evidence = (f"{len(tested)} compression(s) with >= {MIN_SEEDS} seeds of >= 2 "
@@ -210,17 +188,17 @@ def seed_moves_results_like_strategy(runs: pd.DataFrame, ctx: Context) -> Findin
         finding.add = (f"compressions: {MIN_COMPRESSIONS - len(tested)} more with "
                        f"{MIN_SEEDS} seeds of every strategy")
         return finding
-    res = 0.0 if math.isnan(ctx.resolution) else ctx.resolution
-    seed_sig = [c for c in tested if c.p_holm < ALPHA and c.a_value >= res]
+    seed_sig = [c for c in tested if c.p_holm < ALPHA]
     strong = [c for c in seed_sig if c.a_value >= c.b_value]
     finding.evidence = (f"seed effect significant (Holm, F-test) at {len(seed_sig)} of "
                         f"{len(tested)} compressions, as large as the strategies' at "
                         f"{len(strong)}; seed range / strategy range: " + ", ".join(
                             f"{c.where} {100 * c.a_value:.2f}/{100 * c.b_value:.2f}"
-                            for c in tested) + " points")
+                            for c in tested) + " points; seed p_holm: " + ", ".join(
+                            f"{c.where} {c.p_holm:.2g}" for c in tested))
     if strong:
         finding.verdict = SUPPORTED
-    elif not seed_sig and all(c.b_value - c.a_value > res for c in tested):
+    elif not seed_sig and all(c.b_value > c.a_value for c in tested):
         finding.verdict = CONTRADICTED
     else:
         finding.add = "seeds: more seeds per strategy make the seed effect's F-test sharper"
@@ -277,7 +255,7 @@ def structured_beats_unstructured(runs: pd.DataFrame, ctx: Context) -> Finding:
         channel = sorted(present & set(names("channel")))
         others = sorted(present - set(channel))
         comparisons = [c for s in channel for u in others
-                       for c in at_speedups(runs, s, u, ctx.metric, "measured_speedup")]
+                       for c in at_speedups(runs, s, u, ctx, "measured_speedup")]
     finding = verdict_from("structured_beats_unstructured_at_measured_speedup", ctx,
                            scope_of(runs), comparisons, min_groups=1,
                            groups=len({c.where for c in comparisons}),

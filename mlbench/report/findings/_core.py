@@ -3,31 +3,48 @@
 A claim is one function registered with ``@claim(name, statement, scope)``. A ``pair``
 claim gets the runs of one (dataset, model) (one fine-tuning recipe); an ``across`` claim
 gets the runs of every pair. It returns a ``Finding``; ``verdict_from`` and
-``non_inferior`` below turn its comparisons into one of the three verdicts:
+``non_inferior`` below turn its comparisons into a verdict:
 
-- **supported**: nothing significant against the claim, and enough for it;
-- **contradicted**: a comparison significant against it;
-- **inconclusive**: neither, with what to add (seeds, compressions, another pair) or
-  why more runs cannot settle it (differences under the test split's resolution).
+- **supported**: the claim holds at *every* point it speaks of (each compression, each
+  speedup), each at level ALPHA: an intersection-union test, which needs no correction
+  for the number of points;
+- **contradicted**: some point is significantly against it (Holm over the claim's points,
+  since one counterexample anywhere suffices);
+- **inconclusive**: neither, with what to add (seeds, compressions, another pair) or why
+  more seeds cannot settle it (the test images' own variance);
+- **not testable**: the runs cannot tell this claim apart from another (on an MLP global
+  and layer allocation have the same speedup at every compression, so "at fixed speedup"
+  is "at fixed compression" again).
 
-"Significant" means Holm-adjusted p < ALPHA over the claim's comparisons *and* a mean
-difference at least the test split's resolution: seeds share one test split, so a
-difference smaller than that split can resolve is not evidence, however many seeds agree.
+Every comparison's uncertainty comes from the seeds and from the test images where the
+runs logged their predictions (``_stats``), seeds alone where they did not; the evidence
+says which.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from mlbench.predictions import Predictions
 from mlbench.registry import Registry
-from mlbench.report.findings._stats import ALPHA, MIN_SEEDS, Paired, seeds_needed, with_holm
+from mlbench.report.findings._stats import (
+    ALPHA,
+    MIN_SEEDS,
+    SEEDS_ONLY,
+    Paired,
+    image_limit,
+    seeds_needed,
+    with_holm,
+)
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+UNTESTABLE = "not testable on this model"
 PAIR, ACROSS = "pair", "across"
+MARGIN = 0.005  # non-inferiority margin: "matches" means at most 0.5 points worse
 
 
 @dataclass(frozen=True)
@@ -35,8 +52,8 @@ class Context:
     """What every claim needs besides the runs."""
 
     metric: str = "acc1"  # the accuracy compared (acc1 or acc5)
-    resolution: float = math.nan  # smallest difference the test split resolves
-    test_samples: int | None = None
+    predictions: Mapping[str, Predictions] = field(default_factory=dict)  # run_id -> test
+    margin: float = MARGIN  # non-inferiority margin (accuracy, not points)
 
 
 @dataclass
@@ -49,7 +66,6 @@ class Finding:
     verdict: str
     evidence: str
     add: str = ""  # what would settle an inconclusive verdict
-    resolution: float = math.nan
     comparisons: list[Paired] = field(default_factory=list)
 
 
@@ -64,81 +80,112 @@ def claim(name: str, statement: str, scope: str = PAIR) -> Callable[[ClaimFn], C
     return CLAIMS.register(name, statement=statement, scope=scope)
 
 
-def significant(c: Paired, resolution: float) -> int:
-    """+1 / -1 when ``a - b`` is significant (Holm) and resolvable in that direction, else 0."""
+def significant(c: Paired) -> int:
+    """+1 / -1 when ``a - b`` is significant after Holm in that direction, else 0."""
     if math.isnan(c.p_holm) or c.p_holm >= ALPHA:
         return 0
-    if not math.isnan(resolution) and abs(c.mean) < resolution:
-        return 0
     return 1 if c.mean > 0 else -1
+
+
+def rejects_for(c: Paired) -> bool:
+    """``a > b`` at this point at level ALPHA (its 95% interval above zero)."""
+    return not math.isnan(c.p) and c.p < ALPHA and c.mean > 0
 
 
 def verdict_from(name: str, ctx: Context, scope: str, comparisons: list[Paired],
                  *, min_groups: int = 1, groups: int = 1, group_word: str = "compression"
                  ) -> Finding:
-    """The directional rule: each comparison's ``a - b > 0`` is evidence *for* the claim.
+    """The directional rule for "a beats b at every point": each ``a - b > 0`` is *for*.
 
-    Supported when no comparison is significant against it and at least half of the
-    tested ones are significant for it; contradicted when one is significant against;
-    inconclusive otherwise, or with fewer than ``min_groups`` tested groups (compressions,
-    pairs) or no comparison with MIN_SEEDS paired seeds.
+    Supported when every comparison is tested and significantly for at level ALPHA (an
+    intersection-union test: no correction); contradicted when one is significantly
+    against after Holm; inconclusive otherwise, or with fewer than ``min_groups`` tested
+    groups (compressions, pairs), or no comparison with MIN_SEEDS paired seeds.
     """
     comparisons = with_holm(comparisons)
     tested = [c for c in comparisons if not math.isnan(c.p)]
     statement = CLAIMS.meta(name)["statement"]
-    finding = Finding(name, statement, scope, INCONCLUSIVE, "", resolution=ctx.resolution,
-                      comparisons=comparisons)
+    finding = Finding(name, statement, scope, INCONCLUSIVE, "", comparisons=comparisons)
     lacking = _lacking(comparisons, tested, groups, min_groups, group_word)
     if lacking:
         finding.evidence, finding.add = lacking
         return finding
-    signs = [significant(c, ctx.resolution) for c in tested]
-    pro, con = signs.count(1), signs.count(-1)
-    finding.evidence = (f"{pro} of {len(tested)} comparisons significantly for, {con} against "
-                        f"(Holm, alpha {ALPHA}; |difference| >= {_pts(ctx.resolution)})"
-                        + _worst(tested, con))
+    pro = [c for c in tested if rejects_for(c)]
+    con = [c for c in tested if significant(c) < 0]
+    finding.evidence = (f"{len(pro)} of {len(comparisons)} comparisons significantly for "
+                        f"(each at alpha {ALPHA}, intersection-union), {len(con)} against "
+                        f"(Holm){_untested(comparisons, tested)}" + _worst(tested, con)
+                        + method_note(comparisons))
     if con:
         finding.verdict = CONTRADICTED
-    elif 2 * pro >= len(tested):
+    elif len(pro) == len(comparisons):
         finding.verdict = SUPPORTED
     else:
-        finding.add = _what_to_add(tested, signs, ctx.resolution)
+        finding.add = _what_to_add([c for c in comparisons if c not in pro])
     return finding
 
 
 def non_inferior(name: str, ctx: Context, scope: str, comparisons: list[Paired],
                  *, min_groups: int = 2, groups: int = 1) -> Finding:
-    """The rule for "a matches or beats b": every 95% interval's low end is above -resolution.
+    """The rule for "a matches or beats b": every 95% interval's low end above -margin.
 
-    That is an intersection-union test (the claim must hold at every point, so no
-    correction is due); contradicted when b is significantly better (Holm) somewhere.
+    An intersection-union test (the claim must hold at every point, so no correction is
+    due); contradicted when b is significantly better (Holm) by more than the margin
+    somewhere.
     """
     comparisons = with_holm(comparisons)
     tested = [c for c in comparisons if not math.isnan(c.p)]
     statement = CLAIMS.meta(name)["statement"]
-    finding = Finding(name, statement, scope, INCONCLUSIVE, "", resolution=ctx.resolution,
-                      comparisons=comparisons)
+    finding = Finding(name, statement, scope, INCONCLUSIVE, "", comparisons=comparisons)
     lacking = _lacking(comparisons, tested, groups, min_groups, "speedup point")
     if lacking:
         finding.evidence, finding.add = lacking
         return finding
-    margin = 0.0 if math.isnan(ctx.resolution) else ctx.resolution
-    con = [c for c in tested if significant(c, ctx.resolution) < 0]
+    margin = ctx.margin
+    con = [c for c in tested if significant(c) < 0 and c.mean < -margin]
     within = [c for c in tested if c.ci_low >= -margin]
-    finding.evidence = (f"{len(within)} of {len(tested)} comparisons within -{_pts(margin)} "
-                        f"at 95%; {len(con)} with b significantly better (Holm)"
-                        + _worst(tested, len(con)))
+    finding.evidence = (f"{len(within)} of {len(comparisons)} comparisons within "
+                        f"-{_pts(margin)} (the margin) at 95%; {len(con)} with b "
+                        f"significantly better by more (Holm)"
+                        f"{_untested(comparisons, tested)}" + _worst(tested, con)
+                        + method_note(comparisons))
     if con:
         finding.verdict = CONTRADICTED
-    elif len(within) == len(tested):
+    elif len(within) == len(comparisons):
         finding.verdict = SUPPORTED
     else:
         short = [c for c in tested if c.ci_low < -margin]
-        need = [n for n in (seeds_needed(c, len(tested)) for c in short) if n]
+        need = [n for n in (seeds_needed(_shifted(c, margin)) for c in short) if n]
         finding.add = (f"seeds: about {max(need)} paired seeds would narrow the "
-                       f"{len(short)} open interval(s)" if need else
-                       "seeds: the open intervals need more paired seeds")
+                       f"{len(short)} open interval(s)" if need and len(need) == len(short)
+                       else "seeds: the open intervals need more paired seeds" if short
+                       else f"seeds: {MIN_SEEDS} per point at every point")
     return finding
+
+
+def not_testable(name: str, scope: str, why: str) -> Finding:
+    """A claim these runs cannot tell apart from another one: said once, not repeated."""
+    return Finding(name, CLAIMS.meta(name)["statement"], scope, UNTESTABLE, why)
+
+
+def method_note(comparisons: list[Paired]) -> str:
+    """"; seed-only: ..." where some comparison lacked per-image predictions, and unpaired seeds."""
+    out = ""
+    seed_only = [c for c in comparisons if c.method == SEEDS_ONLY and c.n]
+    if seed_only:
+        out += (f"; {len(seed_only)} of {len(comparisons)} comparison(s) seed-only (runs "
+                "without test predictions: the test images' variance is not counted)")
+    unpaired = sum(c.unpaired for c in comparisons)
+    if unpaired:
+        out += (f"; {unpaired} seed pair(s) not paired: the two runs come from different "
+                "base models (base_run_id)")
+    return out
+
+
+def _shifted(c: Paired, margin: float) -> Paired:
+    from dataclasses import replace
+
+    return replace(c, mean=c.mean + margin)
 
 
 def _lacking(comparisons: list[Paired], tested: list[Paired], groups: int, min_groups: int,
@@ -149,7 +196,8 @@ def _lacking(comparisons: list[Paired], tested: list[Paired], groups: int, min_g
                 f"{word}(s) with >= {MIN_SEEDS} seeds")
     if not tested:
         most = max(c.n for c in comparisons)
-        return (f"at most {most} paired seed(s) per comparison, a test needs {MIN_SEEDS}",
+        return (f"at most {most} paired seed(s) per comparison, a test needs {MIN_SEEDS}"
+                + method_note(comparisons),
                 f"seeds: {MIN_SEEDS - most} more per cell (the same seeds for every strategy)")
     if groups < min_groups:
         return (f"{groups} {word}(s) with {MIN_SEEDS} seeds, the claim needs {min_groups}",
@@ -157,29 +205,43 @@ def _lacking(comparisons: list[Paired], tested: list[Paired], groups: int, min_g
     return None
 
 
-def _worst(tested: list[Paired], con: int) -> str:
+def _untested(comparisons: list[Paired], tested: list[Paired]) -> str:
+    missing = len(comparisons) - len(tested)
+    return f"; {missing} untested (under {MIN_SEEDS} paired seeds)" if missing else ""
+
+
+def _worst(tested: list[Paired], con: list[Paired]) -> str:
     """The comparison most against the claim, as text."""
     worst = min(tested, key=lambda c: c.mean)
     return (f"; most against: {worst.a} - {worst.b} at {worst.where} = "
             f"{_signed(worst.mean)} [{_signed(worst.ci_low)}, {_signed(worst.ci_high)}] points"
-            + (f", p_holm {worst.p_holm:.2g}" if con or worst.p_holm < 1 else ""))
+            f", p {worst.p:.2g}" + (f", p_holm {worst.p_holm:.2g}" if con else ""))
 
 
-def _what_to_add(tested: list[Paired], signs: list[int], resolution: float) -> str:
-    open_ = [c for c, s in zip(tested, signs, strict=True) if s == 0 and c.mean > 0]
-    if not open_:
-        return "nothing here points for the claim; more seeds would only narrow the intervals"
-    above = [c for c in open_ if math.isnan(resolution) or c.mean >= resolution]
-    if not above:
-        return (f"the {len(open_)} differences for the claim are below the test split's "
-                f"resolution ({_pts(resolution)}); more seeds cannot resolve them on this split")
-    need = [n for n in (seeds_needed(c, len(tested)) for c in above) if n]
-    have = max(c.n for c in tested)
-    span = f"{min(need)}" if need and min(need) == max(need) else f"{min(need)}-{max(need)}" \
-        if need else ""
-    return (f"seeds: about {span} paired seeds (have {have}) would resolve {len(above)} "
-            "open comparison(s) whose difference exceeds the resolution" if need else
-            "seeds: more paired seeds")
+def _what_to_add(open_: list[Paired]) -> str:
+    """What would settle the comparisons that did not reject."""
+    untested = [c for c in open_ if math.isnan(c.p)]
+    if untested:
+        most = max(c.n for c in untested)
+        return f"seeds: {MIN_SEEDS - most} more at {', '.join(c.where for c in untested[:4])}"
+    against = [c for c in open_ if c.mean <= 0]
+    if against:
+        c = against[0]
+        return (f"nothing here points for the claim at {c.where} ({c.a} - {c.b} = "
+                f"{_signed(c.mean)} points): more seeds would only narrow the interval")
+    limited = [c for c in open_ if image_limit(c)]
+    if limited:
+        return (f"{len(limited)} difference(s) for the claim are within the test images' own "
+                "variance (the images on which the two models disagree): more seeds cannot "
+                "settle them on this test split")
+    need = [seeds_needed(c) for c in open_]
+    if any(n is None for n in need):
+        return "seeds: more paired seeds"
+    have = max(c.n for c in open_)
+    span = f"{min(need)}" if min(need) == max(need) else f"{min(need)}-{max(need)}"
+    return (f"seeds: about {span} paired seeds (have {have}; t quantiles at this spread) "
+            f"would settle the {len(open_)} open comparison(s) at "
+            f"{', '.join(c.where for c in open_[:4])}{'...' if len(open_) > 4 else ''}")
 
 
 def _pts(x: float) -> str:

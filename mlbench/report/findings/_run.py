@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Mapping
 
 import pandas as pd
 
+from mlbench.predictions import Predictions
 from mlbench.report.findings._core import ACROSS, CLAIMS, Context, Finding
-from mlbench.report.findings._stats import TEST_SAMPLES, resolution
 
 
 def comparable(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -33,24 +33,19 @@ def comparable(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return frame, notes
 
 
-def context_for(runs: pd.DataFrame, metric: str = "acc1") -> Context:
-    """Resolution from the test split's size and the runs' typical accuracy (the median)."""
-    datasets = set(runs["dataset"])
-    sizes = {TEST_SAMPLES.get(d) for d in datasets}
-    n = min((s for s in sizes if s), default=None)
-    accuracy = float(runs[metric].median()) if len(runs) else math.nan
-    return Context(metric=metric, resolution=resolution(n, accuracy) if n else math.nan,
-                   test_samples=n)
-
-
 def evaluate_findings(runs: pd.DataFrame, metric: str = "acc1",
-                      claims: list[str] | None = None) -> tuple[list[Finding], list[str]]:
+                      claims: list[str] | None = None,
+                      predictions: Mapping[str, Predictions] | None = None
+                      ) -> tuple[list[Finding], list[str]]:
     """Every claim (or ``claims``) over the runs: pair claims once per (dataset, model).
 
     Args:
         runs: prune runs as ``mlbench.report.usable_runs(df).runs`` gives them.
         metric: ``acc1`` or ``acc5``.
         claims: names from ``CLAIMS`` (default: all, in registration order).
+        predictions: run_id -> its test predictions (``mlbench.predictions``): comparisons
+            whose runs all have them count the test images' variance too; the others
+            are seed-only and say so.
 
     Returns:
         The findings and notes on what was left out.
@@ -60,20 +55,26 @@ def evaluate_findings(runs: pd.DataFrame, metric: str = "acc1",
         >>> findings_table(findings)[["claim", "scope", "verdict"]]
     """
     frame, notes = comparable(runs)
+    ctx = Context(metric=metric, predictions=dict(predictions or {}))
+    lacking = int((~frame["run_id"].astype(str).isin(ctx.predictions)).sum()) \
+        if "run_id" in frame else len(frame)
+    if lacking:
+        notes.append(f"{lacking} of {len(frame)} run(s) without test predictions: their "
+                     "comparisons are seed-only (the test images' variance not counted)")
     out = []
     for name in claims or CLAIMS.names():
         fn = CLAIMS.get(name)
         if CLAIMS.meta(name)["scope"] == ACROSS:
-            out.append(fn(frame, context_for(frame, metric)))
+            out.append(fn(frame, ctx))
             continue
         for _, group in frame.groupby(["dataset", "model"], sort=True):
-            out.append(fn(group, context_for(group, metric)))
+            out.append(fn(group, ctx))
     return out, notes
 
 
 def findings_table(findings: list[Finding]) -> pd.DataFrame:
-    """One row per finding: claim, statement, scope, verdict, evidence, add, resolution."""
-    columns = ["claim", "statement", "scope", "verdict", "evidence", "add", "resolution"]
+    """One row per finding: claim, statement, scope, verdict, evidence, add."""
+    columns = ["claim", "statement", "scope", "verdict", "evidence", "add"]
     return pd.DataFrame([{c: getattr(f, c) for c in columns} for f in findings],
                         columns=columns)
 
@@ -82,8 +83,9 @@ def comparisons_table(findings: list[Finding]) -> pd.DataFrame:
     """Every comparison behind every finding (differences in accuracy, not points)."""
     rows = [{"claim": f.claim, "scope": f.scope, **dataclasses.asdict(c)}
             for f in findings for c in f.comparisons]
-    columns = ["claim", "scope", "where", "a", "b", "n", "mean", "std", "ci_low", "ci_high",
-               "p", "p_holm", "a_value", "b_value"]
+    columns = ["claim", "scope", "where", "a", "b", "n", "mean", "std", "image_se", "df",
+               "ci_low", "ci_high", "p", "p_holm", "method", "unpaired", "images", "a_value",
+               "b_value"]
     return pd.DataFrame(rows, columns=columns)
 
 
