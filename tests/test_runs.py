@@ -46,7 +46,8 @@ def test_structured_and_scheduled_runs_log_measured_speed_and_reload(tmp_path, m
 
 
 def test_channel_strategy_with_a_schedule_is_refused_before_any_work(tmp_path, capsys):
-    code = main(["prune", *tiny_argv(strategy="global_l1_channel", prune_schedule="iterative"),
+    code = main(["prune", *tiny_argv(strategy="global_l1_channel", prune_schedule="iterative",
+                                     prune_rounds=1),
                  "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
     assert code == 2
     assert "runs oneshot" in capsys.readouterr().err
