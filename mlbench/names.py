@@ -68,6 +68,10 @@ FINAL_METRICS = (
     "params_nz", "compression", "macs", "macs_nz", "flops", "flops_nz", "speedup",
     "measured_speedup", "measured_speedup_throughput", "latency_ms", "base_latency_ms",
     "throughput", "base_throughput", "speed_threads", "speed_seconds", "train_epochs_total",
+    # issue 19: the measured speedups' 95% intervals and whether they exclude 1
+    "measured_speedup_lo", "measured_speedup_hi", "measurable_speedup",
+    "measured_speedup_throughput_lo", "measured_speedup_throughput_hi",
+    "measurable_speedup_throughput",
     "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear",
 )
 METRICS: dict[str, Metric] = {
@@ -101,6 +105,18 @@ METRICS: dict[str, Metric] = {
                "ratio"),
         Metric("measured_speedup_throughput",
                "measured speedup (pruned / dense throughput, fine-tuning batch)", "ratio"),
+        Metric("measured_speedup_lo", "measured speedup, batch 1: 95% interval, low end",
+               "ratio"),
+        Metric("measured_speedup_hi", "measured speedup, batch 1: 95% interval, high end",
+               "ratio"),
+        Metric("measurable_speedup", "1 if the batch-1 interval excludes 1, else 0 (no "
+               "measurable speedup)", "flag"),
+        Metric("measured_speedup_throughput_lo", "measured speedup, fine-tuning batch: 95% "
+               "interval, low end", "ratio"),
+        Metric("measured_speedup_throughput_hi", "measured speedup, fine-tuning batch: 95% "
+               "interval, high end", "ratio"),
+        Metric("measurable_speedup_throughput", "1 if the batch interval excludes 1, else 0",
+               "flag"),
         Metric("latency_ms", "latency of the pruned model, batch 1", "ms"),
         Metric("base_latency_ms", "latency of the dense model, batch 1", "ms"),
         Metric("throughput", "throughput of the pruned model", "samples/s"),

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import csv
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mlbench import prune_flow
+from mlbench import prune_flow, speed
 from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
 from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
@@ -161,6 +162,7 @@ def prune(
     run_hash = cfg.run_hash()
     with tracker.run("prune", run_name(cfg), {**(tags or {}), CONFIG_HASH: run_hash},
                      parent_run_id=parent_run_id) as run_id:
+        started = time.perf_counter()  # issue 19: measuring speed costs a share of this
         if on_run is not None:
             on_run(run_id)
         if base is None:
@@ -224,7 +226,9 @@ def prune(
                 )
         results |= evaluate(setup.model, test, batch, precision, dist=dist)
         sizes, rows = prune_flow.sizes(setup, dense, masks, structure is not None)
-        results |= sizes | prune_flow.measure_speed(setup, dense)
+        # issue 19/21: the measured-speed step costs at most speed.COST_SHARE of the run
+        budget = speed.COST_SHARE * (time.perf_counter() - started)
+        results |= sizes | prune_flow.measure_speed(setup, dense, budget)
         results["train_epochs_total"] = cfg.base.epochs + cfg.finetune.epochs
         del results["base_loss"], results["pre_loss"]
         if dist.is_main:

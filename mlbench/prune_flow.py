@@ -18,7 +18,7 @@ from mlbench import schedules, speed
 from mlbench.config import OptimConfig, RunConfig
 from mlbench.errors import ConfigError
 from mlbench.masks import Masks
-from mlbench.metrics import layer_table, size_and_ops
+from mlbench.metrics import layer_table, size_and_ops, smaller_network_ops
 from mlbench.models import classifier_name
 from mlbench.strategies import STRATEGIES, pattern_floor, strategy_allocation
 from mlbench.structured import channel_sizes, describe, max_channel_compression, prune_channels
@@ -114,8 +114,10 @@ def sizes(
 ) -> tuple[dict[str, float], list[dict[str, object]]]:
     """Size and MAC metrics and the per-layer table of the pruned model."""
     shape = setup.splits.info.input_shape
-    if structured:
-        return channel_sizes(dense, setup.model, shape), layer_table(setup.model, {}, shape)
+    if structured:  # issue 19: channel runs log the paper's convention too
+        rows = layer_table(setup.model, {}, shape)
+        return channel_sizes(dense, setup.model, shape) | smaller_network_ops(
+            dense, rows, shape), rows
     return size_and_ops(setup.model, masks, shape)
 
 
@@ -128,8 +130,12 @@ def speed_kernels(cfg: RunConfig, device: torch.device) -> str:
     return f"dense: {speed.SEMI_STRUCTURED_REASON}"
 
 
-def measure_speed(setup: Setup, dense: nn.Module) -> dict[str, float]:
+def measure_speed(setup: Setup, dense: nn.Module, budget_s: float = float("inf")
+                  ) -> dict[str, float]:
     """Measured speed of the dense base against the pruned model (empty if switched off).
+
+    ``budget_s`` caps what measuring costs (issue 19/21: a share of the run's own time);
+    ``--speed-repeats`` caps the interleaved sample pairs per batch size.
 
     A ``semi_2_4`` run on a GPU with 2:4 kernels times fp16 copies: the base dense, the
     pruned one with its 2:4 Linear weights as semi-structured sparse tensors.
@@ -146,7 +152,8 @@ def measure_speed(setup: Setup, dense: nn.Module) -> dict[str, float]:
         extra = {"semi_structured_layers": float(converted)}
     with torch.no_grad():
         return speed.measured_speedup(base, pruned, shape, setup.cfg.finetune.batch_size,
-                                      setup.device, repeats=repeats) | extra
+                                      setup.device, budget_s=budget_s,
+                                      max_pairs=max(repeats, speed.MIN_PAIRS)) | extra
 
 
 __all__ = [

@@ -12,7 +12,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlbench import catalog
+from mlbench.names import label as label_of
+from mlbench.report.convention import speedup_column
 from mlbench.report.plots import _figure, colours
+from mlbench.report.speed_interval import NO_SPEEDUP_LABEL, draw_measured
 
 
 def has_speed(runs: pd.DataFrame) -> bool:
@@ -23,6 +26,8 @@ def has_speed(runs: pd.DataFrame) -> bool:
 def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
     """Measured (batch 1) against theoretical speedup, and top-1 against measured speedup."""
     runs = runs[runs["measured_speedup"].notna()]
+    theory = speedup_column(runs, "speed figure")  # issue 19: one named convention
+    runs = runs[runs[theory].notna()]
     fig = _figure((10.0, 4.2))
     left, right = fig.subplots(1, 2)
     palette = colours(runs["strategy"].unique())
@@ -32,13 +37,13 @@ def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
         marker = "s" if channels else "o"
         kind = "channels" if channels else "masked"
         label = f"{strategy} ({kind})"
-        left.scatter(part["speedup"], part["measured_speedup"], c=palette[strategy],
-                     marker=marker, label=label, s=28)
-        right.scatter(part["measured_speedup"], part["acc1"], c=palette[strategy],
-                      marker=marker, label=label, s=28)
-    top = max(runs["speedup"].max(), runs["measured_speedup"].max(), 1.0) * 1.1
+        # issue 19: the paper's speedup convention; measured speedup with its interval
+        draw_measured(left, part, theory, "measured_speedup", palette[strategy], marker, label)
+        draw_measured(right, part, "measured_speedup", "acc1", palette[strategy], marker, label)
+    top = max(runs[theory].max(), runs["measured_speedup"].max(), 1.0) * 1.1
     left.plot([1, top], [1, top], "k--", lw=1, label="measured = theoretical")
-    left.set(xscale="log", yscale="log", xlabel="theoretical speedup (MACs / MACs kept)",
+    left.scatter([], [], s=28, facecolors="none", edgecolors="k", label=NO_SPEEDUP_LABEL)
+    left.set(xscale="log", yscale="log", xlabel=label_of(theory),
              ylabel="measured speedup (batch 1 latency)")
     right.set(xscale="log", xlabel="measured speedup (batch 1 latency)", ylabel="test top-1")
     left.legend(fontsize=7)
