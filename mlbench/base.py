@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from mlbench import rewind
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.data import data_digest
 from mlbench.device import Precision, pick_device
@@ -85,6 +86,7 @@ def train_base(setup: Setup, tracker: Tracker, tags: dict[str, str] | None = Non
                 checkpoint=checkpointer(tracker, base_hash, model, dist),
                 dist=dist,
                 compile=cfg.compile,
+                on_state=rewind.snapshot_hook(cfg, tracker, dist.is_main),  # issue 19
             )
         test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})

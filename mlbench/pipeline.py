@@ -20,7 +20,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mlbench import prune_flow, speed
+from mlbench import prune_flow, rewind, speed
+from mlbench.at_init import check as check_at_init
+from mlbench.at_init import prune_at_init
 from mlbench.config import OptimConfig, RunConfig, TrackingConfig, config_hash
 from mlbench.data import DatasetInfo, Splits, data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
@@ -95,6 +97,8 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     classifier = None if cfg.prune.prune_classifier else classifier_name(model)
     prunable = prunable_parameters(model, classifier)
     keep = 0
+    if prune:  # issue 19: pruning at initialization: what it cannot do, before any work
+        check_at_init(cfg, is_structured(cfg.prune.strategy))
     if prune and is_structured(cfg.prune.strategy):
         prune_flow.check_structured(cfg, model, splits.info.input_shape, classifier)
     elif prune:
@@ -187,14 +191,18 @@ def prune(
         dense = copy.deepcopy(setup.model)  # the base: measured speed, weight rewinding
         masks: Masks = {}
         structure = None
+        at_init = cfg.prune.prune_at == "init"  # issue 19: prune the seeded init, train it
         if is_structured(cfg.prune.strategy):
             structure = prune_flow.prune_structured(setup, score_batches(setup))
+        elif at_init:
+            masks = prune_at_init(setup, score_batches(setup))
         else:
             masks = dist.broadcast_masks(compute_masks(setup) if dist.is_main else None,
                                          setup.prunable)
             apply_masks(setup.model, masks)
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
-        progress = EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
+        progress = EpochProgress(f"{'train' if at_init else 'fine-tune'} {run_name(cfg)}",
+                                 cfg.base.epochs if at_init else cfg.finetune.epochs,
                                  enabled=dist.is_main)
         if cfg.prune.prune_schedule != "oneshot":
             rounds = None
@@ -205,21 +213,23 @@ def prune(
                 masks = prune_flow.run_schedule(
                     setup, dense,
                     _fit_round(setup, tracker, precision, progress, rounds, run_hash),
-                    score_batches(setup), rounds)
+                    score_batches(setup), rounds,
+                    rewind_state=rewind.rewind_state(setup, tracker, base))  # issue 19
         else:
             with seeded(cfg.seed):
                 fit(
                     setup.model,
                     setup.splits.train,
                     setup.splits.val,
-                    cfg.finetune,
+                    cfg.base if at_init else cfg.finetune,  # issue 19: from scratch
                     generator=generator(cfg.seed),
                     precision=precision,
                     masks=masks or None,
                     augment=cfg.data.augment,
                     on_epoch=progress.chain(
                         lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
-                    epochs=progress.wrap(range(1, cfg.finetune.epochs + 1)),
+                    epochs=progress.wrap(range(1, (cfg.base.epochs if at_init else
+                                                   cfg.finetune.epochs) + 1)),
                     checkpoint=checkpointer(tracker, run_hash, setup.model, dist),
                     dist=dist,
                     compile=cfg.compile,
@@ -229,7 +239,8 @@ def prune(
         # issue 19/21: the measured-speed step costs at most speed.COST_SHARE of the run
         budget = speed.COST_SHARE * (time.perf_counter() - started)
         results |= sizes | prune_flow.measure_speed(setup, dense, budget)
-        results["train_epochs_total"] = cfg.base.epochs + cfg.finetune.epochs
+        results["train_epochs_total"] = cfg.base.epochs + (0 if at_init else
+                                                          cfg.finetune.epochs)
         del results["base_loss"], results["pre_loss"]
         if dist.is_main:
             _log_artifacts(tracker, cfg, base, masks, rows, setup.model, setup.splits.info,
@@ -260,13 +271,15 @@ def _fit_round(setup: Setup, tracker: Tracker, precision: Precision,
                 rounds.epoch_done(metrics)
             after(epoch)
 
+        recipe = rewind.replay_recipe(setup.cfg, recipe)  # issue 19: base schedule from k
         ck = None
         if setup.cfg.prune.prune_schedule == "gradual":
             ck = gradual_checkpointer(tracker, run_hash, setup.model, masks, setup.dist)
         fit(setup.model, setup.splits.train, setup.splits.val, recipe, generator=gen,
             precision=precision, masks=masks, augment=setup.cfg.data.augment,
             on_epoch=progress.chain(on_epoch), epochs=progress.wrap(epochs), dist=setup.dist,
-            compile=setup.cfg.compile, checkpoint=ck)
+            compile=setup.cfg.compile, checkpoint=ck,
+            lr_schedule=rewind.replay_scheduler(setup.cfg))  # issue 19
 
     return fit_round
 

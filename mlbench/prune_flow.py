@@ -8,7 +8,7 @@ metrics lives here, as plain functions over the run's ``Setup``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -77,7 +77,7 @@ def prune_structured(setup: Setup, batches: Sequence[Batch]) -> dict[str, Any]:
 
 def run_schedule(
     setup: Setup, dense: nn.Module, fit_round: FitRound, batches: Sequence[Batch],
-    rounds: Rounds | None = None,
+    rounds: Rounds | None = None, rewind_state: Mapping[str, Tensor] | None = None,
 ) -> Masks:
     """Prune and fine-tune ``setup.model`` along the run's iterative or gradual schedule.
 
@@ -85,6 +85,7 @@ def run_schedule(
     generator seeded with the run's seed at every step. Returns the final masks
     (exactly ``setup.keep`` weights kept). An iterative schedule with ``rounds`` resumes
     after the last round an interrupted run finished, and checkpoints after each round.
+    ``rewind_state`` (``--rewind weights``) is what each round's weights go back to.
     """
     cfg = setup.cfg
     model = setup.model
@@ -98,7 +99,8 @@ def run_schedule(
         keep=setup.keep,
     )
     if cfg.prune.prune_schedule == "iterative":
-        base_state = {k: v.clone() for k, v in dense.state_dict().items()}
+        base_state = {k: v.clone() for k, v in (  # issue 19: the rewind point's weights
+            rewind_state if rewind_state is not None else dense.state_dict()).items()}
         if rounds is None:
             return schedules.iterative(model, pruning, cfg.finetune, cfg.prune.prune_rounds,
                                        cfg.prune.rewind, fit_round, base_state)

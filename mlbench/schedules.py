@@ -6,12 +6,12 @@ one-shot) and, by default, spends the same total fine-tuning epochs as one-shot:
 - ``oneshot``: prune once, fine-tune ``epochs``.
 - ``iterative`` (Han et al.; Frankle et al.'s IMP): ``rounds`` rounds of prune then
   fine-tune; the kept fraction of the prunable weights falls geometrically, so every
-  round removes the same share of what is left. Each round restarts the learning-rate
-  schedule (LR rewinding, Renda et al. 2020); ``rewind=weights`` also resets the
-  surviving weights to the base model's (weight rewinding to the start of
-  fine-tuning, Frankle et al. 2019). The epochs are split over the rounds.
-- ``gradual`` (Zhu & Gupta 2017): one fine-tuning run whose sparsity rises at the
-  start of each of the first ``rounds`` epochs along s_t = s_f (1 - (1 - t/n)^3).
+  round removes the same share of what is left. What a round starts from is
+  ``--rewind`` (``mlbench/rewind.py``: weight and learning-rate rewinding as published,
+  and the restart of the fine-tuning schedule). The epochs are split over the rounds.
+- ``gradual`` (Zhu & Gupta 2017): one fine-tuning run whose sparsity follows
+  s_t = s_f (1 - (1 - t/n)^3), t = 0..n, set at the start of epochs 1..n+1: the ramp
+  starts at s_0 = 0 (dense) as in the paper, and ends at the target.
 
 Masks only shrink: a weight pruned in one step scores below every kept weight in the
 next. Scores are recomputed from the current weights at every step.
@@ -49,9 +49,14 @@ def iterative_keeps(prunable: int, keep: int, rounds: int) -> list[int]:
 
 
 def gradual_keeps(prunable: int, keep: int, steps: int) -> list[int]:
-    """Kept weights at each of ``steps`` steps: Zhu & Gupta's cubic ramp, ending at ``keep``."""
+    """Kept weights at t = 0..``steps``: Zhu & Gupta's cubic ramp from s_0 = 0 to ``keep``.
+
+    ``steps`` 0 prunes to ``keep`` at once (a one-epoch run has no room for a ramp).
+    """
+    if steps == 0:
+        return [keep]
     removed = prunable - keep
-    return [prunable - round(removed * (1 - (1 - t / steps) ** 3)) for t in range(1, steps + 1)]
+    return [prunable - round(removed * (1 - (1 - t / steps) ** 3)) for t in range(steps + 1)]
 
 
 def shrink(scores: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
@@ -99,8 +104,8 @@ def iterative(
     for index, (keep, epochs) in enumerate(plan, start=1):
         if index > done:
             masks = _step(model, pruning, masks, keep)
-            if rewind == "weights":
-                model.load_state_dict(base_state)
+            if rewind in ("weights", "dense_weights"):  # issue 19: base_state is the
+                model.load_state_dict(base_state)  # rewind point's or the dense base's
                 apply_masks(model, masks)
             recipe = dataclasses.replace(finetune, epochs=epochs)
             fit_round(recipe, range(start + 1, start + epochs + 1), masks, lambda _e: None)
@@ -118,7 +123,8 @@ def gradual(
     The mask tensors are updated in place, so the training loop's mask hold (which
     keeps them by reference: float masks of the parameter's dtype and device) follows.
     """
-    steps = max(1, min(steps, finetune.epochs - 1)) if finetune.epochs > 1 else 1
+    # issue 19: n + 1 settings (s_0 = 0 first), the last at least one epoch before the end
+    steps = min(steps, finetune.epochs - 1) if finetune.epochs > 1 else 0
     keeps = gradual_keeps(pruning.prunable, pruning.keep, steps)
     first = _step(model, pruning, None, keeps[0])
     params = dict(model.named_parameters())

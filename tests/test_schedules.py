@@ -30,11 +30,13 @@ def test_keep_sequences_fall_to_exactly_the_target():
     assert its == [500, 250, 125]  # each round halves: 8x over three rounds
     grad = gradual_keeps(1000, 100, 4)
     assert grad[-1] == 100 and grad == sorted(grad, reverse=True)
-    # Zhu & Gupta: s_t = s_f (1 - (1 - t/n)^3); t = 1 of 4 removes 1 - (3/4)^3 of the 900
-    assert grad[0] == 1000 - round(900 * (1 - 0.75**3))
+    # Zhu & Gupta: s_t = s_f (1 - (1 - t/n)^3) from s_0 = 0 (issue 19): t = 0..4
+    assert len(grad) == 5 and grad[0] == 1000
+    assert grad[1] == 1000 - round(900 * (1 - 0.75**3))
+    assert gradual_keeps(1000, 100, 0) == [100]  # no room for a ramp: prune at once
 
 
-def run(schedule: str, lenet, rewind: str = "lr"):
+def run(schedule: str, lenet, rewind: str = "finetune"):
     prunable = prunable_parameters(lenet, "fc3")
     keep = keep_count(lenet, prunable, 6.0)
     base = {k: v.clone() for k, v in lenet.state_dict().items()}
@@ -75,9 +77,14 @@ def test_schedules_reach_the_exact_target_and_masks_only_shrink(schedule, lenet)
         assert (p[~masks[name]] == 0).all()
 
 
-def test_weight_rewinding_restores_surviving_weights_to_the_base(lenet):
+def test_gradual_pruning_starts_dense(lenet):
+    _, history, *_ = run("gradual", lenet)
+    assert all(bool(m.all()) for m in history[0].values())  # epoch 1 at s_0 = 0
+
+
+def test_dense_weight_reset_restores_surviving_weights_to_the_base(lenet):
     base = {k: v.clone() for k, v in lenet.state_dict().items()}
-    masks, *_ = run("iterative", lenet, rewind="weights")
+    masks, *_ = run("iterative", lenet, rewind="dense_weights")
     # after the last rewind only one round of "training" moved the weights
     w = lenet.fc1.weight.detach()
     moved = (w - base["fc1.weight"])[masks["fc1.weight"]].abs().mean()
