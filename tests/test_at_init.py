@@ -70,3 +70,32 @@ def test_at_init_settings_that_cannot_run_are_refused_before_any_work(tmp_path, 
     assert code == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "m.db").exists()
+
+
+def test_findings_judge_the_layer_shuffle_check_paired_by_seed():
+    import pandas as pd
+
+    from mlbench.report.findings._at_init import at_init_layer_shuffle_does_not_hurt
+    from mlbench.report.findings._core import CONTRADICTED, SUPPORTED, Context
+    from mlbench.report.frame import at_init_suffix
+
+    assert at_init_suffix({"prune_at": "init", "init_check": "layer_shuffle"}) == (
+        "+init+layer_shuffle")
+    assert at_init_suffix({"prune_at": "trained"}) == at_init_suffix({}) == ""
+
+    def panel(shuffle_cost: float) -> pd.DataFrame:
+        rows = []
+        for seed in range(5):
+            for c in (4, 8, 16):
+                acc = 0.95 - 0.01 * c + 0.002 * seed
+                for suffix, delta in (("+init", 0.0), ("+init+layer_shuffle", -shuffle_cost)):
+                    rows.append({"dataset": "mnist", "model": "lenet", "seed": seed,
+                                 "compression": c, "strategy": f"snip{suffix}",
+                                 "acc1": acc + delta + 0.0004 * ((seed * c) % 3)})
+        return pd.DataFrame(rows)
+
+    ctx = Context(resolution=0.002)
+    same = at_init_layer_shuffle_does_not_hurt(panel(0.0), ctx)
+    assert same.verdict == SUPPORTED and len(same.comparisons) == 3
+    assert same.scope == "mnist / lenet"
+    assert at_init_layer_shuffle_does_not_hurt(panel(0.05), ctx).verdict == CONTRADICTED
