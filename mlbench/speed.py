@@ -6,11 +6,13 @@ sample lasts at least ``MIN_SAMPLE_S`` (far above the timer's resolution: a batc
 LeNet call takes tens of microseconds). Samples of the two models are taken in
 interleaved pairs, the order alternating (base-pruned, pruned-base, ...), so that a load
 change on a shared machine hits both alike. The speedup is the geometric mean of the
-pairs' ratios, with a Student t 95% interval on their logarithms; pairs are added until
-that interval is narrower than ``TARGET_REL_HALF_WIDTH`` of the estimate, or
-``max_pairs`` is reached, or the next pair would take measuring past ``budget_s``
-(a prune run passes a share of its own time: measuring costs at most ``COST_SHARE``
-of the run). An interval that includes 1 is "no measurable speedup".
+pairs' ratios, with a Student t 95% interval on their logarithms; pairs are added (``MIN_PAIRS`` at
+least) until that interval is narrower than ``TARGET_REL_HALF_WIDTH`` of the estimate,
+or ``max_pairs`` is reached; but never once the next pair would take measuring past
+``budget_s`` (a prune run passes a share of its own time: measuring costs at most
+``COST_SHARE`` of the run, warm-up and one pair per batch size apart), even before
+``MIN_PAIRS``: with one pair there is no interval, which reads as no measurable
+speedup. An interval that includes 1 is "no measurable speedup".
 
 Threads are fixed for the whole measurement (``threads``, default: torch's current
 count) and logged. CUDA: samples are timed with CUDA events; elsewhere with
@@ -67,8 +69,9 @@ class Ratio:
 
     @property
     def measurable(self) -> bool:
-        """Whether the interval excludes 1 (faster or slower, measurably)."""
-        return not self.lo <= 1.0 <= self.hi
+        """Whether the interval excludes 1 (faster or slower, measurably); no interval
+        (a single pair) is not measurable."""
+        return self.verdict() != NO_SPEEDUP
 
     def verdict(self) -> str:
         """``faster``, ``slower`` or ``no measurable speedup``."""
@@ -169,8 +172,10 @@ def compare(
                 est, lo, hi = ratio_interval(*times)
                 if (hi - lo) / 2 <= TARGET_REL_HALF_WIDTH * est:
                     break
-                if time.perf_counter() - start + pair_s > budget_s:
-                    break
+            # the cap holds even before MIN_PAIRS (a loaded machine): fewer pairs give a
+            # wide interval, or none at all, which reads as no measurable speedup
+            if times[0] and time.perf_counter() - start + pair_s > budget_s:
+                break
             began = time.perf_counter()
             order = (0, 1) if len(times[0]) % 2 == 0 else (1, 0)
             for i in order:
@@ -255,8 +260,9 @@ def measured_speedup(
         "speed_threads": float(threads),
     }
     for suffix, r in (("", one), ("_throughput", many)):
-        out |= {f"measured_speedup{suffix}": r.estimate, f"measured_speedup{suffix}_lo": r.lo,
-                f"measured_speedup{suffix}_hi": r.hi,
+        if not math.isnan(r.lo):  # one pair (the cap on a loaded machine): no interval
+            out |= {f"measured_speedup{suffix}_lo": r.lo, f"measured_speedup{suffix}_hi": r.hi}
+        out |= {f"measured_speedup{suffix}": r.estimate,
                 f"measurable_speedup{suffix}": float(r.measurable),
                 f"speed_pairs{suffix}": float(r.pairs), f"speed_calls{suffix}": float(r.calls)}
     if math.isfinite(budget_s):

@@ -53,12 +53,16 @@ def test_a_much_smaller_network_is_measurably_faster(lenet):
     assert r.pairs >= MIN_PAIRS and r.calls >= 1
 
 
-def test_the_cost_cap_stops_at_the_fewest_pairs_and_threads_are_fixed(lenet):
+def test_the_cost_cap_holds_before_an_interval_and_threads_are_fixed(lenet):
     before = torch.get_num_threads()
     m = measured_speedup(lenet, copy.deepcopy(lenet), (1, 8, 8), 16, CPU, budget_s=0.0,
                          threads=1)
-    assert m["speed_pairs"] == MIN_PAIRS and m["speed_pairs_throughput"] == MIN_PAIRS
+    # no time left: one pair per batch size, no interval, so no measurable speedup
+    assert m["speed_pairs"] == 1 and m["speed_pairs_throughput"] == 1
+    assert "measured_speedup_lo" not in m and m["measurable_speedup"] == 0.0
     assert m["speed_threads"] == 1 and m["speed_budget_seconds"] == 0.0
+    r = compare(lenet, copy.deepcopy(lenet), (1, 8, 8), 1, CPU)  # no cap: an interval
+    assert r.pairs >= MIN_PAIRS and r.lo <= r.estimate <= r.hi
     assert torch.get_num_threads() == before  # given back
 
 
