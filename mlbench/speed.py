@@ -260,8 +260,8 @@ def measured_speedup(
         "speed_threads": float(threads),
     }
     for suffix, r in (("", one), ("_throughput", many)):
-        if not math.isnan(r.lo):  # one pair (the cap on a loaded machine): no interval
-            out |= {f"measured_speedup{suffix}_lo": r.lo, f"measured_speedup{suffix}_hi": r.hi}
+        # one pair (the cap on a loaded machine) has no interval: NaN, always logged
+        out |= {f"measured_speedup{suffix}_lo": r.lo, f"measured_speedup{suffix}_hi": r.hi}
         out |= {f"measured_speedup{suffix}": r.estimate,
                 f"measurable_speedup{suffix}": float(r.measurable),
                 f"speed_pairs{suffix}": float(r.pairs), f"speed_calls{suffix}": float(r.calls)}
