@@ -147,3 +147,25 @@ def test_structured_is_judged_at_equal_theoretical_speedup_and_equal_accuracy():
     faster = structured_faster_at_equal_accuracy(_panel(0.05), ctx)
     assert faster.verdict == SUPPORTED and faster.comparisons
     assert all(c.mean > 0 for c in faster.comparisons)  # log2 speedup gained at equal acc
+
+
+def test_the_tuned_figure_uses_the_papers_speedup_and_says_so():
+    from mlbench.report.plots import tuned_figure
+    from mlbench.report.tables import summary_table
+
+    rows = []
+    for tuned in (False, True):
+        for seed in range(2):
+            for c in (2, 4):
+                rows.append({"run_id": f"{tuned}{seed}{c}", "dataset": "d", "model": "m",
+                             "group": "t" if tuned else "u", "strategy": "global_weight",
+                             "recipe": "r", "compression": c, "seed": seed, "tuned": tuned,
+                             "acc1": 0.9, "acc5": 1.0, "delta_acc1": 0.0, "delta_acc5": 0.0,
+                             "pre_acc1": 0.5, "base_acc1": 0.9, "base_acc5": 1.0,
+                             "base_run_id": f"b{seed}", "compression_measured": c,
+                             "speedup": c * 0.9, "speedup_conv_linear": float(c),
+                             "params_nz": 100 / c})
+    runs = pd.DataFrame(rows)
+    summary = summary_table(runs)
+    fig = tuned_figure(summary[summary["tuned"]], summary[~summary["tuned"]], runs, "t")
+    assert fig.axes[1].get_xlabel().startswith("theoretical speedup, conv + linear")
