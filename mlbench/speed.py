@@ -86,6 +86,25 @@ def speed_verdict(lo: float, hi: float) -> str:
     return "faster" if lo > 1.0 else "slower"
 
 
+def describe(metrics: dict[str, float]) -> str:
+    """One line on a run's measured speedups, each with its interval and what it says.
+
+    Example:
+        >>> describe({"measured_speedup": 1.01, "measured_speedup_lo": 0.97,
+        ...           "measured_speedup_hi": 1.05})
+        'measured speedup batch 1: 1.01 [0.97, 1.05] no measurable speedup'
+    """
+    parts = []
+    for suffix, where in (("", "batch 1"), ("_throughput", "batch")):
+        if f"measured_speedup{suffix}" not in metrics:
+            continue
+        est = metrics[f"measured_speedup{suffix}"]
+        lo = metrics.get(f"measured_speedup{suffix}_lo", math.nan)
+        hi = metrics.get(f"measured_speedup{suffix}_hi", math.nan)
+        parts.append(f"{where}: {est:.2f} [{lo:.2f}, {hi:.2f}] {speed_verdict(lo, hi)}")
+    return "measured speedup " + "; ".join(parts) if parts else ""
+
+
 def _t975(df: int) -> float:
     """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
     from scipy.special import stdtrit  # scipy.special only: a fraction of scipy.stats' import
@@ -314,6 +333,7 @@ __all__ = [
     "TIMING_METRICS",
     "Ratio",
     "compare",
+    "describe",
     "is_two_four",
     "measure",
     "measured_speedup",

@@ -17,6 +17,7 @@ from mlbench.speed import (
     MIN_PAIRS,
     NO_SPEEDUP,
     compare,
+    describe,
     measured_speedup,
     ratio_interval,
     speed_verdict,
@@ -34,6 +35,10 @@ def test_an_interval_that_includes_one_is_reported_as_no_measurable_speedup():
     est, lo, hi = ratio_interval([2.0, 2.1, 1.9], [1.0, 1.02, 0.98])  # clearly faster
     assert speed_verdict(lo, hi) == "faster" and 1.9 < est < 2.1
     assert speed_verdict(*ratio_interval([1.0, 1.0, 1.0], [2.0, 2.1, 1.9])[1:]) == "slower"
+    line = describe({"measured_speedup": 1.01, "measured_speedup_lo": 0.97,
+                     "measured_speedup_hi": 1.05, "measured_speedup_throughput": 0.99})
+    assert line == ("measured speedup batch 1: 1.01 [0.97, 1.05] no measurable speedup; "
+                    "batch: 0.99 [nan, nan] no measurable speedup")  # no interval: none
 
 
 def test_dense_against_itself_is_logged_with_its_interval_and_flag(lenet):
