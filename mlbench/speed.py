@@ -12,7 +12,9 @@ or ``max_pairs`` is reached; but never once the next pair would take measuring p
 ``budget_s`` (a prune run passes a share of its own time: measuring costs at most
 ``COST_SHARE`` of the run, warm-up and one pair per batch size apart), even before
 ``MIN_PAIRS``: with one pair there is no interval, which reads as no measurable
-speedup. An interval that includes 1 is "no measurable speedup".
+speedup. When one warm-up call of each model shows that even a warm-up, a calibration
+and one pair would pass the budget (a heavily loaded machine), nothing more is timed:
+the speedup is NaN, "not measured". An interval that includes 1 is "no measurable speedup".
 
 Threads are fixed for the whole measurement (``threads``, default: torch's current
 count) and logged. CUDA: samples are timed with CUDA events; elsewhere with
@@ -64,7 +66,7 @@ class Ratio:
     hi: float
     pairs: int  # interleaved (base, pruned) sample pairs
     calls: int  # forward calls per sample
-    base_s: float  # seconds per call, dense (median of its samples)
+    base_s: float  # seconds per call, dense (median of its samples); NaN: not measured
     pruned_s: float  # seconds per call, pruned
 
     @property
@@ -99,6 +101,9 @@ def describe(metrics: dict[str, float]) -> str:
         if f"measured_speedup{suffix}" not in metrics:
             continue
         est = metrics[f"measured_speedup{suffix}"]
+        if math.isnan(est):
+            parts.append(f"{where}: not measured (even one pair would pass the cost cap)")
+            continue
         lo = metrics.get(f"measured_speedup{suffix}_lo", math.nan)
         hi = metrics.get(f"measured_speedup{suffix}_hi", math.nan)
         parts.append(f"{where}: {est:.2f} [{lo:.2f}, {hi:.2f}] {speed_verdict(lo, hi)}")
@@ -182,7 +187,9 @@ def compare(
     with _measuring((base, pruned), threads or torch.get_num_threads()):
         fns = (lambda: base(x), lambda: pruned(x))
         for fn in fns:  # warm-up: caches, allocator, lazy initialization
-            sample(fn, 2)
+            sample(fn, 1)
+        if 3 * (time.perf_counter() - start) > budget_s:  # warm-up, autorange, one pair
+            return Ratio(math.nan, math.nan, math.nan, 0, 0, math.nan, math.nan)
         calls = max(_autorange(sample, fn) for fn in fns)
         times: tuple[list[float], list[float]] = ([], [])
         pair_s = 2 * MIN_SAMPLE_S

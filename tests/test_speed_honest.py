@@ -63,9 +63,11 @@ def test_the_cost_cap_holds_before_an_interval_and_threads_are_fixed(lenet):
     before = torch.get_num_threads()
     m = measured_speedup(lenet, copy.deepcopy(lenet), (1, 8, 8), 16, CPU, budget_s=0.0,
                          threads=1)
-    # no time left: one pair per batch size, no interval, so no measurable speedup
-    assert m["speed_pairs"] == 1 and m["speed_pairs_throughput"] == 1
-    assert math.isnan(m["measured_speedup_lo"]) and m["measurable_speedup"] == 0.0
+    # no time left: after one warm-up call each, nothing more is timed
+    assert m["speed_pairs"] == 0 and m["speed_pairs_throughput"] == 0
+    assert math.isnan(m["measured_speedup"]) and math.isnan(m["measured_speedup_lo"])
+    assert m["measurable_speedup"] == 0.0
+    assert describe(m).startswith("measured speedup batch 1: not measured")
     assert m["speed_threads"] == 1 and m["speed_budget_seconds"] == 0.0
     r = compare(lenet, copy.deepcopy(lenet), (1, 8, 8), 1, CPU)  # no cap: an interval
     assert r.pairs >= MIN_PAIRS and r.lo <= r.estimate <= r.hi
