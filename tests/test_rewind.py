@@ -93,3 +93,34 @@ def test_the_rewind_epoch_is_bounded_logged_and_hashed():
     assert one.flat()["rewind_epoch"] == 1
     plain = RunConfig()
     assert "rewind_epoch" not in plain.run_key() and "prune_at" not in plain.run_key()
+
+
+@pytest.mark.slow
+def test_prune_runs_rewind_through_the_recipe(tmp_path, monkeypatch):
+    """--rewind weights loads the base run's snapshot; --rewind lr replays its schedule."""
+    from mlflow import MlflowClient
+
+    from mlbench.cli import main
+    from tests.conftest import tiny_argv
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    common = {"prune_schedule": "iterative", "prune_rounds": 3, "epochs": 3,
+              "rewind_epoch": 1, "speed_repeats": 0}
+    for rewind in ("weights", "lr"):
+        assert main(["prune", *tiny_argv(rewind=rewind, **common), "--tracking-uri", uri]) == 0
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    trains = client.search_runs(ids, "tags.`mlbench.stage` = 'train'")
+    snap = [t for t in trains if t.data.params.get("base_rewind_epoch") == "1"]
+    assert len(snap) == 1  # the weights run's base saved epoch 1; the lr run's needs none
+    names = [a.path for a in client.list_artifacts(snap[0].info.run_id, "base_model")]
+    assert "base_model/rewind-epoch-1.safetensors" in names
+    runs = {r.data.params["rewind"]: r
+            for r in client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")}
+    assert runs["weights"].data.metrics["compression"] == pytest.approx(4.0, abs=0.01)
+    cfg = tiny(rewind="lr", base_epochs=TINY["base_epochs"],
+               **{k: v for k, v in common.items() if k != "speed_repeats"})
+    lrs = [m.value for m in client.get_metric_history(runs["lr"].info.run_id, "lr")]
+    # after each round's one epoch: the base schedule's lr at epoch k + 1 = 2 of 8
+    assert lrs == pytest.approx([cfg.base.lr * lr_factor(cfg.base, 2, 1)] * 3)
