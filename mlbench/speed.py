@@ -200,8 +200,8 @@ def compare(
         fns = (lambda: base(x), lambda: pruned(x))
         for done, fn in enumerate(fns, start=1):  # warm-up: caches, allocator, lazy init
             sample(fn, 1)
-            # warm-up, calibration and one pair cost about 3 warm-ups of both models
-            predicted = 3 * (time.perf_counter() - start) * len(fns) / done
+            # warm-up, calibration (a sample or two) and one pair: about 4 warm-ups of both
+            predicted = 4 * (time.perf_counter() - start) * len(fns) / done
             if predicted > budget_s:  # past the cap: stop here, before the other model
                 return Ratio(math.nan, math.nan, math.nan, 0, 0, math.nan, math.nan)
         calls = max(_autorange(sample, fn) for fn in fns)
