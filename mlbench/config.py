@@ -22,7 +22,12 @@ from mlbench.errors import ConfigError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 PRUNE_SCHEDULES = names("schedule")  # registered in mlbench/schedules/, read without torch
-REWINDS = ("lr", "weights")
+# issue 19: weights / lr as published (Frankle et al. 2020 / Renda et al. 2020, from
+# --rewind-epoch of the base training); finetune and dense_weights: what mlbench did
+# before under the names lr and weights (finetune stays the default: same numbers)
+REWINDS = ("finetune", "dense_weights", "weights", "lr")
+PRUNE_AT = ("trained", "init")  # issue 19: pruning after training, or at initialization
+INIT_CHECKS = ("none", "layer_shuffle", "reinit")  # Frankle et al. 2021's sanity checks
 
 
 # Upper bounds (issue 20): generous for real work, but a typo such as 1000000 rounds or a
@@ -120,11 +125,30 @@ class PruneConfig:
     prune_rounds: int = _opt(3, "iterative: prune + fine-tune rounds (at most --epochs); "
                              "gradual: pruning steps", ge=1, le=MAX_ROUNDS, schedule=True)
     rewind: str = _opt(
-        "lr", "iterative: each round restarts the LR schedule (lr, Renda et al.) and with "
-        "'weights' also resets surviving weights to the base model's (Frankle et al.)",
-        choices=REWINDS, schedule=True)
-    speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
-                              ge=0, le=100_000, result=False)
+        "finetune", "iterative: what each round starts from. finetune: the weights as they "
+        "are, the fine-tuning schedule restarted; dense_weights: surviving weights reset to "
+        "the final dense base's, schedule restarted; weights: surviving weights reset to "
+        "the base training's at --rewind-epoch, its schedule replayed from there (Frankle "
+        "et al. 2020); lr: weights kept, the base training's schedule replayed from "
+        "--rewind-epoch (Renda et al. 2020)", choices=REWINDS, schedule=True)
+    rewind_epoch: int = _opt(
+        0, "--rewind weights/lr: the base training's epoch k to rewind to (0: the seeded "
+        "initialization); at most --base-epochs", ge=0, le=MAX_EPOCHS)
+    prune_at: str = _opt(
+        "trained", "when to prune: trained (score the trained base, prune, fine-tune) or "
+        "init (score the base's seeded initial weights, prune, train from scratch with the "
+        "base recipe, as SNIP, GraSP and SynFlow were published)", choices=PRUNE_AT)
+    init_check: str = _opt(
+        "none", "--prune-at init: Frankle et al. 2021's sanity checks: layer_shuffle (same "
+        "layer-wise sparsity, kept weights shuffled within each layer) or reinit (same "
+        "masks, freshly drawn initial weights)", choices=INIT_CHECKS)
+    synflow_rounds: int = _opt(
+        100, "--prune-at init with synflow: data-free rounds, exponential schedule "
+        "(Tanaka et al.)", ge=1, le=10_000)
+    speed_repeats: int = _opt(
+        30, "most interleaved (dense, pruned) timing pairs per measured speedup, at least 3 "
+        "are taken; pairs stop once the 95 percent interval is within 2 percent or measuring "
+        "would cost 4 percent of the run (0: do not measure)", ge=0, le=100_000, result=False)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -206,6 +230,10 @@ class RunConfig:
                 f"--device must be one of auto, cpu, cuda, mps (or cuda:N), got {self.device!r}"
             )
         self.data.input_shape()
+        if self.prune.rewind in ("weights", "lr") and self.prune.rewind_epoch > self.base.epochs:
+            raise ConfigError(  # issue 19: the rewind point is an epoch of base training
+                f"--rewind-epoch must be <= --base-epochs ({self.base.epochs}), got "
+                f"{self.prune.rewind_epoch}")
 
     def _check_together(self) -> None:
         """Bounds that tie two options together (each alone was checked already)."""
@@ -220,8 +248,15 @@ class RunConfig:
                 f"round; allowed: 1 to {self.finetune.epochs} rounds, or more epochs")
 
     def base_key(self) -> dict[str, Any]:
-        """The fields that determine the dense base model (its reuse key)."""
+        """The fields that determine the dense base model (its reuse key).
+
+        A base that must save its weights at a rewind epoch (``--rewind weights``, k > 0)
+        has k in its key (issue 19): bases with different snapshots are distinct.
+        """
         data = {k: v for k, v in dataclasses.asdict(self.data).items() if k in _RESULT_DATA}
+        p = self.prune
+        if p.prune_schedule == "iterative" and p.rewind == "weights" and p.rewind_epoch > 0:
+            data["base_rewind_epoch"] = p.rewind_epoch
         return {
             **data,
             "model": self.model,
@@ -242,6 +277,14 @@ class RunConfig:
         if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in SCHEDULE_KEYS:
                 flat.pop(key)
+        # issue 19: new keys only where they change the numbers, so other hashes stay
+        if flat.get("rewind") not in ("weights", "lr"):
+            flat.pop("rewind_epoch")
+        if flat["prune_at"] == "trained":
+            for key in ("prune_at", "init_check", "synflow_rounds"):
+                flat.pop(key)
+        elif flat["strategy"] != "synflow":
+            flat.pop("synflow_rounds")
         return flat
 
     def run_hash(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from mlbench.checkpoint import Checkpointer, capture, restore
 from mlbench.config import OptimConfig
@@ -126,6 +127,8 @@ def fit(
     checkpoint: Checkpointer | None = None,
     dist: Dist = Dist(),
     compile: bool = False,
+    lr_schedule: Callable[[torch.optim.Optimizer, int], LRScheduler] | None = None,
+    on_state: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` for ``cfg.epochs`` epochs, holding ``masks`` if given.
 
@@ -138,7 +141,10 @@ def fit(
     is due (never after the last: the finished model is the result). Under data
     parallelism (``dist``) the model trains inside DistributedDataParallel, each rank on
     its part of every batch, and ``on_epoch`` gets the metrics reduced over the ranks.
-    ``compile`` trains a ``torch.compile``d model.
+    ``compile`` trains a ``torch.compile``d model. ``lr_schedule(optimizer, steps per
+    epoch)`` replaces the recipe's learning-rate schedule (a replayed one, for rewinding);
+    ``on_state(epoch, model, optimizer)`` sees the training state after each epoch (a
+    base model's rewind snapshot).
 
     Returns:
         The last epoch's metrics (empty when ``cfg.epochs`` is 0).
@@ -146,7 +152,9 @@ def fit(
     optimizer = build_optimizer(model, cfg)
     drop_last = len(train) > cfg.batch_size  # a batch of one breaks BatchNorm
     steps = train.num_batches(cfg.batch_size, drop_last=drop_last)
-    scheduler = build_scheduler(optimizer, cfg, steps)
+    # issue 19: a rewound round replays the base training's schedule instead
+    scheduler = (build_scheduler(optimizer, cfg, steps) if lr_schedule is None
+                 else lr_schedule(optimizer, steps))
     hold = MaskHold(model, optimizer, masks) if masks else None
     trained = compiled(dist.wrap(model), compile)  # evaluation runs the plain model
     history: list[dict[str, float]] = []
@@ -174,6 +182,8 @@ def fit(
             last.update({f"val_{k}": v for k, v in val_metrics.items()})
             last["lr"] = optimizer.param_groups[0]["lr"]
             history.append(dict(last))
+            if on_state is not None:  # issue 19: rewind snapshots
+                on_state(epoch, model, optimizer)
             if on_epoch is not None:
                 on_epoch(epoch, dict(last))
             if checkpoint is not None and epoch < cfg.epochs and checkpoint.due():

@@ -166,3 +166,15 @@ def load_masks(path: str | Path) -> Masks:
             f"{path}: masks must be bool tensors, {bad[0]!r} is {masks[bad[0]].dtype}"
         )
     return masks
+
+
+def shrink(scores: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
+    """Scores with every already-pruned weight below all others, so masks only shrink."""
+    if not masks:
+        return dict(scores)
+    out = {}
+    for name, s in scores.items():
+        s = s.float()
+        out[name] = torch.where(masks[name].to(s.device), s, torch.full_like(s, -torch.inf))
+    return out
+

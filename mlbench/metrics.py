@@ -120,6 +120,21 @@ def conv_linear_ops(rows: list[dict[str, object]]) -> dict[str, float]:
     }
 
 
+def smaller_network_ops(dense: nn.Module, pruned_rows: list[dict[str, object]],
+                        input_shape: tuple[int, ...]) -> dict[str, float]:
+    """The paper's convention for a channel-pruned (smaller dense) network (issue 19).
+
+    ``macs_conv_linear`` counts the dense base's Conv*d and Linear layers,
+    ``macs_conv_linear_nz`` the pruned network's own (its ``layer_table`` rows: every
+    weight kept), so ``speedup_conv_linear`` means what it means for masked runs.
+    """
+    dense_ops = conv_linear_ops(layer_table(dense, {}, input_shape))
+    mac_nz = conv_linear_ops(pruned_rows)["macs_conv_linear"]
+    mac = dense_ops["macs_conv_linear"]
+    return {"macs_conv_linear": mac, "macs_conv_linear_nz": mac_nz,
+            "speedup_conv_linear": mac / mac_nz if mac_nz else float("inf")}
+
+
 def _module_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
     """MACs of every leaf module by qualified name, from thop's per-layer tree."""
     from thop import profile

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mlbench import at_init, rewind
+from mlbench.at_init import prune_at_init as at_init_masks
 from mlbench.config import RunConfig, config_hash
 from mlbench.data import data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
@@ -39,7 +43,7 @@ from mlbench.progress import EpochProgress
 from mlbench.resume import TrackedCheckpoints, checkpointer
 from mlbench.schedules import Checkpoints, NoCheckpoints, Training, schedule_of
 from mlbench.setup import Setup, generator, score_batches, seeded
-from mlbench.speed import measured_speedup
+from mlbench.speed import COST_SHARE, MIN_PAIRS, measured_speedup
 from mlbench.tracking import BASE_HASH, BASE_MODEL, CONFIG_HASH, WEIGHTS, BaseModel
 
 if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
@@ -74,6 +78,7 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     if prune:
         schedule.check(setup)
         kind.check(setup, schedule)
+        at_init.check(cfg, kind.prunes_at_init)  # pruning at initialization: what it can do
     return setup
 
 
@@ -127,7 +132,8 @@ def train_base(setup: Setup, tracker: Tracker, tags: Mapping[str, str] | None = 
                     lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False)),
                 epochs=progress.wrap(range(1, cfg.base.epochs + 1)),
                 checkpoint=checkpointer(tracker, base_hash, model, dist),
-                dist=dist, compile=cfg.compile)
+                dist=dist, compile=cfg.compile,
+                on_state=rewind.snapshot_hook(cfg, tracker, dist.is_main))  # --rewind weights
         test = evaluate(model, setup.splits.test, cfg.base.batch_size, precision, dist=dist)
         tracker.log_metrics({"acc1": test["acc1"], "acc5": test["acc5"], "loss": test["loss"]})
         if not dist.is_main:
@@ -174,27 +180,39 @@ class Outcome:
 
 def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
              checkpoints: Checkpoints | None = None, progress: EpochProgress | None = None,
-             validation: bool = False) -> Outcome:
+             validation: bool = False,
+             rewind_to: Mapping[str, torch.Tensor] | None = None) -> Outcome:
     """Prune the base weights in ``setup.model`` and fine-tune along the run's schedule.
 
     ``on_epoch`` hears every fine-tuning epoch (it may raise to stop the run there);
-    ``checkpoints`` resume and keep the schedule's state (none: no checkpoints).
+    ``checkpoints`` resume and keep the schedule's state (none: no checkpoints);
+    ``rewind_to`` are the weights ``--rewind weights`` goes back to (``rewind.rewind_state``).
+    With ``--prune-at init`` the seeded initialization is pruned instead of the trained
+    base and the masked network trains from scratch with the base recipe (SNIP, GraSP and
+    SynFlow as published; ``mlbench/at_init.py``).
 
     Returns the final metrics of DESIGN.md: acc1, acc5, loss, base_/pre_ acc1/acc5
     (test split), sizes, MACs, both speedup conventions, measured speed. In
     ``validation`` mode (tuning) nothing reads the test split: the metrics are the last
     fine-tuning epoch's (``val_acc1``, ...), and no size or speed is measured.
     """
+    started = time.perf_counter()  # measuring speed may cost a share of what follows
     cfg, dist = setup.cfg, setup.dist
     kind, schedule = kind_of(cfg.prune.strategy), schedule_of(cfg.prune.prune_schedule)
     precision = Precision(setup.device, cfg.amp)
     batch, test = cfg.finetune.batch_size, setup.splits.test
+    from_init = cfg.prune.prune_at == "init"
     results: dict[str, float] = {}
     if not validation:
         results |= _prefixed("base_", evaluate(setup.model, test, batch, precision, dist=dist))
     dense = copy.deepcopy(setup.model)  # the base: rewinding, sizes, measured speed
     batches = score_batches(setup)  # the fixed scoring (calibration) batches
-    pruned = kind.prune(setup, batches)
+    if from_init:  # score the seeded init, prune it, then train it with the base recipe
+        pruned = Pruned(setup.model, at_init_masks(setup, batches))
+        trained = dataclasses.replace(setup, cfg=dataclasses.replace(cfg, finetune=cfg.base))
+    else:
+        pruned = kind.prune(setup, batches)
+        trained = setup
     setup.model = pruned.model
     if not validation:
         results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
@@ -204,9 +222,9 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         on_epoch(epoch, metrics)
         last.update(metrics)
 
-    training = Training(setup, kind, dense, batches, precision,
+    training = Training(trained, kind, dense, batches, precision,
                         checkpoints or NoCheckpoints(), heard,
-                        progress or EpochProgress("fine-tune", 0, enabled=False))
+                        progress or EpochProgress("fine-tune", 0, enabled=False), rewind_to)
     with seeded(cfg.seed):
         pruned = schedule.run(training, pruned)
     setup.model = pruned.model
@@ -216,15 +234,19 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         return Outcome(pruned, dense, dict(last))
     results |= evaluate(setup.model, test, batch, precision, dist=dist)
     sizes, rows = kind.sizes(setup, dense, pruned)
-    results |= sizes | _measure_speed(setup, dense, pruned)
-    results["train_epochs_total"] = cfg.base.epochs + cfg.finetune.epochs
+    budget = COST_SHARE * (time.perf_counter() - started)  # measuring: < 5% of the run
+    results |= sizes | _measure_speed(setup, dense, pruned, budget)
+    results["train_epochs_total"] = cfg.base.epochs + (0 if from_init else cfg.finetune.epochs)
     del results["base_loss"], results["pre_loss"]
     return Outcome(pruned, dense, results, rows)
 
 
-def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned) -> dict[str, float]:
+def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned,
+                   budget_s: float = float("inf")) -> dict[str, float]:
     """Measured speed of the dense base against the pruned network, on the kind's
-    kernels (empty if switched off, and on ranks other than the first)."""
+    kernels (empty if switched off, and on ranks other than the first), with its 95%
+    interval; measuring costs at most ``budget_s`` seconds (``--speed-repeats`` caps the
+    interleaved sample pairs)."""
     repeats = setup.cfg.prune.speed_repeats
     if repeats == 0 or not setup.dist.is_main:
         return {}
@@ -232,7 +254,7 @@ def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned) -> dict[str, 
     with torch.no_grad():
         return measured_speedup(base, model, setup.splits.info.input_shape,
                                 setup.cfg.finetune.batch_size, setup.device,
-                                repeats=repeats) | extra
+                                budget_s=budget_s, max_pairs=max(repeats, MIN_PAIRS)) | extra
 
 
 # -- 4. one tracked prune run -------------------------------------------------------------
@@ -264,12 +286,15 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
         })
         log_data(setup, tracker)
         load_base(setup, tracker, base)
+        from_init = cfg.prune.prune_at == "init"  # trains from scratch: the base's budget
         outcome = finetune(
             setup,
             on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch, wait=False),
             checkpoints=TrackedCheckpoints(tracker, run_hash, dist),
-            progress=EpochProgress(f"fine-tune {run_name(cfg)}", cfg.finetune.epochs,
-                                   enabled=dist.is_main))
+            progress=EpochProgress(
+                f"{'train' if from_init else 'fine-tune'} {run_name(cfg)}",
+                cfg.base.epochs if from_init else cfg.finetune.epochs, enabled=dist.is_main),
+            rewind_to=rewind.rewind_state(setup, tracker, base))
         if dist.is_main:
             _log_artifacts(tracker, setup, base, outcome)
             # per-image test predictions: the report's paired image statistics

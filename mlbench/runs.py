@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from mlbench._background import Background
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.device import pick_device
-from mlbench.distributed import Dist, from_env
+from mlbench.distributed import from_env
 from mlbench.recipe import (
     base_key_hash,
     base_run_name,
@@ -81,21 +81,19 @@ def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     """Check everything, then prune (obtaining the base model inside the prune run)."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
-    # import mlflow and open the store on a thread while prepare() reads the data and
-    # builds the model (issue 21); bad input still stops prepare() before any run starts
-    later = Background(lambda: _tracker(tracking, dist))
+    # import mlflow (seconds) on a thread while prepare() reads the data and builds the
+    # model; the store is opened only after prepare() passed, so bad input leaves no store
+    later = Background(_import_tracker)
     setup = prepare(cfg, dist=dist)
-    tracker = later.result()
+    tracker = later.result()(tracking) if dist.is_main else Follower(tracking)
     return prune(setup, tracker, lambda: obtain_base(setup, tracker))
 
 
-def _tracker(tracking: TrackingConfig, dist: Dist) -> Tracker | Follower:
-    """The main process's Tracker (imports mlflow, opens the store); a Follower elsewhere."""
-    if not dist.is_main:
-        return Follower(tracking)
-    from mlbench.tracking import Tracker  # imports mlflow
+def _import_tracker() -> type[Tracker]:
+    """The Tracker class: importing it imports mlflow."""
+    from mlbench.tracking import Tracker
 
-    return Tracker(tracking)
+    return Tracker
 
 
 __all__ = ["Once", "obtain_base", "run_prune", "run_train"]

@@ -117,7 +117,8 @@ def test_the_frame_is_what_the_runs_logged(store: Store):
             assert param_text(row[key]) == value or float(row[key]) == float(value), key
         for key in FINAL_METRICS:
             column = "compression_measured" if key == "compression" else key
-            assert row[column] == run.data.metrics[key], key
+            logged = run.data.metrics[key]  # NaN: speed not measured (issue 19's cost cap)
+            assert row[column] == logged or (math.isnan(row[column]) and math.isnan(logged)), key
         assert row["delta_acc1"] == run.data.metrics["acc1"] - run.data.metrics["base_acc1"]
         assert row["compression"] == float(run.data.params["compression"])  # the target
         assert row["seed"] == int(run.data.params["seed"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -27,10 +29,18 @@ def test_structured_and_scheduled_runs_log_measured_speed_and_reload(tmp_path, m
     m = channel.data.metrics
     assert m["compression"] == pytest.approx(4.0, rel=0.1)
     assert m["params_nz"] < m["params"] and m["macs_nz"] < m["macs"]
+    # issue 19: NaN when the run's cost cap left no time (a loaded machine): not measured
     for key in ("measured_speedup", "latency_ms", "base_latency_ms", "throughput",
-                "base_throughput", "speed_threads"):
-        assert m[key] > 0
-    assert m["measured_speedup"] == pytest.approx(m["base_latency_ms"] / m["latency_ms"])
+                "base_throughput"):
+        assert m[key] > 0 or math.isnan(m[key])
+    assert m["speed_threads"] > 0 and m["speed_seconds"] >= 0
+    lo, hi = m["measured_speedup_lo"], m["measured_speedup_hi"]  # NaN: one pair, no time
+    assert (lo <= m["measured_speedup"] <= hi) or (math.isnan(lo) and math.isnan(hi))
+    assert m["measurable_speedup"] == float(lo > 1 or hi < 1)
+    # issue 19: a channel run carries the paper's convention, like a masked one
+    assert m["speedup_conv_linear"] == pytest.approx(
+        m["macs_conv_linear"] / m["macs_conv_linear_nz"])
+    assert m["speedup_conv_linear"] > 1
     model = load_pruned(channel.info.run_id, uri)  # the public API: structure.json + weights
     assert not model.training
     assert sum(p.numel() for p in model.parameters()) == m["params_nz"]

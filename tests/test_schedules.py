@@ -34,8 +34,10 @@ def test_keep_sequences_fall_to_exactly_the_target():
     assert its == [500, 250, 125]  # each round halves: 8x over three rounds
     grad = gradual_keeps(1000, 100, 4)
     assert grad[-1] == 100 and grad == sorted(grad, reverse=True)
-    # Zhu & Gupta: s_t = s_f (1 - (1 - t/n)^3); t = 1 of 4 removes 1 - (3/4)^3 of the 900
-    assert grad[0] == 1000 - round(900 * (1 - 0.75**3))
+    # Zhu & Gupta: s_t = s_f (1 - (1 - t/n)^3) from s_0 = 0 (issue 19): t = 0..4
+    assert len(grad) == 5 and grad[0] == 1000
+    assert grad[1] == 1000 - round(900 * (1 - 0.75**3))
+    assert gradual_keeps(1000, 100, 0) == [100]  # no room for a ramp: prune at once
 
 
 def run(schedule: str, **extra: object):
@@ -71,10 +73,15 @@ def test_every_schedule_keeps_the_contract(schedule):
 
 def test_weight_rewinding_changes_the_weights_and_not_the_target():
     lr = run("iterative")[1]
-    weights = run("iterative", rewind="weights")[1]
+    weights = run("iterative", rewind="dense_weights")[1]
     assert weights.metrics["compression"] == lr.metrics["compression"]
     w1, w2 = lr.pruned.model.state_dict(), weights.pruned.model.state_dict()
     assert any(not torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_gradual_pruning_starts_dense():
+    _, _, seen, _ = run("gradual")
+    assert all(bool(m.all()) for m in seen[0].values())  # epoch 1 at s_0 = 0 (Zhu & Gupta)
 
 
 def test_one_shot_keeps_the_hash_it_had_and_other_schedules_change_it():

@@ -36,4 +36,8 @@ def run(args: argparse.Namespace) -> int:
     results = run_prune(cfg, tracking)
     if main_rank():
         print("  ".join(f"{k}={results[k]:.4g}" for k in SHOWN))
+        from mlbench.speed import describe  # issue 19: each interval, and what it says
+
+        if describe(results):
+            print(describe(results))
     return 0

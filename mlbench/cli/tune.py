@@ -10,6 +10,7 @@ from typing import Any
 from mlbench.cli._args import add_command, quiet_mlflow, split, unset_empty, values
 from mlbench.cli._checks import check_names
 from mlbench.config import RunConfig, TrackingConfig, check
+from mlbench.errors import ConfigError
 from mlbench.grid import DEFAULT_SEEDS, Grid, parse_list
 from mlbench.names import BASELINES
 from mlbench.options import TuneOptions, keys_of
@@ -68,9 +69,25 @@ def resolve(args: argparse.Namespace) -> TuneSettings:
                        "--seeds")
     check_names(cfg, strategies)
     Grid(strategies=strategies, seeds=seeds).check()  # the same bounds as a sweep's
+    _check_tunable(cfg)
     space = (parse_search_space(preset[SEARCH_SPACE], f"{project}: search_space")
              if SEARCH_SPACE in preset else default_search_space(cfg.finetune))
     return TuneSettings(opts, strategies, seeds, cfg, tracking, space, frozenset(own))
+
+
+def _check_tunable(cfg: RunConfig) -> None:
+    """What tuning does not do yet, refused in one line rather than tuned as something else.
+
+    A trial fine-tunes the base weights it is given; it has no base run to read a rewind
+    snapshot from, and ``--prune-at init`` trains with the base recipe, which the search
+    space (the fine-tuning recipe's) does not reach.
+    """
+    if cfg.prune.rewind in ("weights", "lr"):
+        raise ConfigError(f"tune: --rewind {cfg.prune.rewind} replays the base training, "
+                          "which trials cannot; tune with --rewind finetune or dense_weights")
+    if cfg.prune.prune_at == "init":
+        raise ConfigError("tune: --prune-at init trains with the base recipe, outside the "
+                          "search space; tune pruning after training (--prune-at trained)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -80,6 +80,9 @@ class Kind(ABC):
     #: True when ``prune`` can be called again with fewer kept weights, masks only
     #: shrinking (``keep``/``previous``): what iterative and gradual schedules need.
     repeatable: ClassVar[bool] = False
+    #: True when ``--prune-at init`` can score the seeded initialization with this kind's
+    #: strategies and train the masked network from scratch (``mlbench/at_init.py``).
+    prunes_at_init: ClassVar[bool] = False
 
     @abstractmethod
     def strategies(self) -> list[str]:

@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file
-from torch import Tensor, nn
+from torch import nn
 
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
@@ -27,7 +26,15 @@ from mlbench.kinds._contract import (
     ScheduleTraits,
     register_kind,
 )
-from mlbench.masks import Masks, allocate, apply_masks, keep_count, load_masks, save_masks
+from mlbench.masks import (
+    Masks,
+    allocate,
+    apply_masks,
+    keep_count,
+    load_masks,
+    save_masks,
+    shrink,
+)
 from mlbench.metrics import size_and_ops
 from mlbench.models import create_model
 from mlbench.setup import Batch, Setup, generator
@@ -37,15 +44,6 @@ MASKS_FILE = "masks.safetensors"
 WEIGHTS_FILE = "weights.safetensors"
 
 
-def shrink(scores: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
-    """Scores with every already-pruned weight below all others, so masks only shrink."""
-    if not masks:
-        return dict(scores)
-    out = {}
-    for name, s in scores.items():
-        s = s.float()
-        out[name] = torch.where(masks[name].to(s.device), s, torch.full_like(s, -torch.inf))
-    return out
 
 
 @register_kind("masks")
@@ -54,6 +52,7 @@ class MaskKind(Kind):
 
     files = (MASKS_FILE,)
     repeatable = True
+    prunes_at_init = True
 
     def strategies(self) -> list[str]:
         return [n for n in STRATEGIES.names() if strategy_kind(n) == self.name]

@@ -86,6 +86,7 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
     schedule = params.get("prune_schedule", "oneshot")
     if schedule != "oneshot":  # schedules side by side: one line each, in the same panel
         row["strategy"] = f"{row['strategy']}+{schedule}"
+    row["strategy"] += at_init_suffix(params)  # issue 19: at init, and its sanity checks
     row["tuned"] = tags.get(TUNED, "").lower() == "true"
     row["tune_run_id"] = tags.get(TUNE_RUN_ID, "")
     row["config_hash"] = tags.get(CONFIG_HASH, "")
@@ -98,6 +99,15 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
 
 
 _DEFAULTS = RunConfig().flat()
+
+
+def at_init_suffix(params: Mapping[str, str]) -> str:
+    """``+init`` for a run pruned at initialization, ``+init+layer_shuffle`` (the check's
+    name) for one of Frankle et al. 2021's sanity checks; empty after training."""
+    if params.get("prune_at", "trained") != "init":
+        return ""
+    check = params.get("init_check", "none")
+    return "+init" + ("" if check == "none" else f"+{check}")
 
 
 def _typed(key: str, text: str) -> Any:

@@ -25,6 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 
 from mlbench import catalog
 from mlbench.names import label as metric_label
+from mlbench.report.convention import speedup_column
 from mlbench.report.frame import STRATEGY_ORDER, strategy_rank
 
 matplotlib.use("Agg")  # harmless if already set; the report never opens a window
@@ -131,9 +132,13 @@ def dense_reference(runs: pd.DataFrame) -> Dense:
 
 
 def speedup_axis(summary: pd.DataFrame) -> str:
-    """The paper's conv+linear speedup where every row has it, else the whole model's."""
+    """The paper's conv+linear speedup where any row has it, else the whole model's.
+
+    issue 19: never a silent switch; ``mlbench.report.convention.speedup_column`` names
+    the runs without it (the figures call it on their runs).
+    """
     column = "speedup_conv_linear"
-    have = f"{column}_mean" in summary and summary[f"{column}_mean"].notna().all()
+    have = f"{column}_mean" in summary and summary[f"{column}_mean"].notna().any()
     return column if have else "speedup"
 
 
@@ -150,7 +155,7 @@ def accuracy_figure(summary: pd.DataFrame, runs: pd.DataFrame, title: str,
     dense = dense_reference(runs)
     metrics = ("delta_acc1", "delta_acc5") if delta else ("acc1", "acc5")
     style = styles(summary["strategy"])
-    speed = speedup_axis(summary)
+    speed = speedup_column(runs, f"figure {title!r}")  # one named convention, never silent
     lines = _lines(summary)
     seeds = [runs.loc[runs["recipe"].isin(line["recipe"])
                       & (runs["strategy"] == line["strategy"].iloc[0])] for _, line in lines]
@@ -203,7 +208,8 @@ def tuned_figure(tuned: pd.DataFrame, untuned: pd.DataFrame, runs: pd.DataFrame,
     axes = fig.subplots(1, 2, sharey=True)
     palette = colours([*tuned["strategy"], *untuned["strategy"]])
     tuned_strategies = set(tuned["strategy"])
-    for col, x in enumerate(("compression_measured", "speedup")):
+    speed = speedup_column(runs, f"figure {title!r}")  # issue 19: the same convention
+    for col, x in enumerate(("compression_measured", speed)):
         ax = axes[col]
         _reference(ax, dense_reference(runs), "acc1")
         for summary, style, suffix in ((untuned, "--", "untuned"), (tuned, "-", "tuned")):

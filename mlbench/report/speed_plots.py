@@ -11,7 +11,10 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlbench.names import label as label_of
+from mlbench.report.convention import speedup_column
 from mlbench.report.plots import _figure, log_ticks, styles
+from mlbench.report.speed_interval import NO_SPEEDUP_LABEL, draw_measured
 
 KIND_WORDS = {"masks": "masked", "n:m": "N:M", "channels": "channels"}
 
@@ -24,19 +27,22 @@ def has_speed(runs: pd.DataFrame) -> bool:
 def speed_figure(runs: pd.DataFrame, title: str) -> Figure:
     """Measured (batch 1) against theoretical speedup, and top-1 against measured speedup."""
     runs = runs[runs["measured_speedup"].notna()]
+    theory = speedup_column(runs, "speed figure")  # issue 19: one named convention
+    runs = runs[runs[theory].notna()]
     fig = _figure((10.0, 4.2))
     left, right = fig.subplots(1, 2)
     style = styles(runs["strategy"].unique())
     for strategy, part in sorted(runs.groupby("strategy", sort=False),
                                  key=lambda item: list(style).index(item[0])):
         label = f"{strategy} ({KIND_WORDS[style[strategy].kind]})"
-        kw = {"c": style[strategy].colour, "marker": style[strategy].marker, "label": label,
-              "s": 28}
-        left.scatter(part["speedup"], part["measured_speedup"], **kw)
-        right.scatter(part["measured_speedup"], part["acc1"], **kw)
-    top = max(runs["speedup"].max(), runs["measured_speedup"].max(), 1.0) * 1.1
+        colour, marker = style[strategy].colour, style[strategy].marker
+        # the paper's speedup convention; measured speedup with its interval
+        draw_measured(left, part, theory, "measured_speedup", colour, marker, label)
+        draw_measured(right, part, "measured_speedup", "acc1", colour, marker, label)
+    top = max(runs[theory].max(), runs["measured_speedup"].max(), 1.0) * 1.1
     left.plot([1, top], [1, top], "k--", lw=1, label="measured = theoretical")
-    left.set(xscale="log", yscale="log", xlabel="theoretical speedup (MACs / MACs kept)",
+    left.scatter([], [], s=28, facecolors="none", edgecolors="k", label=NO_SPEEDUP_LABEL)
+    left.set(xscale="log", yscale="log", xlabel=label_of(theory),
              ylabel="measured speedup (batch 1 latency)")
     right.set(xscale="log", xlabel="measured speedup (batch 1 latency)", ylabel="test top-1")
     for ax, which in ((left, "x"), (left, "y"), (right, "x")):

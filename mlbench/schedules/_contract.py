@@ -16,7 +16,7 @@ schedule names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -31,6 +31,7 @@ from mlbench.kinds import Kind, Pruned
 from mlbench.masks import Masks
 from mlbench.progress import EpochProgress
 from mlbench.registry import Registry
+from mlbench.rewind import SchedulerFactory
 from mlbench.setup import Batch, Setup
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -71,12 +72,17 @@ class Training:
     on_epoch: EpochHook = lambda epoch, metrics: None
     progress: EpochProgress = field(
         default_factory=lambda: EpochProgress("fine-tune", 0, enabled=False))
+    #: ``--rewind weights``: the base training's weights at the rewind epoch, which each
+    #: round of an iterative schedule goes back to (None: the dense base's, ``dense``)
+    rewind_to: Mapping[str, torch.Tensor] | None = None
 
     def fit(self, model: nn.Module, recipe: OptimConfig, epochs: range, masks: Masks | None,
             *, generator: torch.Generator, checkpoint: Checkpointer | None = None,
-            after: EpochHook = lambda epoch, metrics: None) -> dict[str, float]:
+            after: EpochHook = lambda epoch, metrics: None,
+            lr_schedule: SchedulerFactory | None = None) -> dict[str, float]:
         """Fine-tune ``model`` over ``epochs`` holding ``masks``; ``after`` follows
-        ``on_epoch`` after each epoch. Returns the last epoch's metrics."""
+        ``on_epoch`` after each epoch; ``lr_schedule`` replaces the recipe's schedule (a
+        replayed one, ``mlbench.rewind``). Returns the last epoch's metrics."""
         setup = self.setup
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -86,7 +92,8 @@ class Training:
         return fit(model, setup.splits.train, setup.splits.val, recipe, generator=generator,
                    precision=self.precision, masks=masks, augment=setup.cfg.data.augment,
                    on_epoch=self.progress.chain(on_epoch), epochs=self.progress.wrap(epochs),
-                   checkpoint=checkpoint, dist=setup.dist, compile=setup.cfg.compile)
+                   checkpoint=checkpoint, dist=setup.dist, compile=setup.cfg.compile,
+                   lr_schedule=lr_schedule)
 
 
 class Schedule(ABC):

@@ -1,7 +1,8 @@
 """Gradual (Zhu & Gupta 2017): one fine-tuning whose sparsity rises as it goes.
 
-The kept weights fall at the start of each of the first ``prune_rounds`` epochs along
-s_t = s_f (1 - (1 - t/n)^3), ending at exactly the run's target. The masks are updated
+The sparsity follows s_t = s_f (1 - (1 - t/n)^3), t = 0..n (n = ``prune_rounds``), set
+at the start of epochs 1..n+1: the ramp starts dense (s_0 = 0) as in the paper and ends
+at exactly the run's target. The masks are updated
 in place, so the training loop's mask hold (which keeps them by reference) follows, and
 the checkpoints of the one fine-tuning carry them.
 """
@@ -19,9 +20,14 @@ from mlbench.setup import generator
 
 
 def gradual_keeps(prunable: int, keep: int, steps: int) -> list[int]:
-    """Kept weights at each of ``steps`` steps: Zhu & Gupta's cubic ramp, ending at ``keep``."""
+    """Kept weights at t = 0..``steps``: Zhu & Gupta's cubic ramp from s_0 = 0 to ``keep``.
+
+    ``steps`` 0 prunes to ``keep`` at once (a one-epoch run has no room for a ramp).
+    """
+    if steps == 0:
+        return [keep]
     removed = prunable - keep
-    return [prunable - round(removed * (1 - (1 - t / steps) ** 3)) for t in range(1, steps + 1)]
+    return [prunable - round(removed * (1 - (1 - t / steps) ** 3)) for t in range(steps + 1)]
 
 
 def holding(extra: dict[str, Tensor]) -> Callable[[checkpoint.TrainState], str | None]:
@@ -44,7 +50,8 @@ class Gradual(Schedule):
         cfg, model = setup.cfg, setup.model
         model.load_state_dict(training.dense.state_dict())  # start again from the base
         epochs = cfg.finetune.epochs
-        steps = max(1, min(cfg.prune.prune_rounds, epochs - 1)) if epochs > 1 else 1
+        # n + 1 settings (s_0 = 0 first), the last at least one epoch before the end
+        steps = min(cfg.prune.prune_rounds, epochs - 1) if epochs > 1 else 0
         prunable, keep = kind.budget(setup)
         keeps = gradual_keeps(prunable, keep, steps)
         first = kind.prune(setup, training.batches, keep=keeps[0]).masks

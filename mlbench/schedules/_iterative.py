@@ -1,10 +1,12 @@
 """Iterative (Han et al.; Frankle et al.'s IMP): k rounds of prune, then fine-tune.
 
 The kept fraction of the prunable weights falls geometrically, so every round removes
-the same share of what is left, ending at exactly the run's target. Each round restarts
-the learning-rate schedule (LR rewinding, Renda et al. 2020); ``rewind=weights`` also
-resets the surviving weights to the base model's (weight rewinding to the start of
-fine-tuning, Frankle et al. 2019). The epochs are split over the rounds.
+the same share of what is left, ending at exactly the run's target. What a round starts
+from is ``--rewind`` (``mlbench/rewind.py``): ``finetune`` restarts the fine-tuning
+schedule; ``dense_weights`` also resets the survivors to the final dense base weights;
+``weights`` (Frankle et al. 2020) resets them to the base training's weights at
+``--rewind-epoch`` and replays its schedule from there; ``lr`` (Renda et al. 2020) keeps
+the weights and replays the base schedule. The epochs are split over the rounds.
 
 Checkpoints are written between rounds (weights, masks, random streams, the curve so
 far); an interrupted run resumes after the last round it finished.
@@ -21,6 +23,7 @@ from mlbench import checkpoint
 from mlbench.checkpoint import Checkpointer
 from mlbench.kinds import Pruned
 from mlbench.masks import Masks, apply_masks
+from mlbench.rewind import replay_recipe, replay_scheduler
 from mlbench.schedules._contract import Schedule, Training, register_schedule
 from mlbench.setup import generator
 
@@ -84,7 +87,9 @@ class Iterative(Schedule):
         setup, kind = training.setup, training.kind
         cfg, model = setup.cfg, setup.model
         model.load_state_dict(training.dense.state_dict())  # start again from the base
-        base_state = {k: v.clone() for k, v in training.dense.state_dict().items()}
+        # what --rewind weights / dense_weights reset the survivors to each round
+        rewind_to = training.rewind_to or training.dense.state_dict()
+        base_state = {k: v.clone() for k, v in rewind_to.items()}
         rounds = Rounds(training.checkpoints.open(model, holds=between_rounds),
                         generator(cfg.seed))
         done, masks = rounds.resume(model) or (0, None)
@@ -96,13 +101,15 @@ class Iterative(Schedule):
         for index, (kept, epochs) in enumerate(plan, start=1):
             if index > done:
                 masks = kind.prune(setup, training.batches, keep=kept, previous=masks).masks
-                if cfg.prune.rewind == "weights":
+                if cfg.prune.rewind in ("weights", "dense_weights"):
                     model.load_state_dict(base_state)
                     apply_masks(model, masks)
-                recipe = dataclasses.replace(cfg.finetune, epochs=epochs)
+                # weights / lr replay the base training's schedule from the rewind epoch
+                recipe = replay_recipe(cfg, dataclasses.replace(cfg.finetune, epochs=epochs))
                 training.fit(model, recipe, range(start + 1, start + epochs + 1), masks,
                              generator=rounds.generator,
-                             after=lambda _epoch, metrics: rounds.epoch_done(metrics))
+                             after=lambda _epoch, metrics: rounds.epoch_done(metrics),
+                             lr_schedule=replay_scheduler(cfg))
                 rounds.round_done(index, start + epochs, model, masks)
             start += epochs
         assert masks is not None

@@ -16,7 +16,11 @@ Example:
 
 from __future__ import annotations
 
-from mlbench.report.findings import _claims  # noqa: F401 - registers the paper's claims
+from mlbench.report.findings import (
+    _at_init,  # noqa: F401 - issue 19: Frankle et al. 2021's at-init claim
+    _claims,  # noqa: F401 - registers the paper's claims
+    _structure,  # noqa: F401 - issue 19: structured claims
+)
 from mlbench.report.findings._core import (
     CLAIMS,
     CONTRADICTED,

@@ -69,6 +69,7 @@ def layer_matches_global_at_speedup(runs: pd.DataFrame, ctx: Context) -> Finding
     """
     name = "layer_matches_global_at_speedup"
     column = speedup_column(runs)
+    runs = runs[runs[column].notna()]  # issue 19: runs without it are named, left out
     present = set(runs["strategy"])
     pairs = [(g, lay) for g, lay in ALLOCATION_PAIRS if {g, lay} <= present]
     distinct = [(g, lay) for g, lay in pairs if not same_speedups(runs, g, lay, column)]
@@ -95,9 +96,10 @@ def same_speedups(runs: pd.DataFrame, a: str, b: str, column: str) -> bool:
 
 
 def speedup_column(runs: pd.DataFrame) -> str:
-    """The paper's conv+linear speedup where every run logged it, else the whole model's."""
-    col = "speedup_conv_linear"
-    return col if col in runs and runs[col].notna().all() else "speedup"
+    """The paper's conv+linear speedup; runs without it are named on stderr (issue 19)."""
+    from mlbench.report.convention import speedup_column as convention
+
+    return convention(runs, "findings: speedup")
 
 
 @claim("random_is_worst", "random pruning is the worst strategy at every compression")
@@ -234,35 +236,5 @@ def _two_way(at_c: pd.DataFrame, metric: str) -> Paired | None:
                   math.nan, math.nan, math.nan, p, a_value=seed_range, b_value=strat_range)
 
 
-@claim("structured_beats_unstructured_at_measured_speedup",
-       "structured (channel) pruning beats unstructured pruning at fixed measured speedup")
-def structured_beats_unstructured(runs: pd.DataFrame, ctx: Context) -> Finding:
-    """channel_X - unstructured_Y at each channel run's measured speedup (issue 13).
-
-    Y's accuracy is interpolated per seed in log measured speedup between its own runs,
-    never extrapolated. Masked models run dense kernels, so their measured speedups
-    cluster near 1: a channel run faster than every unstructured run of its seed has no
-    counterpart, and the evidence says how many runs that left out.
-    """
-    from mlbench.catalog import names  # reads the source: no torch
-
-    if "measured_speedup" not in runs or runs["measured_speedup"].isna().all():
-        comparisons: list[Paired] = []
-        channel, others = [], []
-    else:
-        runs = runs[runs["measured_speedup"].notna()]
-        present = set(runs["strategy"])
-        channel = sorted(present & set(names("channel")))
-        others = sorted(present - set(channel))
-        comparisons = [c for s in channel for u in others
-                       for c in at_speedups(runs, s, u, ctx, "measured_speedup")]
-    finding = verdict_from("structured_beats_unstructured_at_measured_speedup", ctx,
-                           scope_of(runs), comparisons, min_groups=1,
-                           groups=len({c.where for c in comparisons}),
-                           group_word="measured speedup")
-    if channel and others:
-        fastest = runs[runs["strategy"].isin(others)]["measured_speedup"].max()
-        beyond = int((runs[runs["strategy"].isin(channel)]["measured_speedup"] > fastest).sum())
-        finding.evidence += (f"; {beyond} channel run(s) measured faster than every "
-                             f"unstructured run ({fastest:.2f}x)")
-    return finding
+# issue 19: structured against unstructured lives in _structure.py (one speedup
+# convention, equal theoretical speedup and equal accuracy, measured speedup beside).
