@@ -26,7 +26,7 @@ COMMON = {
 RUNS = {
     "oneshot": {"strategy": "global_weight"},
     "iterative": {"strategy": "layer_grad", "prune_schedule": "iterative", "prune_rounds": 2,
-                  "rewind": "weights"},
+                  "rewind": "dense_weights"},  # was "weights" before issue 19
     "gradual": {"strategy": "global_weight", "prune_schedule": "gradual", "prune_rounds": 2},
     "channel": {"strategy": "global_l1_channel", "compression": 2.0},
 }
