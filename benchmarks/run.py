@@ -49,6 +49,7 @@ def sections() -> dict[str, ModuleType]:
     import finetune_throughput
     import loader_speed
     import mask_speed
+    import memory
     import report_section
     import shrinkbench_section
     import startup
@@ -65,6 +66,7 @@ def sections() -> dict[str, ModuleType]:
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
         "structured": structured_speed,
         "shrinkbench": shrinkbench_section,  # skipped without --shrinkbench PATH
+        "memory": memory,
     }
 
 

@@ -146,6 +146,10 @@ def compare(checkout: Path, pairs: int, threads: int, workers: int, work: Path) 
                      "mlbench_cpu": got["mlbench"][1], "shrinkbench_wall": got["shrinkbench"][0],
                      "shrinkbench_cpu": got["shrinkbench"][1], "load_before": load,
                      "load_after": os.getloadavg()[0]})
+        r = rows[-1]
+        print(f"pair {i + 1}: mlbench {r['mlbench_wall']:.2f} s / {r['mlbench_cpu']:.2f} CPU-s, "
+              f"ShrinkBench {r['shrinkbench_wall']:.2f} s / {r['shrinkbench_cpu']:.2f} CPU-s, "
+              f"load {r['load_before']:.2f}", file=sys.stderr, flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in
            ("mlbench_wall", "mlbench_cpu", "shrinkbench_wall", "shrinkbench_cpu")}
     ratios = [r["mlbench_wall"] / r["shrinkbench_wall"] for r in rows]

@@ -1,0 +1,85 @@
+"""Peak memory of a default digits prune run against ``import torch, mlflow`` (target 1.1x).
+
+Each is one child process in a fresh temp folder (a fresh sqlite store for the run); its
+peak resident set size comes from ``os.wait4``'s rusage of that child alone (what
+``/usr/bin/time -v`` prints as "Maximum resident set size"). Quick mode runs 1 base and 1
+fine-tuning epoch instead of the defaults (20 and 5): peak memory is reached before the
+epochs add anything.
+
+Run:
+    python benchmarks/memory.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import Figure, Section, load1
+
+REPO = Path(__file__).resolve().parents[1]
+TITLE = "Peak memory of a prune run"
+TARGET = 1.1
+BASELINE = "import torch, mlflow"
+
+
+def peak_mb(argv: list[str], cwd: Path) -> float:
+    """Peak RSS (MB) of one child process; raises if it fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} exited {proc.returncode}: {err[-1500:]}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(quick: bool) -> dict[str, float]:
+    """Peak RSS of the baseline and of the prune run, in MB."""
+    epochs = ["--epochs", "1", "--base-epochs", "1"] if quick else []
+    with tempfile.TemporaryDirectory(prefix="mlbench-memory-") as tmp:
+        folder = Path(tmp)
+        baseline = peak_mb([sys.executable, "-c", BASELINE], folder)
+        run = peak_mb([sys.executable, "-m", "mlbench", "prune", *epochs, "--tracking-uri",
+                       f"sqlite:///{folder / 'mlflow.db'}"], folder)
+    return {"prune_mb": run, "baseline_mb": baseline, "ratio": run / baseline}
+
+
+def section(quick: bool) -> Section:
+    """The suite's section (ratio: the baseline's peak over the run's, 1/1.1 = 0.91 at
+    the target)."""
+    before = load1()
+    m = measure(quick)
+    fig = Figure("peak RSS of `python -m mlbench prune` (digits, defaults)", m["prune_mb"],
+                 m["baseline_mb"], f"`python -c \"{BASELINE}\"`", unit="MB",
+                 target=f"run <= {TARGET}x the baseline (ratio >= {1 / TARGET:.2f})",
+                 ratio=m["baseline_mb"] / m["prune_mb"])
+    return Section(TITLE, [fig], [f"`python benchmarks/memory.py{' --quick' if quick else ''}`:"
+                                  f" the run peaks at {m['ratio']:.3f}x the baseline."],
+                   (before, load1()))
+
+
+def main() -> int:
+    """Measure, print, exit 1 when the run peaks above 1.1x the baseline."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 base and 1 fine-tuning epoch")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    m = measure(args.quick)
+    print(f"prune peak {m['prune_mb']:.0f} MB, `{BASELINE}` {m['baseline_mb']:.0f} MB: "
+          f"{m['ratio']:.3f}x (target {TARGET}x), load average {load1():.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(m))
+    return 0 if m["ratio"] <= TARGET else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
