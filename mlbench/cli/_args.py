@@ -11,7 +11,8 @@ from mlbench.config import RunConfig, TrackingConfig
 from mlbench.options import Option, command_options
 
 EXIT_BAD_INPUT = 2
-TRACKING_KEYS = ("tracking_uri", "experiment", "register", "checkpoint_every", "log_model")
+TRACKING_KEYS = ("tracking_uri", "experiment", "register", "checkpoint_every", "log_model",
+                 "give_up")  # issue 20: --give-up
 
 
 class Parser(argparse.ArgumentParser):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow import MlflowClient
 
-from mlbench.tracking._sender import Link
+from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CHECKPOINT_DIR, CHECKPOINT_EPOCH, CHECKPOINT_KEY, SET_ASIDE
 
 if TYPE_CHECKING:  # the report reads runs without torch
@@ -32,18 +32,21 @@ def checkpoint_key(config_hash: str, state: Mapping[str, Tensor]) -> str:
 class Checkpoints:
     """Writes checkpoints of the active run and finds the one to resume from."""
 
-    def __init__(self, client: MlflowClient, link: Link) -> None:
+    def __init__(self, client: MlflowClient, link: Link, sender: Sender) -> None:
         self.client = client
         self.link = link
+        self.sender = sender
 
     def log(self, path: Path, epoch: int, key: str) -> None:
-        """Upload a training checkpoint (replacing the last one) and tag its epoch and key."""
-        from mlflow.entities import RunTag
+        """Upload a training checkpoint (replacing the last one) and tag its epoch and key.
 
+        Returns once the file is copied into the outbox: the background sender uploads
+        it, then tags it, so the training thread never waits on the server; a newer
+        checkpoint replaces one still waiting.
+        """
         run_id = mlflow.active_run().info.run_id
-        self.link.call(self.client.log_artifact, run_id, str(path), CHECKPOINT_DIR)
-        self.link.call(self.client.log_batch, run_id, tags=[
-            RunTag(CHECKPOINT_EPOCH, str(epoch)), RunTag(CHECKPOINT_KEY, key)])
+        self.sender.send_file(run_id, path, CHECKPOINT_DIR, slot=CHECKPOINT_DIR,
+                              tags={CHECKPOINT_EPOCH: str(epoch), CHECKPOINT_KEY: key})
 
     def find(self, key: str) -> tuple[str, int] | None:
         """The unfinished run with a checkpoint of ``key`` that got furthest, and its epoch.

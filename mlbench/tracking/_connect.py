@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -48,8 +49,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(
-            f"--tracking-uri {uri}: no MLflow server answers there ({reason}); start one with "
-            "`mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
+            f"--tracking-uri {redact(uri)}: no MLflow server answers there ({reason}); start "
+            "one with `mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
             "./mlflow.db"
         ) from None
     _check_credentials(uri, timeout)
@@ -72,14 +73,49 @@ def _check_credentials(uri: str, timeout: float) -> None:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             reply.read()
     except urllib.error.HTTPError as exc:
+        if exc.code >= 500:  # issue 20: a server whose API fails is no server to start on
+            body = exc.read().decode(errors="replace").strip().splitlines()
+            raise ConfigError(
+                f"--tracking-uri {redact(uri)}: the server answers but its API fails (HTTP "
+                f"{exc.code}{': ' + redact(body[0])[:120] if body else ''}); fix the server "
+                "(its log says why) or point --tracking-uri at another") from None
         if exc.code in (401, 403):
             given = "were refused" if user is not None or token else "are missing"
             raise ConfigError(
-                f"--tracking-uri {uri}: the server asks for credentials and they {given} "
+                f"--tracking-uri {redact(uri)}: the server asks for credentials and they {given} "
                 f"(HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
             ) from None
     except (urllib.error.URLError, OSError):
         return  # reachable a moment ago: the run's own retries deal with a blip
+
+
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*):(?P<secret>[^@\s/]+)@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd|token)=)(?P<secret>[^&\s]+)",
+                             re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URI in it shown as ``***``.
+
+    Example:
+        >>> redact("postgresql://mlbench:s3cret@db/optuna")
+        'postgresql://mlbench:***@db/optuna'
+    """
+    text = _PASSWORD.sub(r"\g<head>:***@", text)
+    return _QUERY_PASSWORD.sub(r"\g<head>***", text)
+
+
+def has_password(text: str) -> bool:
+    """Does ``text`` hold a URI with a password in it?"""
+    return redact(text) != text
+
+
+def warn_password(where: str, text: str) -> None:
+    """One line on stderr when ``text`` (given as ``where``) carries a password."""
+    if has_password(text):
+        print(f"mlbench: warning: {where} {redact(text)} carries a password, which `ps` and "
+              "`mlflow run`'s params show; pass it as PGPASSWORD or ~/.pgpass (databases) or "
+              "MLFLOW_TRACKING_PASSWORD (tracking server) instead", file=sys.stderr, flush=True)
 
 
 def quiet() -> None:
@@ -90,4 +126,4 @@ def quiet() -> None:
         logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
 
 
-__all__ = ["check_reachable", "quiet", "resolve_uri"]
+__all__ = ["check_reachable", "has_password", "quiet", "redact", "resolve_uri", "warn_password"]

@@ -25,7 +25,12 @@ from mlbench.base import registered_name, train_base
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
-from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.errors import (  # issue 20: Tracking*
+    ConfigError,
+    SweepIncomplete,
+    TrackingRefused,
+    TrackingUnavailable,
+)
 from mlbench.masks import keep_count
 from mlbench.pipeline import base_key_hash, prepare, prune, run_name
 from mlbench.progress import CellProgress
@@ -187,6 +192,8 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
                 progress.done = max(len(cells) - 1, progress.done)  # all workers' cells
                 progress.cell(line)
             ran += 1
+        except (TrackingUnavailable, TrackingRefused):  # issue 20: no cell can be tracked
+            raise
         except Exception as exc:  # noqa: BLE001 - one failing item must not stop the sweep
             if dist.enabled:
                 raise
