@@ -9,6 +9,7 @@ cell resumes the furthest checkpoint of its key, and the interrupted run is mark
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,17 @@ class Checkpoints:
                    key=lambda r: (int(r.data.tags[CHECKPOINT_EPOCH]), r.info.start_time),
                    default=None)
         return None if best is None else (best.info.run_id, int(best.data.tags[CHECKPOINT_EPOCH]))
+
+    def say_resumed(self, run_id: str, epoch: int, rounds: int | None = None) -> None:
+        """One line: the active run continues ``run_id``'s checkpoint (a resume, not a
+        restart), from ``epoch`` (after ``rounds`` rounds of a schedule)."""
+        active = mlflow.active_run()
+        name = self.link.call(self.client.get_run, active.info.run_id).info.run_name \
+            if active is not None else "the run"
+        after = f"after round {rounds} (epoch {epoch})" if rounds is not None else \
+            f"after epoch {epoch}"
+        print(f"mlbench: {name} resumes from the checkpoint of run {run_id}, {after}",
+              file=sys.stderr, flush=True)
 
     def set_aside(self, run_id: str, reason: str) -> None:
         """Never resume from ``run_id``'s checkpoint again (tagged with ``reason``)."""

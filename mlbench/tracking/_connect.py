@@ -41,6 +41,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """
     if not uri.startswith(("http://", "https://")):
         return
+    shown = redact(uri)
+    uri, in_uri = _split_user(uri)  # issue 20: http://USER:PASSWORD@HOST works (discouraged)
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
             reply.read()
@@ -49,23 +51,39 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(
-            f"--tracking-uri {redact(uri)}: no MLflow server answers there ({reason}); start "
+            f"--tracking-uri {shown}: no MLflow server answers there ({reason}); start "
             "one with `mlflow server --host 127.0.0.1 --port 5000` or leave the option out to use "
             "./mlflow.db"
         ) from None
-    _check_credentials(uri, timeout)
+    _check_credentials(uri, timeout, in_uri, shown)
 
 
-def _check_credentials(uri: str, timeout: float) -> None:
+def _split_user(uri: str) -> tuple[str, tuple[str, str] | None]:
+    """``uri`` without its ``USER:PASSWORD@``, and that pair (None if it has none)."""
+    found = re.match(r"(https?://)([^:/@\s]+):([^@\s/]*)@(.*)", uri)
+    if found is None:
+        return uri, None
+    scheme, user, password, rest = found.groups()
+    from urllib.parse import unquote
+
+    return scheme + rest, (unquote(user), unquote(password))
+
+
+def _check_credentials(uri: str, timeout: float, in_uri: tuple[str, str] | None = None,
+                       shown: str | None = None) -> None:
     """One API call with the user's credentials: HTTP 401/403 is bad input."""
     import base64
 
+    shown = shown or redact(uri)
     request = urllib.request.Request(
         uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+    if in_uri is not None:
+        user, password = in_uri
     if user is not None:
-        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        pair = f"{user}:{password}".encode()
         request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     elif token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -76,13 +94,13 @@ def _check_credentials(uri: str, timeout: float) -> None:
         if exc.code >= 500:  # issue 20: a server whose API fails is no server to start on
             body = exc.read().decode(errors="replace").strip().splitlines()
             raise ConfigError(
-                f"--tracking-uri {redact(uri)}: the server answers but its API fails (HTTP "
+                f"--tracking-uri {shown}: the server answers but its API fails (HTTP "
                 f"{exc.code}{': ' + redact(body[0])[:120] if body else ''}); fix the server "
                 "(its log says why) or point --tracking-uri at another") from None
         if exc.code in (401, 403):
             given = "were refused" if user is not None or token else "are missing"
             raise ConfigError(
-                f"--tracking-uri {redact(uri)}: the server asks for credentials and they {given} "
+                f"--tracking-uri {shown}: the server asks for credentials and they {given} "
                 f"(HTTP {exc.code}); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
             ) from None
     except (urllib.error.URLError, OSError):

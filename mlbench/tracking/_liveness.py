@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -160,5 +161,32 @@ def reap(client: Any, link: Any, experiment_ids: Iterable[str],  # noqa: ANN401
     return dead
 
 
+def reap_store(uri: str) -> list[str]:
+    """``reap`` for a reader of the store (the report): on a local sqlite store the RUNNING
+    runs are read with one SQL query, and MLflow is asked only if one of them is dead."""
+    from mlbench.tracking._sqlite_runs import sqlite_path
+
+    path = sqlite_path(uri)
+    if path is not None:
+        sql = ("SELECT r.run_uuid, o.value, (SELECT h.value FROM tags h WHERE h.run_uuid = "
+               "r.run_uuid AND h.key = ?) FROM runs r JOIN tags o ON o.run_uuid = r.run_uuid "
+               "AND o.key = ? WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'")
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                rows = db.execute(sql, (HEARTBEAT, OWNER)).fetchall()
+        except sqlite3.Error:
+            rows = None
+        now = time.time()
+        if rows is not None and not any(dead_because(o, h, now) for _, o, h in rows):
+            return []
+    from mlflow import MlflowClient
+
+    from mlbench.tracking._sender import Link
+
+    client = MlflowClient(uri)
+    link = Link(uri)
+    return reap(client, link, [e.experiment_id for e in link.call(client.search_experiments)])
+
+
 __all__ = ["FAILED_REASON", "HEARTBEAT", "OWNER", "Heartbeat", "dead_because", "owner_tag",
-           "reap"]
+           "reap", "reap_store"]

@@ -17,6 +17,7 @@ and any other is failed, unrun, as a duplicate when a worker takes it.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import warnings
@@ -205,6 +206,7 @@ class WorkQueue:
                 self.storage.set_trial_user_attr(trial._trial_id, DUPLICATE, True)
                 self.study.tell(trial.number, state=TrialState.FAIL)
                 continue
+            _say_retaken(trial, trials)  # issue 20: a resume, not a restart, is said so
             return job
         return None
 
@@ -235,6 +237,20 @@ class WorkQueue:
 
     def _trials(self) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
+
+
+def _say_retaken(trial: FrozenTrial, trials: list[FrozenTrial]) -> None:
+    """One line when ``trial`` redoes an item another try left (issue 20)."""
+    before = trial.system_attrs.get("failed_trial")
+    if before is None:
+        return
+    old = next((t for t in trials if t.number == before), None)
+    error = old.user_attrs.get(ERROR) if old is not None else None
+    why = f"its try failed ({error})" if error else \
+        "its worker died (no heartbeat for the grace period)"
+    run = trial.user_attrs.get(RUN_ID)
+    print(f"mlbench: taking {trial.user_attrs[KEY]} again: {why}"
+          + (f"; run {run} was doing it" if run else ""), file=sys.stderr, flush=True)
 
 
 def drain(queue: WorkQueue, do: Callable[[Job], None], max_poll_s: float = 5.0) -> int:

@@ -165,7 +165,7 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
 def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -> int:
     """Take and do items until none is waiting or held by a live worker; return how many
     this worker did. An item that fails is reported in one line and re-queued."""
-    ran, wait = 0, 0.5
+    ran, wait, said_waiting = 0, 0.5, False
     progress = CellProgress(sum(1 for k in plan.items if k.startswith("cell:")))
     while True:
         state = queue.progress()
@@ -175,10 +175,15 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
         if job is None:
             if not (state.running or state.waiting):
                 break
+            if not said_waiting and state.running:  # issue 20: say why nothing happens
+                print(f"mlbench: waiting for {', '.join(sorted(state.running))}, held by "
+                      "other workers (a dead worker's item comes back after the grace "
+                      "period)", file=sys.stderr, flush=True)
+                said_waiting = True
             time.sleep(wait)  # poll: live workers hold the rest; dead ones' come back
             wait = min(2 * wait, _MAX_POLL_S)
             continue
-        wait = 0.5
+        wait, said_waiting = 0.5, False
         try:
             with job:
                 base = None
