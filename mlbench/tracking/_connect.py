@@ -25,6 +25,7 @@ def resolve_uri(uri: str | None) -> str:
     resolved against the current directory now, so subprocesses agree on it.
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    uri = _credentials_to_env(uri)
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
     if "://" not in uri:
@@ -56,6 +57,18 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             "./mlflow.db"
         ) from None
     _check_credentials(uri, timeout, in_uri, shown)
+
+
+def _credentials_to_env(uri: str) -> str:
+    """An http(s) URI's ``USER:PASSWORD@`` moved into MLFLOW_TRACKING_USERNAME/PASSWORD
+    (where MLflow reads them), so that no line MLflow or mlbench prints shows them (issue
+    20); one warning line says so. Other URIs are returned as they are."""
+    bare, pair = _split_user(uri)
+    if pair is None:
+        return uri
+    warn_password("--tracking-uri", uri)
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = pair
+    return bare
 
 
 def _split_user(uri: str) -> tuple[str, tuple[str, str] | None]:
@@ -128,9 +141,13 @@ def has_password(text: str) -> bool:
     return redact(text) != text
 
 
+_WARNED: set[str] = set()  # one line per URI and process
+
+
 def warn_password(where: str, text: str) -> None:
     """One line on stderr when ``text`` (given as ``where``) carries a password."""
-    if has_password(text):
+    if has_password(text) and redact(text) not in _WARNED:
+        _WARNED.add(redact(text))
         print(f"mlbench: warning: {where} {redact(text)} carries a password, which `ps` and "
               "`mlflow run`'s params show; pass it as PGPASSWORD or ~/.pgpass (databases) or "
               "MLFLOW_TRACKING_PASSWORD (tracking server) instead", file=sys.stderr, flush=True)

@@ -57,8 +57,8 @@ class Tracker:
 
     def __init__(self, cfg: TrackingConfig) -> None:
         self.cfg = cfg
-        self.uri = resolve_uri(cfg.tracking_uri)
-        warn_password("--tracking-uri", self.uri)
+        self.uri = resolve_uri(cfg.tracking_uri)  # credentials moved to the environment
+        warn_password("--tracking-uri", self.uri)  # e.g. a database URI's
         check_reachable(self.uri)
         open_store(self.uri)  # a fresh sqlite store: its schema made once, under a lock
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # nested processes agree with us
