@@ -41,6 +41,7 @@ def sections() -> dict[str, ModuleType]:
     """Short name -> the benchmark's module (its ``TITLE`` and ``section(quick)``), in the
     order they run."""
     import end_to_end
+    import fault_table
     import finetune_throughput
     import loader_speed
     import mask_speed
@@ -58,6 +59,7 @@ def sections() -> dict[str, ModuleType]:
         "e2e": end_to_end,
         "report": report_section,  # SLOT: benchmarks/report_speed.py, when it exists
         "structured": structured_speed,
+        "faults": fault_table,  # issue 20: every fault, counted (minutes: --only faults)
     }
 
 

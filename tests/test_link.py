@@ -96,3 +96,30 @@ def test_a_password_in_the_uri_is_never_printed(capsys):
     err = capsys.readouterr().err
     assert "hunter2" not in err and "worker:***@tracking" in err
     assert redact("postgresql+psycopg://u:p%40ss@db:5432/o") == "postgresql+psycopg://u:***@db:5432/o"
+
+
+def test_no_password_reaches_a_param_or_tag_and_a_given_one_is_named(tmp_path, capsys):
+    """`mlflow run -P storage=postgresql://u:PW@...` logs the value before mlbench starts:
+    mlbench says so in one line; whatever mlbench logs itself shows the password as ***."""
+    import mlflow
+
+    from mlbench.config import TrackingConfig
+    from mlbench.tracking import Tracker
+
+    secret = "pw-9876-secret"  # noqa: S105 - a test's
+    url = f"postgresql://mlbench:{secret}@db.example.com/optuna"
+    tracker = Tracker(TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"))
+    with tracker.run("sweep", "sweep-x", {"mlbench.storage": url}) as run_id:
+        mlflow.log_param("storage_given", url)  # as `mlflow run -P` would have
+        tracker.log_params({"storage": url, "storage_given": url})
+        tracker.set_tags({"mlbench.queue": url})
+    tracker.log_to(run_id, params={"queue": url})
+    run = MlflowClient(tracker.uri).get_run(run_id)
+    mine = {**{k: v for k, v in run.data.params.items() if k != "storage_given"},
+            **run.data.tags}
+    assert not [v for v in mine.values() if secret in v]
+    assert run.data.params["storage"] == "postgresql://mlbench:***@db.example.com/optuna"
+    err = capsys.readouterr().err
+    assert secret not in err
+    (line,) = [x for x in err.splitlines() if "carries a password" in x]
+    assert "-P storage_given" in line and "PGPASSWORD" in line
