@@ -121,7 +121,12 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
     tracker = Tracker(tracking)
     plan.sweep_run_id = _wait_for(queue, SWEEP, plan, tracker, dist)
     children = _spawn(workers - 1, plan, tracking, spec, grace_s)
-    ran = work(queue, plan, tracker, dist)
+    try:
+        ran = work(queue, plan, tracker, dist)
+    except (TrackingUnavailable, TrackingRefused):  # issue 20: no worker here can track
+        for child in children:
+            child.terminate()  # their runs are marked FAILED by the next command
+        raise
     for child in children:
         child.join()
     progress = queue.progress()
@@ -302,7 +307,16 @@ def _spawn(count: int, plan: _Plan, tracking: TrackingConfig, spec: StorageSpec,
 
 def _child(plan: _Plan, tracking: TrackingConfig, spec: StorageSpec, grace_s: int) -> None:
     quiet()
-    work(open_queue(spec, plan.study, grace_s), plan, Tracker(tracking))
+    try:
+        work(open_queue(spec, plan.study, grace_s), plan, Tracker(tracking))
+    except (TrackingUnavailable, TrackingRefused, KeyboardInterrupt) as exc:  # issue 20
+        from mlbench.tracking import given_up
+
+        failure = given_up()
+        if isinstance(exc, KeyboardInterrupt) and failure is None:
+            raise
+        print(f"mlbench sweep: {failure or exc}", file=sys.stderr, flush=True)  # one line
+        sys.exit(1)
 
 
 __all__ = ["DEFAULT_GRACE_S", "SweepSummary", "open_queue", "run_sweep", "work"]
