@@ -133,7 +133,12 @@ def kill_row(name: str, argv: list[str], stage: str, units: int, tries: int, wit
             uri = f"sqlite:///{folder / 'mlflow.db'}"
             ended += not _kill_at_random(argv, folder, uri, rng, within_s)
             rerun = _run(argv, folder, uri)
-            finished, running = _count(uri, stage, key)
+            try:
+                finished, running = _count(uri, stage, key)
+            except Exception as exc:  # noqa: BLE001 - a broken store: counted, shown
+                row.add(lost=units, traceback=True)
+                row.note = f"store unreadable: {str(exc).splitlines()[0][:100]}"
+                continue
             row.add(lost=max(0, units - len(finished)),
                     duplicated=sum(c - 1 for c in finished.values() if c > 1),
                     running=running, traceback="Traceback" in rerun.stderr)
