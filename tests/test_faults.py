@@ -5,6 +5,7 @@ API turns to HTTP 500 (a real forwarding proxy in front of a real server), kill 
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -230,3 +231,23 @@ def test_several_processes_open_one_fresh_sqlite_store_together(tmp_path):
     assert [p.returncode for p in procs] == [0] * 4, [err[-2000:] for _, err in results]
     assert {out.strip() for out, _ in results} == {"0"}
     assert Path(f"{tmp_path / 'fresh.db'}.lock").exists()
+
+
+def test_a_run_is_dead_when_its_process_is_gone_or_its_far_heartbeat_stopped():
+    """On the owner's host the process itself is checked (no clock); from another host
+    only a heartbeat older than the grace counts."""
+    from mlbench.tracking._liveness import dead_because, owner_tag
+
+    now = time.time()
+    assert dead_because(owner_tag(), f"{now - 10**6:.0f}", now) is None  # alive: this one
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host, boot, _, _ = owner_tag().split("|")
+    dead = f"{host}|{boot}|{int(gone.stdout)}|12345"
+    assert "is gone" in dead_because(dead, f"{now:.0f}", now)  # a fresh beat changes nothing
+    reused = f"{host}|{boot}|{os.getpid()}|1"  # this pid, but started at another time
+    assert "another's now" in dead_because(reused, f"{now:.0f}", now)
+    far = f"other-host|{boot}|{os.getpid()}|1"
+    assert dead_because(far, f"{now - 60:.0f}", now, grace_s=600) is None
+    assert "no heartbeat from other-host" in dead_because(far, f"{now - 601:.0f}", now,
+                                                          grace_s=600)
