@@ -346,8 +346,8 @@ def preset_row() -> Row:
     return row
 
 
-def rows(quick: bool, seed: int = 0) -> list[Row]:
-    """Every row of the table (``quick``: one try each, fewer epochs)."""
+def builders(quick: bool, seed: int = 0) -> dict[str, Callable[[], Row]]:
+    """Every row of the table, by short name, not yet run (``quick``: one try each)."""
     tries = 1 if quick else 3
     base, fine = ("6", "4") if quick else ("12", "8")
     prune = _mlbench("prune", *PRUNE, "--base-epochs", base, "--epochs", fine)
@@ -358,26 +358,36 @@ def rows(quick: bool, seed: int = 0) -> list[Row]:
     tune = _mlbench("tune", *PRUNE[:-4], "--base-epochs", base,
                     "--epochs", "2", "--strategies", "global_weight", "--trials", "2",
                     "--seeds", "0")
-    return [
-        kill_row("kill -9 `prune` at a random moment, rerun", prune, "prune", 1, tries, 25,
-                 seed),
-        kill_row("kill -9 `train` at a random moment, rerun",
-                 _mlbench("train", *TINY, "--epochs", base, "--checkpoint-every", "0"),
-                 "train", 1, tries, 20, seed + 1),
-        kill_row("kill -9 iterative `prune` at a random moment, rerun",
-                 [*prune, "--prune-schedule", "iterative", "--prune-rounds", "2"], "prune", 1,
-                 tries, 30, seed + 2),
-        kill_row("kill -9 `sweep` (2 cells) at a random moment, rerun", sweep, "prune", 2,
-                 tries, 40, seed + 3),
-        kill_row("kill -9 `tune` (2 trials, 1 tuned run) at a random moment, rerun", tune,
-                 "prune", 1, tries, 45, seed + 4),
-        outage_row(10 if quick else 30),
-        failing_row(),
-        corrupt_row("checkpoint"),
-        corrupt_row("base weights"),
-        store_row(4),
-        preset_row(),
-    ]
+    return {
+        "prune": lambda: kill_row("kill -9 `prune` at a random moment, rerun", prune, "prune",
+                                  1, tries, 25, seed),
+        "train": lambda: kill_row(
+            "kill -9 `train` at a random moment, rerun",
+            _mlbench("train", *TINY, "--epochs", base, "--checkpoint-every", "0"), "train", 1,
+            tries, 20, seed + 1),
+        "iterative": lambda: kill_row(
+            "kill -9 iterative `prune` at a random moment, rerun",
+            [*prune, "--prune-schedule", "iterative", "--prune-rounds", "2"], "prune", 1,
+            tries, 30, seed + 2),
+        "sweep": lambda: kill_row("kill -9 `sweep` (2 cells) at a random moment, rerun",
+                                  sweep, "prune", 2, tries, 40, seed + 3),
+        "tune": lambda: kill_row(
+            "kill -9 `tune` (2 trials, 1 tuned run) at a random moment, rerun", tune, "prune",
+            1, tries, 45, seed + 4),
+        "outage": lambda: outage_row(10 if quick else 30),
+        "failing": failing_row,
+        "checkpoint": lambda: corrupt_row("checkpoint"),
+        "weights": lambda: corrupt_row("base weights"),
+        "store": lambda: store_row(4),
+        "presets": preset_row,
+    }
+
+
+def rows(quick: bool, seed: int = 0, only: str = "") -> list[Row]:
+    """Run the rows (those named in ``only``, comma-separated, if given), in order."""
+    chosen = [k.strip() for k in only.split(",") if k.strip()]
+    return [build() for name, build in builders(quick, seed).items()
+            if not chosen or name in chosen]
 
 
 def markdown(table: list[Row]) -> str:
@@ -402,29 +412,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default="", help="rows whose fault contains this text")
+    parser.add_argument("--only", default="",
+                        help=f"rows to run, comma-separated: {', '.join(builders(True))}")
     args = parser.parse_args()
     start = time.perf_counter()
-    table = [r for r in rows(args.quick, args.seed) if args.only in r.fault] \
-        if not args.only else _only(args)
-    print(markdown(table))
+    print(markdown(rows(args.quick, args.seed, args.only)))
     print(f"\n{time.perf_counter() - start:.0f} s; load average {os.getloadavg()}")
-
-
-def _only(args: argparse.Namespace) -> list[Row]:
-    """Build and run only the rows asked for (rows are built lazily by name)."""
-    builders: dict[str, Callable[[], Row | list[Row]]] = {
-        "outage": lambda: outage_row(10 if args.quick else 30),
-        "failing": failing_row,
-        "checkpoint": lambda: corrupt_row("checkpoint"),
-        "weights": lambda: corrupt_row("base weights"),
-        "store": lambda: store_row(4),
-        "presets": preset_row,
-    }
-    if args.only in builders:
-        made = builders[args.only]()
-        return made if isinstance(made, list) else [made]
-    return [r for r in rows(args.quick, args.seed) if args.only in r.fault]
 
 
 if __name__ == "__main__":
