@@ -113,7 +113,7 @@ def test_workers_split_a_sweep_on_the_readmes_postgresql_server(postgres: Postgr
     finally:
         stop_mlflow_server(proc)
     # and all of it lives in PostgreSQL
-    engine = sa.create_engine(store)
+    engine = sa.create_engine(postgres.url("mlflow", "mlflow", password))
     with engine.connect() as conn:
         stored = dict(conn.execute(sa.text(
             "select run_uuid, status from runs where lifecycle_stage = 'active'")).all())
