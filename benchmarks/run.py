@@ -46,6 +46,7 @@ def sections() -> dict[str, ModuleType]:
     """Short name -> the benchmark's module (its ``TITLE`` and ``section(quick)``), in the
     order they run."""
     import end_to_end
+    import fault_table
     import finetune_throughput
     import loader_speed
     import mask_speed
@@ -67,6 +68,7 @@ def sections() -> dict[str, ModuleType]:
         "structured": structured_speed,
         "shrinkbench": shrinkbench_section,  # skipped without --shrinkbench PATH
         "memory": memory,
+        "faults": fault_table,  # issue 20: every fault, counted (minutes: --only faults)
     }
 
 

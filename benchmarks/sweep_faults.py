@@ -13,10 +13,12 @@ is started in its place; then one final rerun. Counts cells FINISHED twice (must
 cells never finished (0), runs left RUNNING after the final rerun (0), and the longest
 time a dead worker's cell waited before another worker took it.
 
-``outage``: a sweep of one cell against an ``mlflow server`` that is stopped once the
-prune run is RUNNING and started again (same port, same store) ``--outage`` seconds
-later: the run's status, its epochs on the server, the lines the user saw, and how long
-after the server came back the sweep ended.
+``outage``: a sweep of one cell, checkpointing every epoch, against an ``mlflow server``
+that is stopped once the prune run has checkpointed epoch 4 and started again (same
+port, same store) ``--outage`` seconds later: the run's status, its epochs on the
+server, the epoch times before, during and after the outage (from the epochs' metric
+timestamps, taken by the client when each epoch ended), the lines the user saw, and how
+long after the server came back the sweep ended.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,27 +143,33 @@ def outage(seconds: int) -> None:
         folder = Path(tmp)
         server, uri = start_server(folder, port)
         cmd = sweep(folder, uri, "--strategies", "global_weight", "--compressions", "4",
-                    "--seeds", "0", "--epochs", str(epochs), "--synthetic-samples", "4096")
+                    "--seeds", "0", "--epochs", str(epochs), "--synthetic-samples", "4096",
+                    "--checkpoint-every", "0")
         log = folder / "sweep.log"
         proc = subprocess.Popen(cmd, cwd=folder, env=env(), stdout=log.open("w"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
         client = MlflowClient(uri)
         try:
-            while not client.search_runs(
+            while not [r for r in client.search_runs(
                     [e.experiment_id for e in client.search_experiments()],
-                    "tags.`mlbench.stage` = 'prune' and attributes.status = 'RUNNING'"):
+                    "tags.`mlbench.stage` = 'prune' and attributes.status = 'RUNNING'")
+                    if int(r.data.tags.get("mlbench.checkpoint_epoch", 0)) >= 4]:
                 assert proc.poll() is None, log.read_text()[-2000:]
                 time.sleep(0.5)
             server.terminate()
             server.wait()
+            away = time.time()
             time.sleep(seconds)
+            came = time.time()
             server, _ = start_server(folder, port)
             back = time.perf_counter()
             code = proc.wait(timeout=3600)
             after = time.perf_counter() - back
             ids = [e.experiment_id for e in client.search_experiments()]
             (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_acc1")]
+            history = sorted(client.get_metric_history(run.info.run_id, "val_acc1"),
+                             key=lambda m: m.step)
+            steps = [m.step for m in history]
             text = log.read_text()
         finally:
             proc.kill()
@@ -174,10 +183,28 @@ def outage(seconds: int) -> None:
           f"{'acc1' in run.data.metrics and 'compression' in run.data.metrics} | "
           f"{text.count('is failing')} | {text.count('is back after')} | "
           f"{'Traceback' in text} | {after:.1f} | {code} | {load()} |")
+    spans = _epoch_spans(history, away, came)
+    print("\n| epochs | when | median epoch (s) | longest epoch (s) |\n|---|---|---|---|")
+    for when in ("before", "during", "after"):
+        times = spans[when]
+        if times:
+            print(f"| {len(times)} | {when} the outage | {statistics.median(times):.2f} "
+                  f"| {max(times):.2f} |")
     print("\nWhat the user saw of it:\n")
     for line in text.splitlines():
         if "is failing" in line or "is back after" in line:
             print(f"    {line}")
+
+
+def _epoch_spans(history: list, away: float, came: float) -> dict[str, list[float]]:
+    """Each epoch's seconds (the gap between its metric timestamp and the previous
+    epoch's), by whether it ended before, during or after the outage."""
+    spans: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+    for prev, cur in zip(history, history[1:], strict=False):
+        end = cur.timestamp / 1000
+        when = "before" if end < away else "during" if end <= came else "after"
+        spans[when].append(end - prev.timestamp / 1000)
+    return spans
 
 
 def main() -> None:

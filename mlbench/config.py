@@ -394,12 +394,18 @@ class TrackingConfig:
     log_model: bool = _opt(
         False, "log base and pruned networks as MLflow models too (torch.export, "
         "servable; costs seconds each)")
+    give_up: float = _opt(  # issue 20
+        30.0, "seconds a tracking server that answers with errors (HTTP 5xx) is retried "
+        "before the command stops and names it (a server that does not answer, e.g. while "
+        "it restarts, is waited for an hour, training going on)", gt=0, le=86400)
 
     def check(self) -> None:
         """A ConfigError for an empty experiment or a tracking URI that cannot be one."""
         if self.experiment is not None and not self.experiment.strip():
             raise ConfigError("--experiment must name an experiment, got ''; leave it out "
                               "for $MLFLOW_EXPERIMENT_NAME or MLflow's Default")
+        give_up = next(f for f in dataclasses.fields(self) if f.name == "give_up")
+        _check_value("give_up", self.give_up, float, give_up.metadata)  # issue 20
         uri = self.tracking_uri
         if uri is not None and "://" in uri and not re.match(
             r"(sqlite|file|https?|postgresql(\+\w+)?|mysql(\+\w+)?|mssql|databricks)://", uri

@@ -13,3 +13,13 @@ class ConfigError(ValueError):
 
 class SweepIncomplete(RuntimeError):
     """Some cells failed (and are logged FAILED); running the sweep again redoes them."""
+
+
+class TrackingUnavailable(RuntimeError):  # issue 20
+    """The tracking server kept failing past ``--give-up``: the message is the one line
+    the CLI prints (what failed, where the work done is kept, how to send it on); exit 1."""
+
+
+class TrackingRefused(ConfigError):  # issue 20
+    """The tracking server refused these credentials a write (HTTP 403): one line naming
+    the user, the experiment and the ``grant`` command that lets them in; exit 2."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -163,7 +164,14 @@ def load_base(setup: Setup, tracker: Tracker, base: BaseModel) -> None:
             path = tracker.download(base.run_id, f"{BASE_MODEL}/{WEIGHTS}", cache=True)
         except ConfigError:  # a base trained by mlbench before base_model/ existed
             path = tracker.download(base.run_id, WEIGHTS, cache=True)
-        setup.model.load_state_dict(load_file(str(path)))
+        try:  # unreadable weights are one line, not a traceback
+            weights = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise ConfigError(
+                f"the base model's weights (run {base.run_id}, {base.name} version "
+                f"{base.version}) cannot be read ({exc}); restore them, or delete that model "
+                "version so that a new base model is trained") from None
+        setup.model.load_state_dict(weights)
     setup.dist.broadcast_module(setup.model)
 
 

@@ -54,6 +54,8 @@ def checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
             state = checkpoint.load(Path(tmp) / checkpoint.FILENAME)
         if found is not None:
             tracker.set_tags({RESUMED_FROM: found[0], RESUMED_EPOCH: str(state.epoch)})
+            tracker.checkpoints.say_resumed(found[0], state.epoch,  # issue 20: one line
+                                            state.meta.get("rounds"))
             tracker.log_history(state.history)
     every_s = tracker.cfg.checkpoint_every if dist.is_main else -1.0
     return checkpoint.Checkpointer(lambda path, epoch: tracker.checkpoints.log(path, epoch, key),

@@ -71,14 +71,19 @@ def test_workers_split_a_sweep_on_the_readmes_postgresql_server(postgres: Postgr
     assert any(c.startswith('pip install "psycopg[binary]"') for c in setup)
     (server,) = [shlex.split(c) for c in setup if c.startswith("mlflow server")]
     readme_uri = server[server.index("--backend-store-uri") + 1]
-    assert readme_uri == "postgresql://mlflow:PASSWORD@127.0.0.1:5432/mlflow"
+    # issue 20: no password in argv: the README's server reads it from ~/.pgpass (libpq)
+    assert readme_uri == "postgresql://mlflow@127.0.0.1:5432/mlflow"
     assert server[server.index("--host") + 1] == "127.0.0.1"
 
     port = free_port()
-    store = postgres.url("mlflow", "mlflow", password)  # the README's URL, on our port
+    store = postgres.url("mlflow", "mlflow", password).replace(f":{password}@", "@")
     argv = with_options(server, port=str(port), backend_store_uri=store,
                         artifacts_destination=str(tmp_path / "artifacts"))
-    proc = start_mlflow_server(tmp_path, port, [MLFLOW, *argv[1:]])  # this venv's mlflow
+    pgpass = tmp_path / "pgpass"  # the README's ~/.pgpass, as PGPASSFILE
+    pgpass.write_text(f"127.0.0.1:{postgres.port}:mlflow:mlflow:{password}\n")
+    pgpass.chmod(0o600)
+    proc = start_mlflow_server(tmp_path, port, [  # this venv's mlflow
+        "env", f"PGPASSFILE={pgpass}", MLFLOW, *argv[1:]])
     uri = f"http://127.0.0.1:{port}"
     try:
         # two sweep commands (as on two machines), one with two worker processes, whose
@@ -108,7 +113,7 @@ def test_workers_split_a_sweep_on_the_readmes_postgresql_server(postgres: Postgr
     finally:
         stop_mlflow_server(proc)
     # and all of it lives in PostgreSQL
-    engine = sa.create_engine(store)
+    engine = sa.create_engine(postgres.url("mlflow", "mlflow", password))
     with engine.connect() as conn:
         stored = dict(conn.execute(sa.text(
             "select run_uuid, status from runs where lifecycle_stage = 'active'")).all())

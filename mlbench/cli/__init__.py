@@ -11,14 +11,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mlbench.cli import findings, prune, report, sweep, train, tune
+from mlbench.cli import findings, grant, prune, report, resend, sweep, train, tune
 from mlbench.cli import list as list_command
 from mlbench.cli._args import EXIT_BAD_INPUT, Parser, dashed_flags
-from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.errors import ConfigError, SweepIncomplete, TrackingUnavailable
 
 __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
 
-_MODULES = (train, prune, sweep, tune, report, findings, list_command)
+_MODULES = (train, prune, sweep, tune, report, findings, list_command,
+            grant, resend)  # issue 20: grant, resend
 
 
 def build_parser() -> Parser:
@@ -73,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepIncomplete as exc:  # work that failed after it started, kept for a rerun
         print(f"mlbench {args.command}: {exc}", file=sys.stderr)
         return 1
+    except TrackingUnavailable as exc:  # issue 20: the server kept failing; work kept
+        print(f"mlbench {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
+        failure = _given_up()
+        if failure is not None:  # issue 20: the sender stopped training with its line
+            print(f"mlbench {args.command}: {failure}", file=sys.stderr)
+            return 1
         print(f"mlbench {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _given_up() -> TrackingUnavailable | None:
+    """The tracking link's give-up, if it gave up (issue 20); no mlflow import."""
+    sender = sys.modules.get("mlbench.tracking._sender")
+    return sender.given_up() if sender is not None else None

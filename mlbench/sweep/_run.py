@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from mlbench.config import CELL_KEYS, RunConfig, TrackingConfig
 from mlbench.device import pick_device
 from mlbench.distributed import Dist, from_env
-from mlbench.errors import ConfigError, SweepIncomplete
+from mlbench.errors import ConfigError, SweepIncomplete, TrackingRefused, TrackingUnavailable
 from mlbench.grid import Grid
 from mlbench.kinds import kind_of
 from mlbench.progress import CellProgress
@@ -39,6 +39,7 @@ from mlbench.tracking import (
     Follower,
     Tracker,
     check_reachable,
+    given_up,
     quiet,
     resolve_uri,
 )
@@ -127,7 +128,12 @@ def run_sweep(cfg: RunConfig, grid: Grid, tracking: TrackingConfig, *, workers: 
         tracker.tag_run(tracker.adopt_project_run(), {"mlbench.continued_sweep_run_id":
                                                       plan.sweep_run_id})
     children = _spawn(workers - 1, plan, tracking, spec, grace_s)
-    ran = work(queue, plan, tracker, dist)
+    try:
+        ran = work(queue, plan, tracker, dist)
+    except (TrackingUnavailable, TrackingRefused):  # no worker here can track
+        for child in children:
+            child.terminate()  # their runs are marked FAILED by the next command
+        raise
     for child in children:
         child.join()
     progress = queue.progress()
@@ -160,13 +166,18 @@ def work(queue: WorkQueue, plan: _Plan, tracker: Tracker, dist: Dist = Dist()) -
             progress.cell(line)
 
     def failed(text: str, exc: Exception) -> None:
-        if dist.enabled:
-            raise exc
+        if dist.enabled or isinstance(exc, TrackingUnavailable | TrackingRefused):
+            raise exc  # no cell can be tracked here: stop, and say so in one line
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"mlbench: {_label(text)} failed ({type(exc).__name__}: {first}); re-queued "
               "while retries are left", file=sys.stderr, flush=True)
 
-    ran = drain(queue, do, first=ready, on_error=failed)
+    def waiting(keys: set[str]) -> None:  # say why nothing happens
+        print(f"mlbench: waiting for {', '.join(sorted(_label(k) for k in keys))}, held by "
+              "other workers (a dead worker's item comes back after the grace period)",
+              file=sys.stderr, flush=True)
+
+    ran = drain(queue, do, first=ready, on_error=failed, on_wait=waiting)
     if dist.enabled:
         dist.broadcast_bytes(b"")  # the other ranks stop
     return ran
@@ -280,7 +291,14 @@ def _spawn(count: int, plan: _Plan, tracking: TrackingConfig, spec: StorageSpec,
 
 def _child(plan: _Plan, tracking: TrackingConfig, spec: StorageSpec, grace_s: int) -> None:
     quiet()
-    work(open_queue(spec, plan.study, grace_s), plan, Tracker(tracking))
+    try:
+        work(open_queue(spec, plan.study, grace_s), plan, Tracker(tracking))
+    except (TrackingUnavailable, TrackingRefused, KeyboardInterrupt) as exc:
+        failure = given_up()
+        if isinstance(exc, KeyboardInterrupt) and failure is None:
+            raise
+        print(f"mlbench sweep: {failure or exc}", file=sys.stderr, flush=True)  # one line
+        sys.exit(1)
 
 
 __all__ = ["SweepSummary", "run_sweep", "work"]

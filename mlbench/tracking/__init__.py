@@ -3,7 +3,9 @@
 One module per job: ``_runs`` opens runs and logs (through ``_sender``, which rides out
 server outages), ``_registry`` finds and registers base models, ``_checkpoints`` keeps
 training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads runs back
-for the report. ``Follower`` stands in for the tracker on torchrun's other ranks.
+for the report, ``_liveness`` marks FAILED the runs whose process died, ``_outbox`` keeps
+what waits to be sent on local disk. ``Follower`` stands in for the tracker on torchrun's
+other ranks.
 
 mlflow (and pandas, which it imports) loads when a name of those modules is first used,
 not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet``,
@@ -15,8 +17,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mlbench.tracking._connect import check_reachable, quiet, resolve_uri
+from mlbench.tracking._connect import check_reachable, has_password, quiet, redact, resolve_uri
 from mlbench.tracking._follower import Follower
+from mlbench.tracking._liveness import FAILED_REASON, HEARTBEAT, OWNER
 from mlbench.tracking._records import BaseModel
 from mlbench.tracking._tags import (
     BASE_HASH,
@@ -49,7 +52,8 @@ _LAZY = {
                   "download_base_folder", "download_run_files", "log_base_folder",
                   "log_pruned_model"),
     "_runs": ("Tracker",),
-    "_sender": ("Link",),
+    "_grant": ("grant",),
+    "_sender": ("Link", "given_up", "resend"),
     "_trials": ("SEARCH_SPACE_HASH", "STORAGE", "TRIAL_STATE", "TUNE_RUN_ID", "TUNED",
                 "TrialLog", "TunedTracker", "trial_run", "tune_tags", "tuned_hash"),
 }
@@ -69,5 +73,6 @@ __all__ = [  # noqa: PLE0605 - the lazy names resolve through __getattr__
     "BASE_HASH", "BASE_MODEL", "CHECKPOINT_DIR", "CHECKPOINT_EPOCH", "CHECKPOINT_KEY",
     "CONFIG_HASH", "GIT_COMMIT", "MODEL_JSON", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE",
     "STAGE", "STUDY", "TRIAL_NUMBER", "VERSION", "WEIGHTS", "WEIGHTS_DIR_TAG", "WORKER",
-    "BaseModel", "Follower", "check_reachable", "quiet", "resolve_uri", *sorted(_WHERE),
+    "FAILED_REASON", "HEARTBEAT", "OWNER", "BaseModel", "Follower", "check_reachable",
+    "has_password", "quiet", "redact", "resolve_uri", *sorted(_WHERE),
 ]

@@ -9,6 +9,7 @@ cell resumes the furthest checkpoint of its key, and the interrupted run is mark
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow import MlflowClient
 
-from mlbench.tracking._sender import Link
+from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CHECKPOINT_DIR, CHECKPOINT_EPOCH, CHECKPOINT_KEY, SET_ASIDE
 
 if TYPE_CHECKING:  # the report reads runs without torch
@@ -32,18 +33,21 @@ def checkpoint_key(config_hash: str, state: Mapping[str, Tensor]) -> str:
 class Checkpoints:
     """Writes checkpoints of the active run and finds the one to resume from."""
 
-    def __init__(self, client: MlflowClient, link: Link) -> None:
+    def __init__(self, client: MlflowClient, link: Link, sender: Sender) -> None:
         self.client = client
         self.link = link
+        self.sender = sender
 
     def log(self, path: Path, epoch: int, key: str) -> None:
-        """Upload a training checkpoint (replacing the last one) and tag its epoch and key."""
-        from mlflow.entities import RunTag
+        """Upload a training checkpoint (replacing the last one) and tag its epoch and key.
 
+        Returns once the file is copied into the outbox: the background sender uploads
+        it, then tags it, so the training thread never waits on the server; a newer
+        checkpoint replaces one still waiting.
+        """
         run_id = mlflow.active_run().info.run_id
-        self.link.call(self.client.log_artifact, run_id, str(path), CHECKPOINT_DIR)
-        self.link.call(self.client.log_batch, run_id, tags=[
-            RunTag(CHECKPOINT_EPOCH, str(epoch)), RunTag(CHECKPOINT_KEY, key)])
+        self.sender.send_file(run_id, path, CHECKPOINT_DIR, slot=CHECKPOINT_DIR,
+                              tags={CHECKPOINT_EPOCH: str(epoch), CHECKPOINT_KEY: key})
 
     def find(self, key: str) -> tuple[str, int] | None:
         """The unfinished run with a checkpoint of ``key`` that got furthest, and its epoch.
@@ -65,6 +69,17 @@ class Checkpoints:
                    key=lambda r: (int(r.data.tags[CHECKPOINT_EPOCH]), r.info.start_time),
                    default=None)
         return None if best is None else (best.info.run_id, int(best.data.tags[CHECKPOINT_EPOCH]))
+
+    def say_resumed(self, run_id: str, epoch: int, rounds: int | None = None) -> None:
+        """One line: the active run continues ``run_id``'s checkpoint (a resume, not a
+        restart), from ``epoch`` (after ``rounds`` rounds of a schedule)."""
+        active = mlflow.active_run()
+        name = self.link.call(self.client.get_run, active.info.run_id).info.run_name \
+            if active is not None else "the run"
+        after = f"after round {rounds} (epoch {epoch})" if rounds is not None else \
+            f"after epoch {epoch}"
+        print(f"mlbench: {name} resumes from the checkpoint of run {run_id}, {after}",
+              file=sys.stderr, flush=True)
 
     def set_aside(self, run_id: str, reason: str) -> None:
         """Never resume from ``run_id``'s checkpoint again (tagged with ``reason``)."""

@@ -25,8 +25,11 @@ def warn_differing_text(existing: Mapping[str, str], texts: Mapping[str, str]) -
     MLflow logs ``-P`` values verbatim before mlbench starts, and a param cannot be
     changed once logged; the config hash is the same either way.
     """
-    differing = [f"{k}={existing[k]!r} (mlbench writes {texts[k]!r})"
-                 for k in texts if existing.get(k, "''") not in ("''", "", texts[k])]
+    from mlbench.tracking._connect import redact  # issue 20: a password is never shown
+
+    differing = [f"{k}={redact(existing[k])!r} (mlbench writes {texts[k]!r})"
+                 for k in texts
+                 if redact(existing.get(k, "''")) not in ("''", "", texts[k])]
     if differing:
         print("mlbench: `mlflow run` logged " + ", ".join(differing) + "; write -P values "
               "that way so runs from every door compare as one recipe", file=sys.stderr)

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlbench.config import TrackingConfig
 from mlbench.errors import ConfigError
 from mlbench.tracking._connect import check_reachable, resolve_uri
+from mlbench.tracking._liveness import reap_store
 from mlbench.tracking._runs import Tracker
 from mlbench.tracking._sqlite_runs import local_artifacts, read_bases, read_runs, sqlite_path
 from mlbench.tracking._tags import BASE_HASH, STAGE
@@ -66,6 +67,7 @@ def query_prune_runs(
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     _check_store_exists(uri)
+    reap_store(uri)  # issue 20: a run whose process died is FAILED, never shown as live
     fast = _from_sqlite(uri, experiments) if not filter_string.strip() else None
     if fast is not None:
         return fast

@@ -2,7 +2,11 @@
 
 Runs are tagged ``mlbench.stage``, nested under the run that orchestrates them, and end
 FINISHED, FAILED or KILLED. Every request goes through a ``Link``, so a tracking-server
-outage delays a run's logging but never fails a run whose work is done. Base models live
+outage delays a run's logging but never fails a run whose work is done; metrics,
+checkpoints and artifacts go from a background thread (``Sender``), so training never
+waits for the server. Every run carries its owner and a heartbeat (``_liveness``), and
+opening a Tracker marks FAILED the runs whose process died. No password of a URI reaches
+a param, a tag or a printed line. Base models live
 in ``_registry``, training checkpoints in ``_checkpoints``; who does which unit of work is
 decided by the sweep queue (``mlbench.tuning``), never here.
 """
@@ -31,12 +35,14 @@ from mlbench.errors import ConfigError
 from mlbench.names import DATA_DIGEST, STUDY, TRIAL_NUMBER
 from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
-from mlbench.tracking._connect import check_reachable, resolve_uri
+from mlbench.tracking._connect import check_reachable, redact, resolve_uri, warn_password
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._doors import mark_training_experiment
+from mlbench.tracking._liveness import HEARTBEAT, OWNER, Heartbeat, owner_tag, reap
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
-from mlbench.tracking._sender import Link, Sender
+from mlbench.tracking._sender import Link, Sender, given_up
+from mlbench.tracking._store import open_store
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
 
 
@@ -52,21 +58,31 @@ class Tracker:
 
     def __init__(self, cfg: TrackingConfig) -> None:
         self.cfg = cfg
-        self.uri = resolve_uri(cfg.tracking_uri)
+        self.uri = resolve_uri(cfg.tracking_uri)  # credentials moved to the environment
+        warn_password("--tracking-uri", self.uri)  # e.g. a database URI's
         check_reachable(self.uri)
+        open_store(self.uri)  # a fresh sqlite store: its schema made once, under a lock
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # nested processes agree with us
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
-        self.link = Link(self.uri)
         self.inside_project = "MLFLOW_RUN_ID" in os.environ
+        self.link = Link(self.uri, give_up_s=cfg.give_up)
+        self.link.experiment = self.experiment
         if self.inside_project and os.environ.get("MLFLOW_EXPERIMENT_ID"):  # `mlflow run`'s
             self.link.call(mark_training_experiment, self.client,
                            os.environ["MLFLOW_EXPERIMENT_ID"])
-        self._sender = Sender(self.client, self.link)  # per-epoch metrics, off the thread
+        self._sender = Sender(self.client, self.link)  # metrics and files, off the thread
         self.registry = Registry(self.client, self.link, register=cfg.register)
-        self.checkpoints = Checkpoints(self.client, self.link)
+        self.checkpoints = Checkpoints(self.client, self.link, self._sender)
+        self._heartbeat = Heartbeat(self.client)
         self._downloads: dict[tuple[str, str], Path] = {}  # fetched immutable artifacts
+        self.reap()
+
+    def reap(self) -> list[str]:
+        """Mark FAILED (one line each) the RUNNING runs of this store whose process died."""
+        experiments = self.link.call(self.client.search_experiments)
+        return reap(self.client, self.link, [e.experiment_id for e in experiments])
 
     # -- runs ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -88,18 +104,25 @@ class Tracker:
         exception, which propagates.
         """
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(),
-                    WORKER: f"{socket.gethostname()}:{os.getpid()}", **(tags or {})}
+                    WORKER: f"{socket.gethostname()}:{os.getpid()}", OWNER: owner_tag(),
+                    HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
+        all_tags = {k: redact(str(v)) for k, v in all_tags.items()}
         started = self._start(name, all_tags, parent_run_id, run_id)
         current = started.info.run_id
+        self._heartbeat.add(current)
         status = RunStatus.to_string(RunStatus.FAILED)
         try:
             yield current
             self.flush()
             status = RunStatus.to_string(RunStatus.FINISHED)
         except KeyboardInterrupt:
+            failure = given_up()  # the sender gave up on the server and stopped training
+            if failure is not None:
+                raise failure from None
             status = RunStatus.to_string(RunStatus.KILLED)
             raise
         finally:
+            self._heartbeat.remove(current)
             if status != RunStatus.to_string(RunStatus.FINISHED):
                 with contextlib.suppress(Exception):  # drain; the run failed anyway
                     self.flush()
@@ -147,7 +170,7 @@ class Tracker:
         if active is not None:
             all_tags["mlflow.parentRunId"] = active.info.run_id
         run = self.link.call(self.client.create_run, self.experiment_id(), run_name=name,
-                             tags=all_tags)
+                             tags={k: redact(str(v)) for k, v in all_tags.items()})
         return run.info.run_id
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
@@ -170,8 +193,9 @@ class Tracker:
         no block holds open."""
         now = int(time.time() * 1000)
         existing = self.link.call(self.client.get_run, run_id).data.params if params else {}
+        _warn_given_passwords(existing)
         self.link.call(self.client.log_batch, run_id,
-                       params=[Param(k, param_text(v)) for k, v in (params or {}).items()
+                       params=[Param(k, redact(param_text(v))) for k, v in (params or {}).items()
                                if k not in existing],
                        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()])
 
@@ -238,7 +262,8 @@ class Tracker:
         """
         run = mlflow.active_run()
         existing = self.link.call(self.client.get_run, run.info.run_id).data.params
-        texts = {k: param_text(v) for k, v in params.items()}
+        _warn_given_passwords(existing)
+        texts = {k: redact(param_text(v)) for k, v in params.items()}
         warn_differing_text(existing, texts)
         fresh = [Param(k, v) for k, v in texts.items() if k not in existing]
         for start in range(0, len(fresh), 100):
@@ -299,13 +324,23 @@ class Tracker:
         self.link.call(self.client.log_batch, run_id, tags=_run_tags(tags))
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
-        """A JSON artifact."""
+        """A JSON artifact (sent from the background thread, like ``log_file``)."""
         text = json.dumps(data, indent=2, sort_keys=True, default=str)
-        self.link.call(mlflow.log_text, text, artifact_file)
+        with tempfile.TemporaryDirectory(prefix="mlbench-") as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            path.write_text(text)
+            parent = str(Path(artifact_file).parent)
+            self.log_file(path, None if parent == "." else parent)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        """Upload one local file as an artifact of the active run."""
-        self.link.call(mlflow.log_artifact, str(path), artifact_path)
+        """Upload one local file as an artifact of the active run.
+
+        The file is copied into the outbox and sent from the background thread: the call
+        returns at once, the caller may delete ``path``, and the run ends only once it
+        is delivered.
+        """
+        run_id = mlflow.active_run().info.run_id
+        self._sender.send_file(run_id, Path(path), artifact_path)
 
     def download(self, run_id: str, artifact: str, *, cache: bool = False) -> Path:
         """Fetch one artifact of a run to a local temp folder; a ConfigError if missing.
@@ -328,7 +363,13 @@ class Tracker:
 def _run_tags(tags: Mapping[str, str]) -> list[Any]:
     from mlflow.entities import RunTag
 
-    return [RunTag(k, str(v)) for k, v in tags.items()]
+    return [RunTag(k, redact(str(v))) for k, v in tags.items()]
+
+
+def _warn_given_passwords(existing: Mapping[str, str]) -> None:
+    """One line per param `mlflow run -P` logged (before mlbench started) with a password."""
+    for key, value in existing.items():
+        warn_password(f"`mlflow run -P {key}`:", value)
 
 
 @functools.cache

@@ -1,54 +1,82 @@
 """Talking to MLflow through outages: retry with backoff, one line when it goes, one when back.
 
-Every request a run needs (metrics, params, tags, artifacts, ending the run) goes through
-``Link.call``: a failure is retried with exponential backoff (capped), so a run whose
-work is done is not lost to a tracking server that restarts. The user sees one line on
-stderr when the server stops answering (or answers with an error, such as HTTP 500,
-which MLflow's client would otherwise retry silently for minutes) and one when it is back.
+Every request a run needs goes through ``Link.call``: a failure is retried with
+exponential backoff (capped). Two kinds of failure are told apart:
 
-Per-epoch metrics go from one background thread (``Sender``), so training never waits on
-MLflow. MLflow's own asynchronous logging polls its queue with a one-second timeout and
-ending a run waits for that poll; this sender blocks on its queue instead, so ``flush``
-returns as soon as the last batch is sent.
+- the server does not answer (connection refused, a timeout: it restarts, the network is
+  away): retried for ``outage_s`` (an hour by default), training going on meanwhile;
+- the server answers, but with an error that retrying does not cure (HTTP 5xx, a broken
+  store): retried for ``give_up_s`` (``--give-up``, 30 s by default), then the link gives
+  up with ``TrackingUnavailable``, whose one line names the server, the error, where the
+  work done is kept and how to send it on. A 403 is bad input at once, in one line.
+
+The user sees one line on stderr when the server stops answering or fails and one when
+it is back.
+
+Per-epoch metrics, checkpoints and artifacts go from one background thread
+(``Sender``), so training never waits on MLflow: files are copied into an outbox folder
+on local disk when queued (``_outbox``), so a long outage costs disk, not memory, and a
+newer checkpoint of a run replaces one still waiting. ``flush`` (before a run ends)
+waits until everything is delivered.
 """
 
 from __future__ import annotations
 
+import _thread
 import os
-import queue
+import re
+import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
+from mlbench.errors import ConfigError, TrackingRefused, TrackingUnavailable
+from mlbench.tracking._connect import redact
+from mlbench.tracking._outbox import Op, Outbox
+
 T = TypeVar("T")
 
 # MLflow's HTTP client retries 5xx answers and lost connections by itself for minutes,
-# silently. Keep its retries short, so that ours (which say so) take over within 30 s.
+# silently. Keep its retries short, so that ours (which say so) take over.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
-GIVE_UP_S = float(os.environ.get("MLBENCH_TRACKING_GIVE_UP", "3600"))  # outage that ends a run
+GIVE_UP_S = 30.0  # a server that answers with errors: named, then the command stops
+OUTAGE_S = float(os.environ.get("MLBENCH_OUTAGE_S", "3600"))  # a server that does not answer
+
+_GIVEN_UP: list[TrackingUnavailable] = []  # this process's give-up, for the CLI's line
+
+
+def given_up() -> TrackingUnavailable | None:
+    """The ``TrackingUnavailable`` this process gave up with, if it did."""
+    return _GIVEN_UP[0] if _GIVEN_UP else None
 
 
 class Link:
     """Calls to the tracking store that survive outages, reporting each outage once.
 
     Args:
-        uri: shown in the lines printed (no credentials are ever part of it).
-        give_up_s: how long an outage may last before the error is raised.
+        uri: shown in the lines printed (any password in it is hidden).
+        give_up_s: how long a server answering with errors is retried.
+        outage_s: how long a server that does not answer is waited for.
         max_backoff_s: the longest wait between two tries.
     """
 
-    def __init__(self, uri: str, give_up_s: float = GIVE_UP_S, max_backoff_s: float = 10.0) -> None:
-        self.uri = uri
+    def __init__(self, uri: str, give_up_s: float = GIVE_UP_S, outage_s: float = OUTAGE_S,
+                 max_backoff_s: float = 10.0) -> None:
+        self.uri = redact(uri)
         self.give_up_s = give_up_s
+        self.outage_s = outage_s
         self.max_backoff_s = max_backoff_s
+        self.experiment = "Default"  # named in a 403's line
+        self.outbox: Outbox | None = None  # named in the give-up line
         self._lock = threading.Lock()
         self._down_since: float | None = None
 
@@ -56,17 +84,46 @@ class Link:
         """``fn(*args, **kwargs)``, retried with backoff while the server is away."""
         wait, started = 0.5, time.monotonic()
         while True:
+            if _GIVEN_UP:  # once given up, nothing more is tried: the command is ending
+                raise _GIVEN_UP[0]
             try:
                 result = fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - any failure of the server is retried
-                if not _retryable(exc) or time.monotonic() - started > self.give_up_s:
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                kind = _kind(exc)
+                if kind == "refused":
+                    raise self._refusal(exc) from None
+                if kind == "request":
                     raise
+                limit = self.outage_s if kind == "down" else self.give_up_s
+                if time.monotonic() - started > limit:
+                    raise self._give_up(exc, limit) from None
                 self._went_away(exc)
                 time.sleep(wait)  # backoff
                 wait = min(2 * wait, self.max_backoff_s)
                 continue
             self._came_back()
             return result
+
+    def _refusal(self, exc: Exception) -> TrackingRefused:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+        who = f"user {user!r}" if user else "these credentials"
+        return TrackingRefused(
+            f"the tracking server {self.uri} refused {who} (HTTP 403: {_reason(exc)}) writing "
+            f"to experiment {self.experiment!r}; an admin grants it with `python -m mlbench "
+            f"grant --user {user or 'USER'} --experiment {self.experiment}` (run with the "
+            "admin's MLFLOW_TRACKING_USERNAME/PASSWORD)")
+
+    def _give_up(self, exc: Exception, limit: float) -> TrackingUnavailable:
+        kept = self.outbox.describe() if self.outbox is not None else ""
+        line = (f"tracking server {self.uri} keeps failing ({_reason(exc)}) for {limit:.0f} s "
+                f"(--give-up); gave up. {kept or 'Nothing is waiting to be sent.'} Rerun the "
+                "same command once the server works: it resumes from the run's last "
+                "checkpoint")
+        error = TrackingUnavailable(line)
+        with self._lock:
+            if not _GIVEN_UP:
+                _GIVEN_UP.append(error)
+        return _GIVEN_UP[0]
 
     def _went_away(self, exc: Exception) -> None:
         with self._lock:
@@ -87,87 +144,168 @@ class Link:
                   flush=True)
 
 
-def _retryable(exc: Exception) -> bool:
-    """A server or network failure (retried), not a request the server refused (4xx)."""
+_SERVER_ERROR = re.compile(r"too many 5\d\d error responses|status code 5\d\d|HTTP 5\d\d|"
+                           r"INTERNAL_ERROR|TEMPORARILY_UNAVAILABLE|5\d\d Server Error")
+_NO_ANSWER = ("Connection refused", "Connection reset", "Connection aborted",
+              "Failed to establish", "RemoteDisconnected", "Read timed out", "timed out",
+              "Name or service not known", "Temporary failure in name resolution")
+
+
+def _kind(exc: Exception) -> str:
+    """``refused`` (403), ``request`` (another 4xx: a bad request, not retried), ``down``
+    (no answer: an outage) or ``failing`` (an answer that is an error)."""
     code = getattr(exc, "get_http_status_code", lambda: None)()
     text = str(exc)
-    if code is not None and 400 <= int(code) < 500 and "429" not in text:
-        return "Max retries exceeded" in text or "Connection" in text
-    return True
+    if _SERVER_ERROR.search(text):
+        return "failing"
+    if any(marker in text for marker in _NO_ANSWER) or isinstance(exc, ConnectionError):
+        return "down"
+    if code is not None and int(code) == 403:
+        return "refused"
+    if code is not None and 400 <= int(code) < 500 and int(code) != 429:
+        return "request"
+    return "failing"
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for marker in ("500", "502", "503", "504"):
-        if f"{marker} error" in text or f"status code {marker}" in text or f"'{marker}'" in text:
-            return f"HTTP {marker}: the server answers but its API fails"
-    if "Connection refused" in text or "Max retries exceeded" in text:
+    text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    found = re.search(r"(?:too many |status code |HTTP )?(5\d\d)(?: error| Server)", text)
+    if found:
+        return f"HTTP {found.group(1)}: the server answers but its API fails"
+    if "Connection refused" in text or "Failed to establish" in text:
         return "connection refused"
+    if any(marker in text for marker in _NO_ANSWER):
+        return "no answer"
     return text[:160]
 
 
 class Sender:
-    """Sends ``log_batch`` calls in order from a daemon thread; ``flush`` waits and reports.
+    """Sends metrics, tags and files in order from a daemon thread; ``flush`` waits.
 
-    Batches of one run waiting together are merged into one request (up to MLflow's
-    1,000 metrics per request); a batch that fails is re-sent through ``link`` until the
-    server takes it.
+    Metric batches of one run waiting together are merged into one request (up to
+    MLflow's 1,000 metrics per request); a file waits in the outbox folder; a newer file
+    of the same run and ``slot`` (a checkpoint) replaces one still waiting. Whatever is
+    not sent when the link gives up stays in the outbox, written down for
+    ``python -m mlbench resend``; the training thread then stops with the link's line
+    (``interrupt`` raises it there at once).
     """
 
     MAX_METRICS = 1000
 
-    def __init__(self, client: MlflowClient, link: Link) -> None:
+    def __init__(self, client: MlflowClient, link: Link, outbox: Outbox | None = None,
+                 *, interrupt: bool = True) -> None:
         self.client = client
         self.link = link
-        self._queue: queue.Queue[tuple[str, list[Metric], list[RunTag]]] = queue.Queue()
-        self._errors: list[Exception] = []
+        self.outbox = outbox or Outbox()
+        link.outbox = self.outbox
+        self.interrupt = interrupt
+        self._pending: list[Op] = []
+        self._busy = 0
+        self._cond = threading.Condition()
+        self._errors: list[BaseException] = []
         self._thread: threading.Thread | None = None
 
     def send(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag]) -> None:
         """Queue one batch for ``run_id``; returns at once."""
+        self._put(Op(run_id, metrics=list(metrics), tags={t.key: t.value for t in tags}))
+
+    def send_file(self, run_id: str, path: Path, artifact_dir: str | None = None, *,
+                  tags: dict[str, str] | None = None, slot: str | None = None) -> None:
+        """Queue an upload of a copy of ``path`` (then ``tags``); returns once it is copied."""
+        self._put(self.outbox.keep(Op(run_id, tags=dict(tags or {}), artifact_dir=artifact_dir,
+                                      slot=slot), path))
+
+    def _put(self, op: Op) -> None:
+        failed = given_up()
+        if failed is not None:
+            self.outbox.spill([op])
+            raise failed
+        with self._cond:
+            if op.slot is not None:  # a newer checkpoint replaces one still waiting
+                for old in [o for o in self._pending if o.run_id == op.run_id
+                            and o.slot == op.slot]:
+                    self._pending.remove(old)
+                    self.outbox.discard(old)
+            self._pending.append(op)
+            self._cond.notify()
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="mlbench-sender",
                                             daemon=True)
             self._thread.start()
-        self._queue.put((run_id, list(metrics), list(tags)))
 
     def flush(self) -> None:
-        """Wait until every queued batch is sent; raise the first error if one failed."""
-        self._queue.join()
+        """Wait until everything queued is sent; raise the first error if one failed."""
+        with self._cond:
+            while self._pending or self._busy:
+                self._cond.wait(0.5)
         if self._errors:
             error, self._errors = self._errors[0], []
-            raise RuntimeError(f"logging metrics to MLflow failed: {error}") from error
+            if isinstance(error, (TrackingUnavailable, ConfigError)):
+                raise error
+            raise RuntimeError(f"logging to MLflow failed: {error}") from error
 
     def _loop(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while True:  # merge what else is waiting for the same run
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                items.append(item)
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                items, self._pending = self._pending, []
+                self._busy = len(items)
             try:
                 self._send(items)
             finally:
-                for _ in items:
-                    self._queue.task_done()
+                with self._cond:
+                    self._busy = 0
+                    self._cond.notify_all()
 
-    def _send(self, items: list[tuple[str, list[Metric], list[RunTag]]]) -> None:
-        batches: list[tuple[str, list[Metric], dict[str, RunTag]]] = []
-        for run_id, metrics, tags in items:
+    def _send(self, items: list[Op]) -> None:
+        batches: list[Op] = []
+        for op in items:  # merge consecutive metric batches of one run
             last = batches[-1] if batches else None
-            if last and last[0] == run_id and len(last[1]) + len(metrics) <= self.MAX_METRICS:
-                last[1].extend(metrics)
-                last[2].update({t.key: t for t in tags})
+            if (last and op.path is None and last.path is None and last.run_id == op.run_id
+                    and len(last.metrics) + len(op.metrics) <= self.MAX_METRICS):
+                last.metrics.extend(op.metrics)
+                last.tags.update(op.tags)
             else:
-                batches.append((run_id, list(metrics), {t.key: t for t in tags}))
-        for run_id, metrics, tags in batches:
+                batches.append(op)
+        for index, op in enumerate(batches):
             try:
-                self.link.call(self.client.log_batch, run_id, metrics=metrics,
-                               tags=list(tags.values()))
+                deliver(self.client, self.link, op)
+                self.outbox.discard(op)
+            except (TrackingUnavailable, ConfigError) as exc:
+                self.outbox.spill(batches[index:])
+                self._errors.append(exc)
+                if self.interrupt and isinstance(exc, TrackingUnavailable):
+                    _thread.interrupt_main()  # the training thread stops with the line
+                return
             except Exception as exc:  # noqa: BLE001 - reported by flush, in the caller
                 self._errors.append(exc)
 
 
-__all__ = ["Link", "Sender"]
+def deliver(client: MlflowClient, link: Link, op: Op) -> None:
+    """Send one queued operation: its file first, then its metrics and tags."""
+    if op.path is not None:
+        link.call(client.log_artifact, op.run_id, str(op.path), op.artifact_dir)
+    if op.metrics or op.tags:
+        link.call(client.log_batch, op.run_id, metrics=op.metrics,
+                  tags=[RunTag(k, redact(v)) for k, v in op.tags.items()])
+
+
+def resend(folder: Path, uri: str, give_up_s: float = GIVE_UP_S) -> int:
+    """Send what an outbox ``folder`` holds to the store at ``uri``, in order; remove the
+    folder once all is sent. Returns how many requests were sent; a ConfigError if
+    ``folder`` is no outbox."""
+    from mlbench.tracking._outbox import OPS, read_ops
+
+    if not (folder / OPS).is_file():
+        raise ConfigError(f"{folder}: no outbox here (no {OPS}); the line that named the "
+                          "outbox gave its folder")
+    ops = read_ops(folder)
+    client, link = MlflowClient(uri), Link(uri, give_up_s=give_up_s)
+    for op in ops:
+        deliver(client, link, op)
+    shutil.rmtree(folder)
+    return len(ops)
+
+
+__all__ = ["GIVE_UP_S", "Link", "Sender", "deliver", "given_up", "resend"]

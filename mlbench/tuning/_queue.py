@@ -19,6 +19,7 @@ and any other is failed, unrun, as a duplicate when a worker takes it.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import warnings
@@ -213,6 +214,7 @@ class WorkQueue:
                 self.storage.set_trial_user_attr(trial._trial_id, DUPLICATE, True)
                 self.study.tell(trial.number, state=TrialState.FAIL)
                 continue
+            _say_retaken(trial, trials)  # issue 20: a resume, not a restart, is said so
             return job
         return None
 
@@ -245,28 +247,48 @@ class WorkQueue:
         return self.study.get_trials(deepcopy=False)
 
 
+def _say_retaken(trial: FrozenTrial, trials: list[FrozenTrial]) -> None:
+    """One line when ``trial`` redoes an item another try left (issue 20)."""
+    before = trial.system_attrs.get("failed_trial")
+    if before is None:
+        return
+    old = next((t for t in trials if t.number == before), None)
+    error = old.user_attrs.get(ERROR) if old is not None else None
+    why = f"its try failed ({error})" if error else \
+        "its worker died (no heartbeat for the grace period)"
+    run = trial.user_attrs.get(RUN_ID)
+    print(f"mlbench: taking {trial.user_attrs[KEY]} again: {why}"
+          + (f"; run {run} was doing it" if run else ""), file=sys.stderr, flush=True)
+
+
 def drain(queue: WorkQueue, do: Callable[[Job], None], max_poll_s: float = 5.0, *,
           first: Callable[[str, Progress], bool] = lambda key, progress: True,
-          on_error: Callable[[str, Exception], None] | None = None) -> int:
+          on_error: Callable[[str, Exception], None] | None = None,
+          on_wait: Callable[[set[str]], None] | None = None) -> int:
     """Take and ``do`` items until none is waiting or held by a live worker; return how
     many this process did.
 
     The one work loop of every queue (a sweep's, the tuned runs', a base model's).
     ``do`` must ``complete`` its job; if it raises, the item is failed (re-queued while
-    retries are left) and the error goes to ``on_error(key, error)``, or propagates
-    without one. Items for which ``first(key, progress)`` holds are taken before others.
+    retries are left) and the error goes to ``on_error(key, error)`` (which may raise
+    to stop the loop), or propagates without one. Items for which ``first(key,
+    progress)`` holds are taken before others. ``on_wait(keys)`` hears, once per wait,
+    which items other workers hold while this one has nothing to take.
     """
-    ran, wait = 0, 0.5
+    ran, wait, said = 0, 0.5, False
     while True:
         progress = queue.progress()
         job = queue.take(first=lambda key, p=progress: first(key, p))
         if job is None:
             if not (progress.running or progress.waiting):
                 return ran
+            if on_wait is not None and progress.running and not said:
+                on_wait(set(progress.running))
+                said = True
             time.sleep(wait)  # poll: a live worker holds it; a dead one's comes back
             wait = min(2 * wait, max_poll_s)
             continue
-        wait = 0.5
+        wait, said = 0.5, False
         try:
             with job:
                 do(job)
