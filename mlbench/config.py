@@ -42,6 +42,7 @@ class DataConfig:
     synthetic_shape: str = _opt("3x32x32", "synthetic: input shape CxHxW")
     synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
     synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
+    seq_len: int = _opt(64, "text datasets: characters per training and evaluation window", ge=1)
 
     def input_shape(self) -> tuple[int, int, int]:
         """``synthetic_shape`` parsed into (channels, height, width)."""
@@ -176,7 +177,8 @@ class RunConfig:
 
     def base_key(self) -> dict[str, Any]:
         """The fields that determine the dense base model (its reuse key)."""
-        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k in _RESULT_DATA}
+        data = {k: v for k, v in dataclasses.asdict(self.data).items()
+                if k in _RESULT_DATA or (k in _TEXT_DATA and self.data.dataset in TEXT_DATASETS)}
         return {
             **data,
             "model": self.model,
@@ -195,6 +197,9 @@ class RunConfig:
         for key in ("data_dir", "download", "loader_workers", "device", "memory_format",
                     "compile", "speed_repeats"):
             flat.pop(key)
+        if flat["dataset"] not in TEXT_DATASETS:  # image runs keep the hashes they had
+            for key in _TEXT_DATA:
+                flat.pop(key)
         if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
                 flat.pop(key)
@@ -216,6 +221,10 @@ _RESULT_DATA = {
     "synthetic_classes",
     "synthetic_samples",
 }
+
+# Fields only text datasets read: in their hashes, out of every other run's.
+_TEXT_DATA = ("seq_len",)
+TEXT_DATASETS = ("shakespeare", "text")
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
