@@ -43,6 +43,10 @@ class DataConfig:
     synthetic_classes: int = _opt(10, "synthetic: number of classes", ge=2)
     synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)", ge=8)
     seq_len: int = _opt(64, "text datasets: characters per training and evaluation window", ge=1)
+    train_chars: int = _opt(0, "text datasets: train reads only the first N characters of "
+                            "its works (0: all of them)", ge=0)
+    eval_chars: int = _opt(0, "text datasets: val and test read only the first N characters "
+                           "of their works (0: all of them)", ge=0)
 
     def input_shape(self) -> tuple[int, int, int]:
         """``synthetic_shape`` parsed into (channels, height, width)."""
@@ -223,7 +227,7 @@ _RESULT_DATA = {
 }
 
 # Fields only text datasets read: in their hashes, out of every other run's.
-_TEXT_DATA = ("seq_len",)
+_TEXT_DATA = ("seq_len", "train_chars", "eval_chars")
 TEXT_DATASETS = ("shakespeare", "text")
 
 

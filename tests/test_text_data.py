@@ -96,3 +96,14 @@ def test_shakespeare_is_42_works_84_characters():
     assert splits.info.num_classes == 84
     total = sum(len(getattr(splits, c).tokens) for c in ("train", "val", "test"))
     assert total == 5_057_198  # ASCII: one character per byte, every byte served
+
+
+def test_eval_chars_shortens_val_and_test_only(tmp_path):
+    write_corpus(tmp_path)
+    full, short = load(tmp_path, seq_len=8), load(tmp_path, seq_len=8, eval_chars=50)
+    assert torch.equal(short.train.tokens, full.train.tokens)
+    assert torch.equal(load(tmp_path, seq_len=8, train_chars=60).train.tokens,
+                       full.train.tokens[:60])
+    for c in ("val", "test"):
+        assert torch.equal(getattr(short, c).tokens, getattr(full, c).tokens[:50])
+    assert data_digest(short) != data_digest(full)

@@ -119,7 +119,8 @@ def text(cfg: DataConfig, device: torch.device) -> Splits:
 
 def _text_dataset(name: str, folder: Path, cfg: DataConfig, device: torch.device) -> Splits:
     corpus = read_corpus(folder, name)
-    _, train, val, test = text_splits(corpus, cfg.val_fraction, cfg.seq_len, device)
+    _, train, val, test = text_splits(corpus, cfg.val_fraction, cfg.seq_len, device,
+                                      cfg.eval_chars, cfg.train_chars)
     if min(len(train), len(val), len(test)) == 0:
         raise ConfigError(f"{name}: a split of {folder} is shorter than --seq-len "
                           f"{cfg.seq_len} + 1 characters; use a shorter --seq-len")

@@ -164,14 +164,22 @@ def decode(tokens: torch.Tensor, vocab: str) -> str:
 
 
 def text_splits(
-    corpus: Corpus, val_fraction: float, seq_len: int, device: torch.device
+    corpus: Corpus, val_fraction: float, seq_len: int, device: torch.device,
+    eval_chars: int = 0, train_chars: int = 0,
 ) -> tuple[WorkSplit, TextSplit, TextSplit, TextSplit]:
-    """The corpus split by work into train, val and test ``TextSplit``s on ``device``."""
+    """The corpus split by work into train, val and test ``TextSplit``s on ``device``.
+
+    ``eval_chars`` > 0 keeps only the first ``eval_chars`` characters of val's and test's
+    text (their works concatenated in name order): a shorter, fixed evaluation;
+    ``train_chars`` > 0 does the same for train (a smaller training budget).
+    """
     works = split_works(corpus.names, val_fraction)
     by_name = dict(zip(corpus.names, corpus.texts, strict=True))
 
-    def split(names: tuple[str, ...]) -> TextSplit:
-        tokens = encode("".join(by_name[n] for n in names), corpus.vocab)
+    def split(names: tuple[str, ...], limit: int = 0) -> TextSplit:
+        text = "".join(by_name[n] for n in names)
+        tokens = encode(text[:limit] if limit else text, corpus.vocab)
         return TextSplit(tokens.to(device), seq_len, names)
 
-    return works, split(works.train), split(works.val), split(works.test)
+    return (works, split(works.train, train_chars), split(works.val, eval_chars),
+            split(works.test, eval_chars))
