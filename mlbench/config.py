@@ -204,7 +204,7 @@ class RunConfig:
         if flat["dataset"] not in TEXT_DATASETS:  # image runs keep the hashes they had
             for key in _TEXT_DATA:
                 flat.pop(key)
-        if flat["prune_schedule"] == "oneshot":  # one-shot runs keep the hashes they had
+        if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
                 flat.pop(key)
         return flat

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlbench.catalog import check_name, names
+from mlbench.catalog import check_name
 from mlbench.config import PRUNE_SCHEDULES, RunConfig
 from mlbench.errors import ConfigError
 from mlbench.names import BASELINES
@@ -21,8 +21,9 @@ DEFAULT_SEEDS = (0, 1, 2)
 class Grid:
     """The cells of a sweep: every strategy at every compression for every seed.
 
-    With several ``prune_schedules``, every schedule too (channel strategies run one-shot
-    only, so they get the one-shot cell alone).
+    With several ``prune_schedules``, every schedule too, except where the strategy's
+    kind cannot run the schedule (channel removal runs one-shot only): ``cells`` leaves
+    those out when given the kinds' answer.
     """
 
     strategies: tuple[str, ...] = BASELINES
@@ -30,8 +31,14 @@ class Grid:
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     prune_schedules: tuple[str, ...] = ("oneshot",)
 
-    def cells(self, base: RunConfig) -> list[RunConfig]:
-        """One RunConfig per cell, grouped by seed (so each base model is made once)."""
+    def cells(self, base: RunConfig,
+              runs: Callable[[str, str], bool] = lambda strategy, schedule: True,
+              ) -> list[RunConfig]:
+        """One RunConfig per cell, grouped by seed (so each base model is made once).
+
+        ``runs(strategy, schedule)`` says whether a (strategy, schedule) pair can run;
+        pairs it refuses are left out.
+        """
         return [
             dataclasses.replace(
                 base,
@@ -42,7 +49,7 @@ class Grid:
             for seed in self.seeds
             for strategy in self.strategies
             for schedule in self.prune_schedules
-            if schedule == "oneshot" or strategy not in names("channel")
+            if runs(strategy, schedule)
             for c in self.compressions
         ]
 

@@ -3,12 +3,11 @@
 ``load_base`` rebuilds a registered dense base model from its train run's ``base_model/``
 folder (``model.json`` names the model, input shape and classes; ``weights.safetensors``).
 
-An unstructured prune run logs ``config.json`` (its resolved config, with the model's
-input shape and class count), ``masks.safetensors`` and ``weights.safetensors`` (the
-fine-tuned weights, pruned ones exactly zero): the network is rebuilt from the model
-registry by name. A channel (structured) run logs ``structure.json`` (the smaller
-architecture) instead of masks: the network is rebuilt from that description. Weights
-load from safetensors either way, so nothing is unpickled.
+A prune run logs ``config.json`` (its resolved config, with the model's input shape and
+class count), ``weights.safetensors`` (the fine-tuned weights) and the files of its kind
+of pruning (``Kind.files``: ``masks.safetensors`` for masks, ``structure.json`` for
+channel removal); the kind that runs the run's strategy rebuilds the network from them
+(``Kind.load``). Everything is safetensors or JSON, so nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -19,30 +18,19 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
-from mlbench.config import RunConfig
-from mlbench.errors import ConfigError
-from mlbench.masks import apply_masks, load_masks
+from mlbench.kinds import kind_of
 from mlbench.models import create_model
-from mlbench.structured import DESCRIPTION, is_structured, load_channel_pruned
 
 CONFIG_FILE = "config.json"
-MASKS_FILE = "masks.safetensors"
 WEIGHTS_FILE = "weights.safetensors"
 
 
 def build_pruned(folder: str | Path) -> nn.Module:
-    """The pruned network from a folder holding a prune run's three artifacts."""
+    """The pruned network from a folder holding a prune run's artifacts (``config.json``,
+    ``weights.safetensors`` and its kind's files)."""
     folder = Path(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
-    if "input_shape" not in config:
-        raise ConfigError(f"{folder / CONFIG_FILE} has no input_shape: the run predates "
-                          "load_pruned; rerun it with this version of mlbench")
-    keys = set(RunConfig().flat())
-    cfg = RunConfig.from_flat({k: v for k, v in config.items() if k in keys})
-    model = create_model(cfg.model, tuple(config["input_shape"]), int(config["num_classes"]))
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    apply_masks(model, load_masks(folder / MASKS_FILE))  # zero already; exact by construction
-    return model.eval()
+    return kind_of(str(config.get("strategy", ""))).load(folder, config).eval()
 
 
 def load_pruned(run_id: str, tracking_uri: str | None = None) -> nn.Module:
@@ -67,11 +55,9 @@ def load_pruned(run_id: str, tracking_uri: str | None = None) -> nn.Module:
 
     folder = download_run_files(run_id, (CONFIG_FILE,), tracking_uri)
     strategy = json.loads((folder / CONFIG_FILE).read_text()).get("strategy", "")
-    if is_structured(str(strategy)):  # a smaller dense network: its description, no masks
-        folder = download_run_files(run_id, (DESCRIPTION, WEIGHTS_FILE), tracking_uri)
-        return load_channel_pruned(folder / DESCRIPTION, folder / WEIGHTS_FILE).eval()
-    folder = download_run_files(run_id, (CONFIG_FILE, MASKS_FILE, WEIGHTS_FILE), tracking_uri)
-    return build_pruned(folder)
+    kind = kind_of(str(strategy))  # what else to fetch: masks, a description, ...
+    return build_pruned(download_run_files(run_id, (CONFIG_FILE, *kind.files, WEIGHTS_FILE),
+                                           tracking_uri))
 
 
 def load_base(model_uri: str, tracking_uri: str | None = None) -> nn.Module:

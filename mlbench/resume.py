@@ -7,10 +7,9 @@ per-epoch metrics copied into the new run, and the new run tagged
 the model being trained (a changed model definition, say), is set aside with one warning
 line and training starts from the beginning; it is never tried again.
 
-One-shot fine-tuning checkpoints inside ``engine.fit`` (``checkpointer``), and so does a
-gradual schedule's one fine-tuning, with its masks (``gradual_checkpointer``); an
-iterative schedule checkpoints between its rounds (``Rounds``), and resumes after the
-last round it finished.
+Base training and one-shot fine-tuning checkpoint inside ``engine.fit``; each schedule
+(``mlbench.schedules``) says what its checkpoints must hold, through
+``TrackedCheckpoints``, which the recipe gives it.
 """
 
 from __future__ import annotations
@@ -21,13 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
 
 from mlbench import checkpoint
 from mlbench.distributed import Dist
 from mlbench.errors import ConfigError
-from mlbench.masks import Masks
 from mlbench.tracking import CHECKPOINT_DIR, RESUMED_EPOCH, RESUMED_FROM
 
 if TYPE_CHECKING:
@@ -81,55 +78,24 @@ def _fetch(tracker: Tracker, run_id: str, model: nn.Module,
     return None
 
 
-def gradual_checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
-                         masks: Masks, dist: Dist = Dist()) -> checkpoint.Checkpointer:
-    """Checkpoints of a gradual schedule's one fine-tuning: ``checkpointer``'s, with the
-    masks (which the schedule changes in place every epoch) saved and restored too."""
-    extra = {f"mask.{name}": mask for name, mask in masks.items()}
+class TrackedCheckpoints:
+    """A schedule's checkpoints as artifacts of the active MLflow run (``Checkpoints``).
 
-    def holds(state: checkpoint.TrainState) -> str | None:
-        return None if all(f"extra.{k}" in state.tensors for k in extra) else "no masks"
-
-    ck = checkpointer(tracker, config_hash, model, dist, holds=holds)
-    ck.extra = extra
-    return ck
-
-
-def round_checkpointer(tracker: Tracker, config_hash: str, model: nn.Module,
-                       dist: Dist = Dist()) -> checkpoint.Checkpointer:
-    """``checkpointer``'s, resuming only from a checkpoint written between rounds."""
-    return checkpointer(tracker, config_hash, model, dist, holds=lambda state: (
-        None if "rounds" in state.meta else "written mid fine-tuning, not between rounds"))
-
-
-class Rounds:
-    """Checkpoints of an iterative schedule, one after each round, through ``ck``
-    (a ``round_checkpointer``).
-
-    ``generator`` is the fine-tuning rounds' shared shuffling stream; ``history`` holds
-    the per-epoch metrics so far (a resumed run's start with the interrupted run's).
+    ``open`` gives a ``checkpointer`` keyed by the run's config hash and the model's
+    tensor shapes: it resumes from the furthest interrupted run of the same key whose
+    checkpoint holds what the schedule needs (``holds``).
     """
 
-    def __init__(self, ck: checkpoint.Checkpointer, generator: torch.Generator) -> None:
-        self.ck = ck
-        self.generator = generator
-        self.history: list[dict[str, float]] = list(ck.resume.history) if ck.resume else []
+    def __init__(self, tracker: Tracker, config_hash: str, dist: Dist = Dist()) -> None:
+        self.tracker = tracker
+        self.config_hash = config_hash
+        self.dist = dist
 
-    def resume(self, model: nn.Module) -> tuple[int, Masks] | None:
-        """Load the last finished round into ``model``: (rounds done, masks), or None."""
-        if self.ck.resume is None:
-            return None
-        return checkpoint.restore_round(self.ck.resume, model, self.generator)
-
-    def epoch_done(self, metrics: dict[str, float]) -> None:
-        """Record one fine-tuning epoch's metrics (in order, across rounds)."""
-        self.history.append(dict(metrics))
-
-    def round_done(self, rounds: int, epoch: int, model: nn.Module, masks: Masks) -> None:
-        """Checkpoint after ``rounds`` rounds (``epoch`` epochs), unless switched off."""
-        if self.ck.every_s >= 0:
-            self.ck.write(checkpoint.capture_round(epoch, rounds, model, masks,
-                                                   self.generator, self.history))
+    def open(self, model: nn.Module, *,
+             holds: Callable[[checkpoint.TrainState], str | None] = lambda state: None,
+             ) -> checkpoint.Checkpointer:
+        """A checkpointer for ``model`` in the active run (see ``checkpointer``)."""
+        return checkpointer(self.tracker, self.config_hash, model, self.dist, holds=holds)
 
 
-__all__ = ["Rounds", "checkpointer", "gradual_checkpointer", "round_checkpointer"]
+__all__ = ["TrackedCheckpoints", "checkpointer"]

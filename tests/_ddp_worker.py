@@ -15,8 +15,9 @@ from mlbench.config import RunConfig
 from mlbench.device import Precision
 from mlbench.distributed import from_env, shutdown
 from mlbench.engine import evaluate, fit
-from mlbench.masks import apply_masks
-from mlbench.pipeline import compute_masks, generator, prepare, seeded
+from mlbench.kinds import kind_of
+from mlbench.recipe import prepare
+from mlbench.setup import generator, score_batches, seeded
 
 CFG = RunConfig.from_flat({
     "dataset": "synthetic", "synthetic_shape": "1x8x8", "synthetic_classes": 4,
@@ -37,8 +38,7 @@ def main(out: str) -> None:
         reference = {k: v.clone() for k, v in setup.model.state_dict().items()}
         save_file(reference, f"{out}/start.safetensors")
     dist.broadcast_module(setup.model)
-    masks = dist.broadcast_masks(compute_masks(setup) if dist.is_main else None, setup.prunable)
-    apply_masks(setup.model, masks)
+    masks = kind_of(CFG.prune.strategy).prune(setup, score_batches(setup)).masks  # applied
     precision = Precision(setup.device, False)
     with seeded(CFG.seed):
         last = fit(setup.model, setup.splits.train, setup.splits.val, CFG.finetune,

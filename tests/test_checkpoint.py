@@ -230,7 +230,9 @@ def test_a_schedule_sets_aside_a_checkpoint_that_lacks_what_it_resumes_from(tmp_
     """A mid-fine-tuning checkpoint cannot resume rounds, one without masks not a gradual
     run: each is set aside where it is found, before any curve is copied."""
     from mlbench.config import TrackingConfig
-    from mlbench.resume import gradual_checkpointer, round_checkpointer
+    from mlbench.resume import TrackedCheckpoints
+    from mlbench.schedules._gradual import holding
+    from mlbench.schedules._iterative import between_rounds
     from mlbench.tracking import SET_ASIDE, Tracker, checkpoint_key
 
     model = create_model("lenet", (1, 8, 8), 4)
@@ -243,8 +245,10 @@ def test_a_schedule_sets_aside_a_checkpoint_that_lacks_what_it_resumes_from(tmp_
     client = MlflowClient(tracker.uri)
     masks = {"fc3.weight": torch.ones_like(model.fc3.weight)}
     for name, open_checkpoints in (
-            ("rounds", lambda: round_checkpointer(tracker, "h", model)),
-            ("gradual", lambda: gradual_checkpointer(tracker, "h", model, masks))):
+            ("rounds", lambda: TrackedCheckpoints(tracker, "h").open(
+                model, holds=between_rounds)),
+            ("gradual", lambda: TrackedCheckpoints(tracker, "h").open(
+                model, holds=holding({f"mask.{k}": m for k, m in masks.items()})))):
         with tracker.run("prune", f"interrupted-{name}") as old:
             named = tmp_path / name / checkpoint.FILENAME
             named.parent.mkdir()

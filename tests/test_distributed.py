@@ -15,8 +15,9 @@ from mlbench.cli import main
 from mlbench.device import Precision
 from mlbench.distributed import Dist
 from mlbench.engine import evaluate, fit
-from mlbench.masks import apply_masks
-from mlbench.pipeline import compute_masks, generator, prepare, seeded
+from mlbench.kinds import kind_of
+from mlbench.recipe import prepare
+from mlbench.setup import generator, score_batches, seeded
 from tests._ddp_worker import CFG
 from tests.conftest import REPO, TINY, clean_env, tiny_argv
 
@@ -55,8 +56,7 @@ def test_two_ranks_share_masks_and_train_like_one_process(tmp_path):
     # The same start, one process, the whole batch: what the two ranks should equal
     setup = prepare(CFG)
     setup.model.load_state_dict(load_file(str(tmp_path / "start.safetensors")))
-    reference = compute_masks(setup)
-    apply_masks(setup.model, reference)
+    reference = kind_of(CFG.prune.strategy).prune(setup, score_batches(setup)).masks
     precision = Precision(setup.device, False)
     with seeded(CFG.seed):
         last = fit(setup.model, setup.splits.train, setup.splits.val, CFG.finetune,

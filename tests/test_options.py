@@ -115,7 +115,7 @@ def test_help_list_and_bad_input_load_nothing_heavy(argv):
 
 
 def test_the_pipeline_loads_no_dynamo_optuna_or_matplotlib():
-    code = ("import sys, mlbench.pipeline, mlbench.sweep\n"
+    code = ("import sys, mlbench.recipe, mlbench.runs, mlbench.grid\n"
             "print([m for m in ('torch._dynamo', 'torchvision', 'optuna', 'matplotlib')"
             " if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -127,7 +127,7 @@ def test_prune_reads_its_data_before_it_loads_mlflow():
     """mlflow (and pandas with it) loads when a train or prune run starts, after prepare()
     read the data."""
     code = ("import sys\nfrom mlbench.config import RunConfig\n"
-            "import mlbench.base\nfrom mlbench.pipeline import prepare\n"
+            "import mlbench.runs\nfrom mlbench.recipe import prepare\n"
             "setup = prepare(RunConfig())\n"
             "print(len(setup.splits.train), [m for m in ('mlflow', 'pandas', 'optuna', 'sklearn')"
             " if m in sys.modules])")

@@ -18,7 +18,8 @@ from mlbench.config import RunConfig
 from mlbench.device import Precision
 from mlbench.engine import evaluate, fit
 from mlbench.masks import apply_masks, load_masks
-from mlbench.pipeline import generator, prepare, seeded
+from mlbench.recipe import prepare
+from mlbench.setup import generator, seeded
 from mlbench.speed import TIMING_METRICS
 from tests.conftest import TINY, tiny_argv
 

@@ -20,10 +20,10 @@ from PIL import Image
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.options import param_text
-from mlbench.pipeline import run_prune
 from mlbench.report import build_report, load_runs, paired_comparison, summary_table
 from mlbench.report.frame import FINAL_METRICS
 from mlbench.report.plots import ACCURACY_SIZE, DPI
+from mlbench.runs import run_prune
 from tests.conftest import MLFLOW, REPO, TINY, clean_env
 from tests.test_cli import fails
 from tests.test_sweep import sweep_argv

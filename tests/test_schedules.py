@@ -1,4 +1,10 @@
-"""Iterative and gradual schedules: exact target, masks only shrink, epochs as one-shot."""
+"""The schedule contract, over every registered schedule; and the keep sequences.
+
+Each schedule runs for real (tiny synthetic data, the engine's fit) through
+``recipe.finetune``: it ends at exactly the target, masks only shrink, it spends the
+one-shot budget numbered as one run, pruned weights stay zero, and the same seed gives
+the same masks.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,15 @@ import dataclasses
 import pytest
 import torch
 
-from mlbench.config import FINETUNE_DEFAULTS, RunConfig
-from mlbench.masks import keep_count, prunable_parameters
-from mlbench.schedules import (
-    Pruning,
-    gradual,
-    gradual_keeps,
-    iterative,
-    iterative_keeps,
-    round_epochs,
-)
-from mlbench.strategies import STRATEGIES
+from mlbench.config import RunConfig
+from mlbench.errors import ConfigError
+from mlbench.kinds import kind_of
+from mlbench.recipe import finetune, prepare
+from mlbench.schedules import SCHEDULES, gradual_keeps, iterative_keeps, round_epochs
+from mlbench.sweep import Grid, runnable, sweep_hash
+from tests.conftest import TINY
+
+CFG = {**TINY, "epochs": 4, "prune_rounds": 3, "speed_repeats": 0}
 
 
 def test_round_budgets_add_up_to_the_one_shot_epochs():
@@ -34,54 +38,43 @@ def test_keep_sequences_fall_to_exactly_the_target():
     assert grad[0] == 1000 - round(900 * (1 - 0.75**3))
 
 
-def run(schedule: str, lenet, rewind: str = "lr"):
-    prunable = prunable_parameters(lenet, "fc3")
-    keep = keep_count(lenet, prunable, 6.0)
-    base = {k: v.clone() for k, v in lenet.state_dict().items()}
-    history: list[dict[str, torch.Tensor]] = []
-    gen = torch.Generator().manual_seed(0)
+def run(schedule: str, **extra: object):
+    """One real fine-tuning along ``schedule``: masks seen after every epoch, epochs."""
+    setup = prepare(RunConfig.from_flat({**CFG, "prune_schedule": schedule, **extra}))
+    seen: list[dict[str, torch.Tensor]] = []
     epochs: list[int] = []
 
-    def fit_round(recipe, span, masks, after):  # "training": weights move, masks hold
-        for epoch in span:
-            epochs.append(epoch)
-            with torch.no_grad():
-                for name, p in prunable.items():
-                    p.add_(torch.randn(p.shape, generator=gen) * 0.05)
-                    p.mul_(masks[name].to(p.dtype))
-            history.append({n: m.bool().clone() for n, m in masks.items()})
-            after(epoch)
+    def on_epoch(epoch: int, _metrics: dict[str, float]) -> None:
+        epochs.append(epoch)
+        seen.append({n: (p.detach() != 0).clone() for n, p in setup.prunable.items()})
 
-    pruning = Pruning(
-        score=lambda: STRATEGIES.get("global_weight")(lenet, prunable, [], gen),
-        allocation="global", prunable=sum(p.numel() for p in prunable.values()), keep=keep)
-    finetune = dataclasses.replace(FINETUNE_DEFAULTS, epochs=5)
-    if schedule == "iterative":
-        masks = iterative(lenet, pruning, finetune, 3, rewind, fit_round, base)
-    else:
-        masks = gradual(lenet, pruning, finetune, 3, fit_round)
-    return masks, history, keep, epochs, prunable
+    outcome = finetune(setup, on_epoch=on_epoch)
+    return setup, outcome, seen, epochs
 
 
-@pytest.mark.parametrize("schedule", ["iterative", "gradual"])
-def test_schedules_reach_the_exact_target_and_masks_only_shrink(schedule, lenet):
-    masks, history, keep, epochs, prunable = run(schedule, lenet)
-    assert sum(int(m.sum()) for m in masks.values()) == keep
-    assert epochs == [1, 2, 3, 4, 5]  # the one-shot budget, numbered as one run
-    for before, after in zip(history, history[1:], strict=False):
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_every_schedule_keeps_the_contract(schedule):
+    setup, outcome, seen, epochs = run(schedule)
+    keep = kind_of(setup.cfg.prune.strategy).budget(setup)[1]
+    masks = outcome.pruned.masks
+    assert sum(int(m.sum()) for m in masks.values()) == keep  # exactly the target
+    assert outcome.metrics["compression"] == pytest.approx(4.0, abs=0.01)
+    assert epochs == [1, 2, 3, 4]  # the one-shot budget, numbered as one run
+    for before, after in zip(seen, seen[1:], strict=False):
         for name in before:
             assert not (after[name] & ~before[name]).any()  # nothing pruned comes back
-    for name, p in prunable.items():
-        assert (p[~masks[name]] == 0).all()
+    for name, p in setup.prunable.items():
+        assert (p[~masks[name].to(p.device)] == 0).all()
+    again = run(schedule)[1].pruned.masks  # same seed, same masks
+    assert all(torch.equal(masks[n], again[n]) for n in masks)
 
 
-def test_weight_rewinding_restores_surviving_weights_to_the_base(lenet):
-    base = {k: v.clone() for k, v in lenet.state_dict().items()}
-    masks, *_ = run("iterative", lenet, rewind="weights")
-    # after the last rewind only one round of "training" moved the weights
-    w = lenet.fc1.weight.detach()
-    moved = (w - base["fc1.weight"])[masks["fc1.weight"]].abs().mean()
-    assert 0 < moved < 0.1
+def test_weight_rewinding_changes_the_weights_and_not_the_target():
+    lr = run("iterative")[1]
+    weights = run("iterative", rewind="weights")[1]
+    assert weights.metrics["compression"] == lr.metrics["compression"]
+    w1, w2 = lr.pruned.model.state_dict(), weights.pruned.model.state_dict()
+    assert any(not torch.equal(w1[k], w2[k]) for k in w1)
 
 
 def test_one_shot_keeps_the_hash_it_had_and_other_schedules_change_it():
@@ -92,12 +85,17 @@ def test_one_shot_keeps_the_hash_it_had_and_other_schedules_change_it():
     assert it.flat()["prune_schedule"] == "iterative"
 
 
-def test_the_sweep_grid_crosses_schedules_but_runs_channel_strategies_one_shot():
-    from mlbench.sweep import Grid, sweep_hash
+def test_a_kind_refuses_a_schedule_it_cannot_run_in_one_line_before_any_work():
+    with pytest.raises(ConfigError, match="runs oneshot") as caught:
+        prepare(RunConfig.from_flat({**CFG, "strategy": "global_l1_channel",
+                                     "prune_schedule": "gradual"}))
+    assert "\n" not in str(caught.value)
 
+
+def test_the_sweep_grid_crosses_schedules_but_runs_channel_strategies_one_shot():
     grid = Grid(strategies=("global_weight", "global_l1_channel"), compressions=(2.0, 4.0),
                 seeds=(0,), prune_schedules=("oneshot", "iterative"))
-    cells = grid.cells(RunConfig())
+    cells = grid.cells(RunConfig(), runnable)
     pairs = [(c.prune.strategy, c.prune.prune_schedule) for c in cells]
     assert pairs.count(("global_weight", "iterative")) == 2
     assert ("global_l1_channel", "iterative") not in pairs and len(cells) == 6

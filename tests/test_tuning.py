@@ -25,13 +25,13 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from mlbench.base import find_or_train_base
 from mlbench.cli import main
 from mlbench.config import RunConfig, TrackingConfig
 from mlbench.errors import ConfigError
 from mlbench.names import prune_run_name
 from mlbench.options import param_text
-from mlbench.pipeline import load_base, prepare
+from mlbench.recipe import load_base, prepare
+from mlbench.runs import obtain_base
 from mlbench.search_space import default_search_space, parse_search_space
 from mlbench.tracking import Tracker
 from mlbench.tuning import (
@@ -70,7 +70,7 @@ def tiny_setup(tracking_uri: str, strategy: str = "global_weight"):
     cfg = RunConfig.from_flat({**TUNE_TINY, "strategy": strategy})
     setup = prepare(cfg)
     tracker = Tracker(TrackingConfig(tracking_uri=tracking_uri))
-    load_base(setup, tracker, find_or_train_base(setup, tracker))
+    load_base(setup, tracker, obtain_base(setup, tracker))
     state = {k: v.clone() for k, v in setup.model.state_dict().items()}
     return setup, tracker, state
 
@@ -167,6 +167,55 @@ def test_tuning_never_touches_the_test_split(tracking_uri, tmp_path):
 
 
 # -- the tune command ---------------------------------------------------------------------
+
+
+def test_tune_runs_every_kind_and_schedule_with_the_default_recipe_first(tmp_path, capsys):
+    """A channel strategy (one-shot) and an iterative schedule: the same budget, the
+    default recipe as trial 0, the objective named, and a tuned run on test each."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(tune_argv(tmp_path, "--strategies", "global_l1_channel", "--trials", "2",
+                          "--compression", "1.5")) == 0
+    assert main(tune_argv(tmp_path, "--strategies", "layer_weight", "--trials", "2",
+                          "--prune-schedule", "iterative", "--prune-rounds", "2")) == 0
+    tuned = {r.data.params["strategy"]: r for r in runs(uri, "prune")}
+    assert set(tuned) == {"global_l1_channel", "layer_weight"}
+    assert tuned["layer_weight"].data.params["prune_schedule"] == "iterative"
+    assert all(r.data.tags["mlbench.tuned"] == "true" for r in tuned.values())
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    for tune in runs(uri, "tune"):
+        study = optuna.load_study(study_name=tune.data.tags["mlbench.study"], storage=storage)
+        assert study.metric_names == ["val_acc1"]
+        assert study.user_attrs["mlbench.study_kind"] == "tuning"
+        finished = [t for t in study.trials if t.state in (TrialState.COMPLETE,
+                                                           TrialState.PRUNED)]
+        assert len(finished) == 2
+        first = study.trials[0]
+        assert first.user_attrs["mlbench.default_recipe"] is True
+        assert first.params["lr"] == 0.03 and first.params["momentum"] == 0.9  # the recipe's
+        assert first.params["epochs"] == 3  # the recipe's 5, within the space's cap of 3
+    assert "global_l1_channel" in capsys.readouterr().out
+
+
+def test_a_rerun_with_another_budget_extends_the_study_or_refuses_in_one_line(tmp_path,
+                                                                             capsys):
+    argv = tune_argv(tmp_path, "--strategies", "global_weight",
+                     space={"lr": {"low": 0.01, "high": 0.3, "log": True},
+                            "epochs": {"low": 1, "high": 1}})
+    assert main([*argv, "--trials", "2"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--trials", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "extending its budget from 2 to 3 trials" in out and "warning" not in err
+    study = optuna.load_study(study_name=optuna.get_all_study_names(
+        f"sqlite:///{tmp_path / 'optuna.db'}")[0], storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.user_attrs["mlbench.study_kind"] in ("tuning", "queue")
+    try:
+        code = main([*argv, "--trials", "2"])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--trials 2 is below the 3 trials study" in err[0]
 
 
 def test_every_strategy_gets_the_same_budget_space_and_sampler(tmp_path, capsys):
@@ -314,7 +363,7 @@ def test_two_workers_share_one_study_without_repeating_or_losing_trials(tmp_path
     assert runs(uri, "tune") == []  # create the store first
     # The base model first: otherwise the worker that trains it runs the whole study
     # while the other waits for it, and only one of them would take trials.
-    find_or_train_base(prepare(RunConfig.from_flat(SLOW_TINY)),
+    obtain_base(prepare(RunConfig.from_flat(SLOW_TINY)),
                        Tracker(TrackingConfig(tracking_uri=uri)))
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     procs = [subprocess.Popen(worker_cmd(tmp_path, 8), cwd=tmp_path, env=worker_env(tmp_path),

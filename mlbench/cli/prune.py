@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from mlbench.cli._checks import check_names
 
     check_names(cfg)
-    from mlbench.pipeline import run_prune
+    from mlbench.runs import run_prune
 
     quiet_mlflow()
     results = run_prune(cfg, tracking)

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, tracking = split({**{k: v for k, v in preset.items() if k not in EXTRA_KEYS},
                            **given})
     check_names(cfg, grid.strategies)
-    from mlbench.tuning import DEFAULT_GRACE_S, run_sweep
+    from mlbench.sweep import run_sweep
+    from mlbench.tuning import DEFAULT_GRACE_S
 
     quiet_mlflow()
     done = run_sweep(cfg, grid, tracking, workers=workers, storage=own.get("storage"),

@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
 def run(args: argparse.Namespace) -> int:
     """Train (or find) the base model; print its registered name and version."""
     cfg, tracking = split(values(args))
-    from mlbench.base import run_train
+    from mlbench.runs import run_train
 
     quiet_mlflow()
     base = run_train(cfg, tracking)

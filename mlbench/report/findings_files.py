@@ -16,7 +16,7 @@ from mlbench.report.findings import (
     findings_display,
     findings_table,
 )
-from mlbench.report.frame import usable_runs
+from mlbench.report.frame import runs_frame, usable_runs
 from mlbench.report.tables import to_markdown
 
 
@@ -44,11 +44,11 @@ def findings_from_store(experiments: Sequence[str], filter_string: str = "",
 
     Raises ConfigError when there is no finished prune run to judge.
     """
-    from mlbench.report.build import load_runs
-    from mlbench.tracking import split_names
+    from mlbench.tracking import query_prune_runs, split_names
 
     names = split_names(experiments)
-    df = load_runs(names, filter_string, tracking_uri)
+    records = query_prune_runs(tracking_uri, names, filter_string)  # as report.load_runs
+    df = runs_frame(records.runs, records.bases)
     usable = usable_runs(df) if not df.empty else None
     if usable is None or usable.runs.empty:
         where = (f"experiment(s) {', '.join(names)}" if names else "the store") + (

@@ -19,6 +19,7 @@ from mlbench.strategies._registry import (
     Scorer,
     register_strategy,
     strategy_allocation,
+    strategy_kind,
     strategy_names,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "pattern_floor",
     "register_strategy",
     "strategy_allocation",
+    "strategy_kind",
     "strategy_names",
 ]

@@ -19,11 +19,21 @@ Scorer = Callable[
 STRATEGIES: Registry[Scorer] = Registry("strategy")
 
 
-def register_strategy(name: str, *, allocation: str) -> Callable[[Scorer], Scorer]:
-    """Register ``fn`` as strategy ``name`` whose scores are allocated ``global`` or ``layer``."""
+def register_strategy(name: str, *, allocation: str, kind: str = "masks"
+                      ) -> Callable[[Scorer], Scorer]:
+    """Register ``fn`` as strategy ``name`` whose scores are allocated ``global`` or ``layer``.
+
+    ``kind`` names the kind of pruning (``mlbench.kinds``) that runs it: ``masks``
+    (unstructured) unless the scores serve a pattern (``nm``: N:M semi-structured).
+    """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
-    return STRATEGIES.register(name, allocation=allocation)
+    return STRATEGIES.register(name, allocation=allocation, kind=kind)
+
+
+def strategy_kind(name: str) -> str:
+    """The kind of pruning (``mlbench.kinds`` name) that runs a registered scorer."""
+    return STRATEGIES.meta(name)["kind"]
 
 
 def strategy_allocation(name: str) -> str:

@@ -32,7 +32,7 @@ def pattern_floor(model: nn.Module, prunable: Mapping[str, Tensor]) -> float:
     return total / (total - half)
 
 
-@register_strategy("semi_2_4", allocation="global")
+@register_strategy("semi_2_4", allocation="global", kind="nm")
 def two_of_four(
     model: nn.Module,
     params: Mapping[str, nn.Parameter],

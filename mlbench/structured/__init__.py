@@ -11,8 +11,6 @@ and weights (safetensors) rebuild it without pickle.
 from mlbench.structured._criteria import (
     CHANNEL_STRATEGIES,
     channel_strategy_names,
-    check_strategy,
-    is_structured,
     register_channel_strategy,
 )
 from mlbench.structured._surgery import (
@@ -24,6 +22,7 @@ from mlbench.structured._surgery import (
     max_channel_compression,
     prune_channels,
     rebuild,
+    scorable_channels,
 )
 
 __all__ = [
@@ -32,12 +31,11 @@ __all__ = [
     "ChannelPruned",
     "channel_sizes",
     "channel_strategy_names",
-    "check_strategy",
     "describe",
-    "is_structured",
     "load_channel_pruned",
     "max_channel_compression",
     "prune_channels",
     "rebuild",
+    "scorable_channels",
     "register_channel_strategy",
 ]

@@ -42,11 +42,6 @@ def channel_strategy_names() -> list[str]:
     return CHANNEL_STRATEGIES.names()
 
 
-def is_structured(name: str) -> bool:
-    """True for a channel (structured) strategy name."""
-    return name in CHANNEL_STRATEGIES
-
-
 def _group_scores(
     importance: tp.importance.Importance, groups: Sequence[tp.dependency.Group]
 ) -> list[Tensor | None]:
@@ -108,12 +103,3 @@ def first_order_taylor(
         model.zero_grad(set_to_none=True)
         model.train(was_training)
 
-
-def check_strategy(name: str) -> None:
-    """Raise ConfigError unless ``name`` is an unstructured or a channel strategy."""
-    from mlbench.errors import ConfigError
-    from mlbench.strategies import STRATEGIES
-
-    if name not in STRATEGIES and name not in CHANNEL_STRATEGIES:
-        known = [*STRATEGIES.names(), *CHANNEL_STRATEGIES.names()]
-        raise ConfigError(f"unknown strategy {name!r}; choose one of: {', '.join(known)}")

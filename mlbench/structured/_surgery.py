@@ -153,6 +153,18 @@ def load_channel_pruned(description: str | Path, weights: str | Path) -> nn.Modu
     return model
 
 
+def scorable_channels(
+    model: nn.Module, strategy: str, input_shape: tuple[int, ...], classifier: str | None,
+    batches: Sequence[Batch],
+) -> int:
+    """How many channels ``strategy`` can score (and so remove) in a copy of ``model``:
+    0 when it has nothing to say about any group (no BatchNorm for network slimming)."""
+    work = copy.deepcopy(model)
+    groups = channel_groups(dependency_graph(work, input_shape), work, classifier)
+    return removable(CHANNEL_STRATEGIES.get(strategy)(work, [g.full for g in groups],
+                                                      list(batches)))
+
+
 def max_channel_compression(
     model: nn.Module, input_shape: tuple[int, ...], classifier: str | None
 ) -> float:

@@ -1,9 +1,9 @@
-"""The objective: fine-tune the pruned base model with a trial's hyperparameters; val acc1.
+"""The objective: the recipe in validation mode with a trial's hyperparameters; val acc1.
 
-It is built from the pipeline's pieces, never from ``pipeline.prune`` (which evaluates
-the test split): the base weights are restored, masks computed and applied, and the
-model fine-tuned with the masks held. After every epoch the val acc1 goes to the trial
-(for the pruner) and to the trial's MLflow run. The test split is never touched.
+A trial runs ``recipe.finetune(validation=True)``, the very code of a prune run, with
+the test split untouched: every kind of pruning and every schedule tunes alike. After
+every epoch the val acc1 goes to the trial (for the pruner) and to the trial's MLflow
+run.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ import optuna
 import torch
 
 from mlbench.config import RunConfig
-from mlbench.device import Precision
-from mlbench.engine import evaluate, fit
-from mlbench.masks import apply_masks
-from mlbench.pipeline import Setup, compute_masks, generator, run_name, seeded
+from mlbench.recipe import Setup, finetune, run_name
 from mlbench.search_space import SearchSpace
 from mlbench.tracking import Tracker, trial_run
 
@@ -53,11 +50,34 @@ def with_params(cfg: RunConfig, params: Mapping[str, Any]) -> RunConfig:
     return tuned
 
 
+def default_params(cfg: RunConfig, space: SearchSpace) -> dict[str, Any]:
+    """The default recipe's value of every searched option that the space can hold.
+
+    A numeric default outside its range is moved to the nearest bound; a choice the
+    space does not list is left to the sampler. Enqueued as every study's first trial,
+    so a short tune never comes out worse than the untuned recipe for not trying it.
+    """
+    out: dict[str, Any] = {}
+    for p in space.params:
+        value = getattr(cfg.finetune, p.name)
+        if p.kind == "choice":
+            if value in p.choices:
+                out[p.name] = value
+        else:
+            low, high = p.low, p.high
+            value = min(max(value, low), high)
+            out[p.name] = int(value) if p.kind == "int" else float(value)
+    return out
+
+
 class Objective:
-    """``objective(trial) -> val acc1`` of one strategy's fine-tuning.
+    """``objective(trial) -> val acc1``: the recipe in validation mode, one strategy.
+
+    Every trial runs ``recipe.finetune`` (any kind of pruning, any schedule) on the base
+    weights with the trial's fine-tuning parameters; the test split is never read.
 
     Args:
-        setup: data and model from ``pipeline.prepare`` with the strategy set.
+        setup: data and model from ``recipe.prepare`` with the strategy set.
         tracker: where each trial's ``trial`` run goes (nested under the active run).
         base_state: the base model's weights, restored before every trial.
         space: the search space.
@@ -85,11 +105,7 @@ class Objective:
         """
         params = suggest(trial, self.space)
         setup = dataclasses.replace(self.setup, cfg=with_params(self.setup.cfg, params))
-        cfg, model = setup.cfg, setup.model
-        model.load_state_dict(self.base_state)
-        masks = compute_masks(setup)
-        apply_masks(model, masks)
-        precision = Precision(setup.device, cfg.amp)
+        setup.model.load_state_dict(self.base_state)
         curve: list[float] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -99,18 +115,13 @@ class Objective:
             if trial.should_prune():
                 raise _Stop
 
-        name = f"{run_name(cfg)}-t{trial.number}"
+        name = f"{run_name(setup.cfg)}-t{trial.number}"
         with trial_run(self.tracker, self.study, trial.number, name, params) as log:
             state = "COMPLETE"
             try:
-                with seeded(cfg.seed):  # as pipeline.prune does: same seed, same curve
-                    fit(model, setup.splits.train, setup.splits.val, cfg.finetune,
-                        generator=generator(cfg.seed), precision=precision, masks=masks,
-                        augment=cfg.data.augment, on_epoch=on_epoch)
+                value = finetune(setup, on_epoch=on_epoch, validation=True).metrics["val_acc1"]
             except _Stop:
-                state = "PRUNED"
-            value = curve[-1] if curve else evaluate(
-                model, setup.splits.val, cfg.finetune.batch_size, precision)["acc1"]
+                state, value = "PRUNED", curve[-1]
             log.finish(state, value, len(curve))
         trial.set_user_attr(EPOCHS_SPENT, len(curve))
         trial.set_user_attr(MLFLOW_RUN_ID, log.run_id)

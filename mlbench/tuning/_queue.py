@@ -1,7 +1,9 @@
 """A work queue on Optuna's storage: each item done exactly once, by whichever worker.
 
-Items are named by keys (``base:s0``, ``cell:global_weight:c8:s0``) and put in a study as
-enqueued trials carrying the key as a user attribute. A worker takes a WAITING trial by
+Items are named by keys (strings: a sweep's are its typed items as JSON, see
+``mlbench.sweep``) and put in a study as enqueued trials carrying the key as a user
+attribute; the study is marked a queue (user attribute ``mlbench.study_kind``) for
+optuna-dashboard, its metric named ``item_done``. A worker takes a WAITING trial by
 moving it to RUNNING, which Optuna's storages do in one transaction (an RDB row update,
 or one journal record whose replay gives it to exactly one worker), so no two workers
 ever get the same trial. While it works, a background thread records the trial's
@@ -32,6 +34,7 @@ KEY = "mlbench.key"  # user attribute: the item a trial does
 RUN_ID = "mlflow_run_id"  # user attribute: the MLflow run that did it
 ERROR = "mlbench.error"  # user attribute: why a trial failed
 DUPLICATE = "mlbench.duplicate"  # user attribute: failed unrun, another trial has its key
+STUDY_KIND = "mlbench.study_kind"  # study user attribute: "queue" (vs "tuning")
 MAX_RETRY = 2  # a failing item runs at most 1 + MAX_RETRY times per start of the sweep
 _LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
 
@@ -146,6 +149,11 @@ class WorkQueue:
             except optuna.exceptions.DuplicatedStudyError:
                 study = optuna.load_study(study_name=name, storage=storage)
                 created = False
+        if created:  # optuna-dashboard shows these: a queue, its trials done items
+            study.set_user_attr(STUDY_KIND, "queue")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(["item_done"])
         queue = cls(study, storage, created, max_retry)
         queue.enqueue(keys)
         return queue
@@ -237,23 +245,72 @@ class WorkQueue:
         return self.study.get_trials(deepcopy=False)
 
 
-def drain(queue: WorkQueue, do: Callable[[Job], None], max_poll_s: float = 5.0) -> int:
+def drain(queue: WorkQueue, do: Callable[[Job], None], max_poll_s: float = 5.0, *,
+          first: Callable[[str, Progress], bool] = lambda key, progress: True,
+          on_error: Callable[[str, Exception], None] | None = None) -> int:
     """Take and ``do`` items until none is waiting or held by a live worker; return how
-    many this process did. ``do`` must ``complete`` its job; if it raises, the item is
-    failed (re-queued while retries are left) and the error propagates."""
+    many this process did.
+
+    The one work loop of every queue (a sweep's, the tuned runs', a base model's).
+    ``do`` must ``complete`` its job; if it raises, the item is failed (re-queued while
+    retries are left) and the error goes to ``on_error(key, error)``, or propagates
+    without one. Items for which ``first(key, progress)`` holds are taken before others.
+    """
     ran, wait = 0, 0.5
     while True:
         progress = queue.progress()
-        job = queue.take()
+        job = queue.take(first=lambda key, p=progress: first(key, p))
         if job is None:
             if not (progress.running or progress.waiting):
                 return ran
             time.sleep(wait)  # poll: a live worker holds it; a dead one's comes back
             wait = min(2 * wait, max_poll_s)
             continue
-        with job:
-            do(job)
-        ran, wait = ran + 1, 0.5
+        wait = 0.5
+        try:
+            with job:
+                do(job)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(job.key, exc)
+            continue
+        ran += 1
+
+
+def wait_for(queue: WorkQueue, key: str, do: Callable[[Job], None],
+             max_poll_s: float = 5.0) -> str:
+    """The MLflow run id of item ``key``: done already, done here if it is waiting, or
+    waited for while a live worker does it (a dead worker's comes back as waiting after
+    the grace period). A RuntimeError if it was given up."""
+    wait = 0.5
+    while True:
+        progress = queue.progress()
+        if key in progress.done:
+            return progress.done[key]
+        if key in progress.lost:
+            raise RuntimeError(f"{key} failed: {progress.lost[key]}")
+        job = queue.take(only=key)
+        if job is not None:
+            with job:
+                do(job)
+            continue
+        time.sleep(wait)  # poll while a live worker does it
+        wait = min(2 * wait, max_poll_s)
+
+
+def queue_once(storage: optuna.storages.BaseStorage, prefix: str
+               ) -> Callable[[str, Callable[[], str]], str]:
+    """``once(key, work)``: ``work`` done by exactly one of the processes that share
+    ``storage`` (a work queue of one item, study ``<prefix>-<key>``), the others waiting
+    for it; returns the MLflow run id that did it. What ``runs.obtain_base`` needs to
+    obtain a base model that several tuning workers want at once."""
+
+    def once(key: str, work: Callable[[], str]) -> str:
+        queue = WorkQueue.open(storage, f"{prefix}-{key.replace(':', '-')}", [key])
+        return wait_for(queue, key, lambda job: job.complete(work()))
+
+    return once
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -264,5 +321,6 @@ def _first_line(exc: BaseException | None) -> str:
 
 
 __all__ = [
-    "DUPLICATE", "ERROR", "KEY", "MAX_RETRY", "RUN_ID", "Job", "Progress", "WorkQueue", "drain",
+    "DUPLICATE", "ERROR", "KEY", "MAX_RETRY", "RUN_ID", "STUDY_KIND", "Job", "Progress",
+    "WorkQueue", "drain", "queue_once", "wait_for",
 ]

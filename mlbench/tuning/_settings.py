@@ -11,7 +11,6 @@ from mlbench.grid import DEFAULT_SEEDS
 from mlbench.names import BASELINES
 from mlbench.options import TuneOptions
 from mlbench.search_space import SearchSpace
-from mlbench.structured import check_strategy
 
 DEFAULT_TRIALS = TuneOptions().trials  # one definition: the option schema
 
@@ -28,11 +27,13 @@ class TuneConfig:
     seeds: tuple[int, ...] = DEFAULT_SEEDS  # seeds of the tuned runs on the test split
 
     def check(self) -> None:
-        """Known strategies, a budget of at least one trial, seeds, a usable prefix."""
+        """A budget of at least one trial, seeds, a usable prefix, no strategy twice.
+
+        Each strategy's name, and whether its kind can run the model, target and
+        schedule, is checked by the kind (``recipe.prepare``) before any work.
+        """
         if not self.strategies:
             raise ConfigError("--strategies must name at least one strategy")
-        for strategy in self.strategies:
-            check_strategy(strategy)
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"--strategies names one twice: {','.join(self.strategies)}")
         if not isinstance(self.trials, int) or self.trials < 1:

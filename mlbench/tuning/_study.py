@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import json
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,12 @@ from typing import Any
 import optuna
 import torch
 
-from mlbench.base import find_or_train_base
 from mlbench.config import RunConfig, TrackingConfig
-from mlbench.pipeline import Setup, base_key_hash, load_base, prepare, prune
+from mlbench.errors import ConfigError
+from mlbench.kinds import kind_of
+from mlbench.recipe import Setup, load_base, prepare, prune
+from mlbench.runs import obtain_base
+from mlbench.schedules import schedule_of
 from mlbench.tracking import (
     BaseModel,
     Tracker,
@@ -33,12 +37,23 @@ from mlbench.tracking import (
 )
 from mlbench.tuning._audit import COLUMNS, summarize
 from mlbench.tuning._budget import run_budget
-from mlbench.tuning._objective import EPOCHS_SPENT, MLFLOW_RUN_ID, Objective, with_params
+from mlbench.tuning._objective import (
+    EPOCHS_SPENT,
+    MLFLOW_RUN_ID,
+    Objective,
+    default_params,
+    with_params,
+)
 from mlbench.tuning._plots import save_plots
-from mlbench.tuning._queue import Job, WorkQueue, drain
+from mlbench.tuning._queue import STUDY_KIND, Job, WorkQueue, drain, queue_once
 from mlbench.tuning._sampler import TrialSeededTPE, make_pruner, startup_trials
 from mlbench.tuning._settings import TuneConfig
 from mlbench.tuning._storage import StorageSpec, open_storage, parse_storage
+
+OBJECTIVE = "val_acc1"  # what every tuning study maximizes (its metric name)
+BUDGET = "mlbench.trials"  # study user attribute: its trial budget now
+FIRST_BUDGET = "mlbench.first_trials"  # ... and the budget it was first given
+DEFAULT_TRIAL = "mlbench.default_recipe"  # trial user attribute: the untuned recipe
 
 
 def tune_strategy(
@@ -61,12 +76,14 @@ def tune_strategy(
     pruner = make_pruner(tune.trials)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 pruner=pruner, direction="maximize", load_if_exists=True)
+    first_budget = _budget(study, tune.trials, default_params(cfg, space))
     tags = tune_tags(name, spec.display, space.hash())
     with tracker.run("tune", name, tags, run_id=_tune_run_id(study, tracker, tags)) \
             as tune_run_id:
         tracker.log_params({
             **{k: v for k, v in cfg.flat().items() if k not in space.names()},
-            "trials": tune.trials, "search_space": json.dumps(space.as_dict(), sort_keys=True),
+            "trials": first_budget,
+            "search_space": json.dumps(space.as_dict(), sort_keys=True),
             "epochs_cap": cap, "sampler": str(sampler), "sampler_seed": cfg.seed,
             "pruner": type(pruner).__name__, "objective": "val_acc1 (last epoch)",
             "study": name, "storage": spec.display,
@@ -81,6 +98,48 @@ def tune_strategy(
         row = {**summarize(study, tune.trials, cap, space.hash()), "tune_run_id": tune_run_id}
         _log_audit(tracker, study, row)
     return row
+
+
+def _budget(study: optuna.Study, trials: int, defaults: Mapping[str, Any]) -> int:
+    """Name the objective, try the default recipe first, and settle the trial budget.
+
+    A new study enqueues the default recipe as its first trial and records ``trials``.
+    A study started before with a smaller budget is extended to ``trials``, said in one
+    line (a smaller one is refused by ``check_budgets`` before any work). Returns the
+    budget the study was first given (the tune run's ``trials`` param).
+    """
+    with warnings.catch_warnings():  # experimental in Optuna, shown by optuna-dashboard
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([OBJECTIVE])
+    study.set_user_attr(STUDY_KIND, "tuning")
+    first = study.user_attrs.get(BUDGET)
+    if first is None:
+        if not study.trials:
+            study.enqueue_trial(dict(defaults), user_attrs={DEFAULT_TRIAL: True})
+        study.set_user_attr(BUDGET, trials)
+        study.set_user_attr(FIRST_BUDGET, trials)
+        return trials
+    if trials > study.user_attrs[BUDGET]:
+        print(f"study {study.study_name}: extending its budget from "
+              f"{study.user_attrs[BUDGET]} to {trials} trials", flush=True)
+        study.set_user_attr(BUDGET, trials)
+    return int(study.user_attrs.get(FIRST_BUDGET, first))
+
+
+def check_budgets(storage: optuna.storages.BaseStorage, names: list[str], trials: int) -> None:
+    """A ConfigError, before any work, if a study of ``names`` already holds a larger
+    budget than ``trials``: fewer trials cannot be taken back from a study."""
+    for name in names:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            continue
+        had = study.user_attrs.get(BUDGET)
+        if had is not None and trials < had:
+            raise ConfigError(
+                f"--trials {trials} is below the {had} trials study {name} already has; "
+                f"use --trials {had} to finish it (or more to extend it), or another "
+                "--study-prefix for a new study")
 
 
 def _tune_run_id(study: optuna.Study, tracker: Tracker, tags: Mapping[str, str]) -> str:
@@ -101,11 +160,12 @@ def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker, seeds: t
     """
     best = with_params(cfg, json.loads(row["best_params"]))
     tuned = TunedTracker(tracker, row["tune_run_id"], row["study"])
-    queue = WorkQueue.open(storage, f"{row['study']}-tuned", [f"seed:{s}" for s in seeds])
+    queue = WorkQueue.open(storage, f"{row['study']}-tuned",
+                           [json.dumps({"seed": s}) for s in seeds])
     results = []
 
     def do(job: Job) -> None:
-        seed = int(job.key.split(":")[1])
+        seed = int(json.loads(job.key)["seed"])
         cell = dataclasses.replace(best, seed=seed)
         ids: list[str] = []
         metrics = prune(prepare(cell), tuned, base, on_run=ids.append)
@@ -117,23 +177,6 @@ def run_tuned(cfg: RunConfig, row: Mapping[str, Any], tracker: Tracker, seeds: t
 
     drain(queue, do)
     return results
-
-
-def queued_base(setup: Setup, tracker: Tracker, storage: optuna.storages.BaseStorage,
-                prefix: str) -> BaseModel:
-    """The base model, trained by one worker of however many tune at once (a work queue
-    of one item, study ``<prefix>-base-<hash>``), and found in the registry by all."""
-    key = f"base:{base_key_hash(setup)}"
-    queue = WorkQueue.open(storage, f"{prefix}-{key.replace(':', '-')}", [key])
-
-    def do(job: Job) -> None:
-        job.complete(find_or_train_base(setup, tracker).run_id)
-
-    drain(queue, do)
-    progress = queue.progress()
-    if key not in progress.done:
-        raise RuntimeError(f"the base model could not be trained: {progress.lost.get(key)}")
-    return find_or_train_base(setup, tracker)
 
 
 def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list[dict[str, Any]]:
@@ -148,13 +191,22 @@ def run_tune(cfg: RunConfig, tune: TuneConfig, tracking: TrackingConfig) -> list
     uri = resolve_uri(tracking.tracking_uri)
     spec = parse_storage(tune.storage, uri)
     check_reachable(uri)
+    for strategy in tune.strategies:  # every name, before any data is read
+        kind_of(strategy)
     first = _with_strategy(cfg, tune.strategies[0])
     setup = prepare(first)
+    schedule = schedule_of(cfg.prune.prune_schedule)
+    for strategy in tune.strategies[1:]:  # each kind checks model, target and schedule
+        kind_of(strategy).check(dataclasses.replace(setup, cfg=_with_strategy(cfg, strategy)),
+                                schedule)
     with_params(first, {})  # the recipe outside the space is valid
     storage = open_storage(spec)
+    check_budgets(storage, [tune.study_name(_with_strategy(cfg, s)) for s in tune.strategies],
+                  tune.trials)
     tracker = Tracker(tracking)
     with _project_run(tracker, cfg):
-        base = queued_base(setup, tracker, storage, tune.study_prefix)
+        once = queue_once(storage, tune.study_prefix)
+        base = obtain_base(setup, tracker, once=once)
         load_base(setup, tracker, base)
         base_state = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
         rows = []

@@ -1,0 +1,90 @@
+"""One run from the command line, and the one way to obtain a base model.
+
+``obtain_base`` finds the registered base model of a setup's (data, model, seed,
+recipe), waits for the worker training it, or trains it: ``prune``, sweep cells and
+tuning all obtain their base model here, so every strategy at a seed prunes the very
+same weights (the first fairness rule). ``run_train`` and ``run_prune`` are the
+``train`` and ``prune`` commands (and MLproject entry points) after their checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from mlbench.config import RunConfig, TrackingConfig
+from mlbench.device import pick_device
+from mlbench.distributed import from_env
+from mlbench.recipe import (
+    base_key_hash,
+    base_run_name,
+    prepare,
+    prune,
+    registered_name,
+    train_base,
+)
+from mlbench.setup import Setup
+from mlbench.tracking import BaseModel, Follower, check_reachable, resolve_uri
+
+if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
+    from mlbench.tracking import Tracker
+
+
+class Once(Protocol):
+    """An item done by exactly one worker of many (a work queue's): ``once(key, work)``
+    runs ``work`` here if no worker has it, else waits for the one that does; either way
+    returns the run id that did it."""
+
+    def __call__(self, key: str, work: Callable[[], str]) -> str: ...
+
+
+def obtain_base(setup: Setup, tracker: Tracker, *, once: Once | None = None,
+                tags: Mapping[str, str] | None = None,
+                on_run: Callable[[str], None] | None = None) -> BaseModel:
+    """The base model of ``setup``: found in the Model Registry, waited for, or trained.
+
+    Without ``once`` a missing base is trained here; with it, by exactly one of the
+    workers that share ``once`` (the others wait). ``tags`` and ``on_run`` go to the
+    train run if one is made. Under torchrun rank 0 looks, and all ranks train together.
+    """
+    name, base_hash = registered_name(setup.cfg), base_key_hash(setup)
+    found = tracker.registry.find(name, base_hash)
+    if setup.dist.broadcast_flag(found is not None):
+        return found or BaseModel(run_id="", name=name, version=None)
+    if once is None:
+        return train_base(setup, tracker, tags, on_run)
+    run_id = once(f"base:{base_hash}",
+                  lambda: obtain_base(setup, tracker, tags=tags, on_run=on_run).run_id)
+    return tracker.registry.find(name, base_hash) or BaseModel(
+        run_id=run_id, name=name, version=tracker.registry.version_of(name, run_id))
+
+
+def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
+    """Check everything, then train and register the base model (or reuse it)."""
+    check_reachable(resolve_uri(tracking.tracking_uri))
+    dist = from_env(pick_device(cfg.device))
+    setup = prepare(cfg, prune=False, dist=dist)
+    from mlbench.tracking import Tracker  # imports mlflow
+
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
+    found = tracker.registry.find(registered_name(cfg), base_key_hash(setup))
+    if not dist.broadcast_flag(found is not None):
+        return train_base(setup, tracker)
+    if tracker.inside_project:  # `mlflow run -e train` opened a run: say what it reused
+        with tracker.run("train", base_run_name(cfg), {"mlbench.reused_run_id": found.run_id}):
+            tracker.log_params({**cfg.base_key(), "base_run_id": found.run_id})
+    return found or BaseModel(run_id="", name=registered_name(cfg), version=None)
+
+
+def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
+    """Check everything, then prune (obtaining the base model inside the prune run)."""
+    check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
+    dist = from_env(pick_device(cfg.device))
+    setup = prepare(cfg, dist=dist)
+    from mlbench.tracking import Tracker  # imports mlflow
+
+    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
+    return prune(setup, tracker, lambda: obtain_base(setup, tracker))
+
+
+__all__ = ["Once", "obtain_base", "run_prune", "run_train"]
