@@ -98,6 +98,11 @@ class PruneConfig:
         choices=REWINDS)
     speed_repeats: int = _opt(10, "timed forward passes per measured speed (0: do not measure)",
                               ge=0)
+    calib_samples: int = _opt(128, "post-training strategies: calibration samples (windows or "
+                              "images), drawn from the training split only", ge=1)
+    calib_seq_len: int = _opt(64, "post-training strategies on text: characters per "
+                              "calibration window (at most the model's context)", ge=1)
+    calib_seed: int = _opt(0, "post-training strategies: seed of the calibration draw", ge=0)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -204,6 +209,9 @@ class RunConfig:
         if flat["dataset"] not in TEXT_DATASETS:  # image runs keep the hashes they had
             for key in _TEXT_DATA:
                 flat.pop(key)
+        for key in _CALIB:  # at their defaults: every other run keeps the hash it had
+            if flat[key] == getattr(PruneConfig(), key):
+                flat.pop(key)
         if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in ("prune_schedule", "prune_rounds", "rewind"):
                 flat.pop(key)
@@ -229,6 +237,7 @@ _RESULT_DATA = {
 # Fields only text datasets read: in their hashes, out of every other run's.
 _TEXT_DATA = ("seq_len", "train_chars", "eval_chars")
 TEXT_DATASETS = ("shakespeare", "text")
+_CALIB = ("calib_samples", "calib_seq_len", "calib_seed")
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}

@@ -30,6 +30,13 @@ def test_chargpt_maps_tokens_to_next_token_logits_with_tied_head():
     assert sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for p in {id(p): p for p in model.parameters()}.values())
     assert model(x[:, :5]).shape == (3, 5, 11)  # shorter windows: generation
+    state = model.state_dict()
+    assert "head.weight" not in state and "tok.weight" in state  # saved once (safetensors)
+    again = gpt()
+    with torch.no_grad():
+        again.tok.weight.zero_()
+    again.load_state_dict(state)
+    assert again.head.weight is again.tok.weight and torch.equal(again.tok.weight, model.tok.weight)
 
 
 def test_chargpt_is_causal():

@@ -5,7 +5,8 @@
     >>> pruned = kind.prune(setup, batches)
 
 Importing this package registers the kinds in display order: unstructured masks, N:M
-semi-structured masks, channel removal. A new kind is one module here, imported below.
+semi-structured masks, channel removal, calibrated post-training pruning. A new kind is
+one module here, imported below.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlbench.kinds._contract import (
     to_cpu,
 )
 
-for _module in ("_masks", "_nm", "_channels"):
+for _module in ("_masks", "_nm", "_channels", "_calibrated"):
     importlib.import_module(f"mlbench.kinds.{_module}")
 
 __all__ = [

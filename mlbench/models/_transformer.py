@@ -90,6 +90,10 @@ class CharGPT(nn.Module):
         self.ln_f = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab, bias=False)  # the classifier: last Linear
         self.head.weight = self.tok.weight  # tied
+        # One tensor, saved once: the state dict holds tok.weight only (safetensors refuses
+        # shared tensors), and loading fills the head from it.
+        self.register_state_dict_post_hook(_drop_tied_head)
+        self.register_load_state_dict_pre_hook(_fill_tied_head)
         _init(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -133,6 +137,15 @@ class ViT(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.head(self.ln_f(h[:, 0]))
+
+
+def _drop_tied_head(module: nn.Module, state: dict, prefix: str, _meta: object) -> None:
+    state.pop(prefix + "head.weight", None)
+
+
+def _fill_tied_head(module: nn.Module, state: dict, prefix: str, *_: object) -> None:
+    if prefix + "tok.weight" in state:
+        state.setdefault(prefix + "head.weight", state[prefix + "tok.weight"])
 
 
 def _init(model: nn.Module) -> None:
