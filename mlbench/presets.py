@@ -20,7 +20,8 @@ from mlbench.grid import parse_grid
 from mlbench.options import preset_keys
 from mlbench.search_space import parse_search_space
 
-GRID_KEYS = ("strategies", "compressions", "seeds", "prune_schedules")
+GRID_KEYS = ("strategies", "compressions", "seeds", "prune_schedules", "calib_seeds",
+             "curve_strategies", "curve_compressions")
 SEARCH_SPACE = "search_space"
 EXTRA_KEYS = (*GRID_KEYS, SEARCH_SPACE)  # preset keys that are not RunConfig options
 

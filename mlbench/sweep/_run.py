@@ -200,6 +200,8 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
         "prune_schedules": ",".join(grid.prune_schedules),
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),
         "seeds": ",".join(map(str, grid.seeds)),
+        **{k: ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+           for k, values in grid.extras().items()},
         "cells": plan.cells,
         "study": plan.study,
         "storage": plan.storage,
