@@ -14,7 +14,10 @@ Example:
 
 from __future__ import annotations
 
-from mlbench.report.findings import _claims  # noqa: F401 - registers the paper's claims
+from mlbench.report.findings import (
+    _calibrated_claims,  # noqa: F401 - post-training claims
+    _claims,  # noqa: F401 - registers the paper's claims
+)
 from mlbench.report.findings._core import (
     CLAIMS,
     CONTRADICTED,
