@@ -48,3 +48,27 @@ def test_recovery_claim_reads_fine_tuned_runs():
         "recovery_closes_most_of_the_gap"] == SUPPORTED
     assert verdicts(frame(ACC, epochs=1, recovered=0.2))[
         "recovery_closes_most_of_the_gap"] == CONTRADICTED
+
+
+def test_posttraining_panel_and_tables(tmp_path):
+    from mlbench.report.calibrated import published_table, write_calibrated
+
+    runs = []
+    for strategy, c, seed in itertools.product(
+            ["pt_magnitude", "wanda", "wanda_2_4", "remove_heads"], [1.25, 2.0], range(3)):
+        if strategy.endswith("_2_4") and c != 2.0:
+            continue
+        runs.append({"params": {"strategy": strategy, "compression": str(c), "seed": str(seed),
+                                "dataset": "shakespeare", "model": "chargpt", "epochs": "0"},
+                     "metrics": {"acc1": 0.5 - 0.1 * (c - 1), "base_acc1": 0.55, "loss": 1.5,
+                                 "bpc": 2.2 + 0.1 * seed, "base_bpc": 2.1}})
+    written = write_calibrated(runs, tmp_path)
+    assert {p.name for p in written} >= {"posttraining-shakespeare-chargpt-acc1.png",
+                                         "posttraining-ours.csv", "posttraining-published.csv"}
+    ours = pd.read_csv(tmp_path / "posttraining-ours.csv")
+    row = ours[(ours["method"] == "wanda") & (ours["pattern"] == "2:4")].iloc[0]
+    expected = sum(2 ** (0.1 * (s + 1)) - 1 for s in range(3)) / 3  # bpc 0.1..0.3 above dense
+    assert row["runs"] == 3 and abs(row["ppl_change"] - expected) < 1e-9
+    pub = published_table()
+    wanda7 = pub[(pub.model == "LLaMA-2-7B") & (pub.pattern == "50%") & (pub.method == "wanda")]
+    assert abs(float(wanda7["ppl_change"].iloc[0]) - (6.42 / 5.12 - 1)) < 1e-12
