@@ -11,8 +11,9 @@ from mlbench.config import DataConfig
 from mlbench.data import Split, data_digest, load_dataset
 from mlbench.data._text import decode, encode, split_works
 from mlbench.errors import ConfigError
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 CPU = torch.device("cpu")
 
 
