@@ -171,7 +171,8 @@ def _label(text: str) -> str:
     """An item as one line names it: ``sweep``, ``base s0``, ``global_weight-c8-s0``."""
     item = item_of(text)
     if isinstance(item, CellItem):
-        return run_name(item_config(item))
+        calib = "" if item.calib_seed is None else f" (calibration seed {item.calib_seed})"
+        return run_name(item_config(item)) + calib
     return f"base s{item.seed}" if isinstance(item, BaseItem) else "sweep"
 
 
