@@ -104,6 +104,11 @@ class CalibratedKind(Kind):
                                   f"for {strategy}: it would remove every unit")
         else:
             _, nm = parse(strategy)
+            smallest = min(m.weight.numel() for m in prunable_linears(setup.model).values())
+            if nm is None and round(fraction * smallest) >= smallest:
+                raise ConfigError(
+                    f"--compression {cfg.prune.compression:g} is out of reach for {strategy}: "
+                    f"it would prune every weight of a {smallest}-weight block linear")
             if nm is not None:
                 self._check_pattern(setup, nm, fraction)
         calibration_inputs(setup.splits.train, cfg.prune.calib_samples,
@@ -193,21 +198,19 @@ class CalibratedKind(Kind):
 
     def save(self, pruned: Pruned, setup: Setup, folder: Path, meta: Mapping[str, str]
              ) -> list[Path]:
-        if pruned.description is not None:
-            path = folder / UNITS_FILE
-            path.write_text(json.dumps(pruned.description, indent=2))
-            return [path]
-        path = folder / MASKS_FILE
-        save_masks(pruned.masks, path, dict(meta))
-        return [path]
+        """Both files, always: the masks (none for head/neuron removal) and the units
+        description (``{"unit": null}`` for mask strategies)."""
+        units, masks = folder / UNITS_FILE, folder / MASKS_FILE
+        units.write_text(json.dumps(pruned.description or {"unit": None}, indent=2))
+        save_masks(pruned.masks, masks, dict(meta))
+        return [masks, units]
 
     def load(self, folder: Path, config: Mapping[str, Any]) -> nn.Module:
         """The model by name, shrunk to the saved units or masked, with its weights."""
         model = create_model(str(config["model"]), tuple(config["input_shape"]),
                              int(config["num_classes"]))
-        units = folder / UNITS_FILE
-        if units.exists():
-            description = json.loads(units.read_text())
+        description = json.loads((folder / UNITS_FILE).read_text())
+        if description.get("unit"):
             rebuild(model, description["unit"], description["kept"])
             model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
             return model
