@@ -29,6 +29,8 @@ _DECORATOR = {
 _FOLDER = {"dataset": ("data",), "model": ("models",), "strategy": ("strategies", "structured"),
            "channel": ("structured",), "schedule": ("schedules",)}
 _IMPORT_ORDER = re.compile(r"for _module in \(([^)]*)\)")
+# strategies named as string literals in a tuple rather than by a decorator
+_LITERALS = {"strategy": (Path("calibrated") / "_names.py",)}
 _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
 
 
@@ -45,6 +47,8 @@ def names(kind: str) -> tuple[str, ...]:
     for folder in _FOLDER[kind]:
         for path in _in_import_order(PACKAGE / folder):
             found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
+    for path in _LITERALS.get(kind, ()):
+        found += re.findall(r"\"(\w+)\"", (PACKAGE / path).read_text(encoding="utf-8"))
     return tuple(dict.fromkeys(found))
 
 

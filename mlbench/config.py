@@ -68,6 +68,12 @@ class DataConfig:
                                le=100_000)
     synthetic_samples: int = _opt(2048, "synthetic: training samples (test gets a quarter)",
                                    ge=8, le=10_000_000)
+    seq_len: int = _opt(64, "text datasets: characters per training and evaluation window", ge=1,
+                        le=65_536)
+    train_chars: int = _opt(0, "text datasets: train reads only the first N characters of "
+                            "its works (0: all of them)", ge=0, le=10**12)
+    eval_chars: int = _opt(0, "text datasets: val and test read only the first N characters "
+                           "of their works (0: all of them)", ge=0, le=10**12)
 
     def input_shape(self) -> tuple[int, int, int]:
         """``synthetic_shape`` parsed into (channels, height, width)."""
@@ -149,6 +155,13 @@ class PruneConfig:
         30, "most interleaved (dense, pruned) timing pairs per measured speedup, at least 3 "
         "are taken; pairs stop once the 95 percent interval is within 2 percent or measuring "
         "would cost 4 percent of the run (0: do not measure)", ge=0, le=100_000, result=False)
+    calib_samples: int = _opt(128, "post-training strategies: calibration samples (windows or "
+                              "images), drawn from the training split only", ge=1, le=1_000_000)
+    calib_seq_len: int = _opt(64, "post-training strategies on text: characters per "
+                              "calibration window (at most the model's context)", ge=1,
+                              le=65_536)
+    calib_seed: int = _opt(0, "post-training strategies: seed of the calibration draw", ge=0,
+                           le=MAX_SEED)
 
 
 BASE_DEFAULTS = OptimConfig(epochs=20, batch_size=64, lr=0.05, weight_decay=5e-4)
@@ -253,7 +266,8 @@ class RunConfig:
         A base that must save its weights at a rewind epoch (``--rewind weights``, k > 0)
         has k in its key (issue 19): bases with different snapshots are distinct.
         """
-        data = {k: v for k, v in dataclasses.asdict(self.data).items() if k in _RESULT_DATA}
+        data = {k: v for k, v in dataclasses.asdict(self.data).items()
+                if k in _RESULT_DATA or (k in _TEXT_DATA and self.data.dataset in TEXT_DATASETS)}
         p = self.prune
         if p.prune_schedule == "iterative" and p.rewind == "weights" and p.rewind_epoch > 0:
             data["base_rewind_epoch"] = p.rewind_epoch
@@ -274,6 +288,12 @@ class RunConfig:
         flat = self.flat()
         for key in _NOT_RESULT:  # paths, device and the like: the same numbers anywhere
             flat.pop(key)
+        if flat["dataset"] not in TEXT_DATASETS:  # image runs keep the hashes they had
+            for key in _TEXT_DATA:
+                flat.pop(key)
+        for key in _CALIB:  # at their defaults: every other run keeps the hash it had
+            if flat[key] == getattr(PruneConfig(), key):
+                flat.pop(key)
         if flat["prune_schedule"] == PruneConfig().prune_schedule:  # the hashes they had
             for key in SCHEDULE_KEYS:
                 flat.pop(key)
@@ -306,6 +326,11 @@ SCHEDULE_KEYS = tuple(f.name for f in dataclasses.fields(PruneConfig)
                       if f.metadata.get("schedule"))
 _RESULT_DATA = {f.name for f in dataclasses.fields(DataConfig)
                 if f.metadata.get("result") is not False}
+
+# Fields only text datasets read: in their hashes, out of every other run's.
+_TEXT_DATA = ("seq_len", "train_chars", "eval_chars")
+TEXT_DATASETS = ("shakespeare", "text")
+_CALIB = ("calib_samples", "calib_seq_len", "calib_seed")
 
 
 _TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}

@@ -8,6 +8,7 @@ as device tensors and read back at the end.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -37,6 +38,9 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over ``batches``; returns ``train_loss`` and ``train_acc1`` (exact).
 
+    A language model's (B, T, V) logits and (B, T) targets count every token as a
+    sample (logits flattened to (B*T, V)); a classifier's (B, C) and (B,) are unchanged.
+
     Under data parallelism ``model`` is the DDP wrapper and ``batches`` this rank's
     part; the sums are reduced over the ranks once, at the end.
     """
@@ -45,7 +49,8 @@ def train_one_epoch(
     samples = 0
     for x, y in batches:
         with precision.autocast():
-            logits = model(x)
+            logits = model(x).flatten(0, -2)  # (N, C): N = B, or B*T for a language model
+            y = y.flatten()
             loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         precision.scaler.scale(loss).backward()
@@ -82,7 +87,10 @@ def evaluate(
 
     Accuracies are correct / samples over the split (a partial last batch counts
     exactly its samples); k is capped at the number of classes. Under data
-    parallelism each rank evaluates its part and the sums are reduced.
+    parallelism each rank evaluates its part and the sums are reduced. For a language
+    model ((B, T) targets) every token is a sample: ``acc1``/``acc5`` are exact
+    next-token fractions, ``loss`` is nats per token and ``bpc`` (bits per character)
+    is ``loss / ln 2``.
     """
     was_training = model.training
     model.eval()
@@ -91,11 +99,14 @@ def evaluate(
     correct = torch.zeros(len(ks), dtype=torch.int64)
     samples = 0
     first = True
+    sequence = False
     for x, y in split.batches(batch_size, shard=dist.shard):
         if first:
             loss_sum, correct, first = loss_sum.to(x.device), correct.to(x.device), False
+        sequence = y.dim() == 2
         with autocast():
-            logits = model(x)
+            logits = model(x).flatten(0, -2)  # (N, C): N = B, or B*T for a language model
+        y = y.flatten()
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
         correct += topk_correct(logits, y, ks)
         samples += y.numel()
@@ -109,6 +120,8 @@ def evaluate(
         raise ValueError("cannot evaluate on an empty split")
     out = {"loss": loss_sum.item() / samples}
     out.update({f"acc{k}": c / samples for k, c in zip(ks, correct.tolist(), strict=True)})
+    if sequence:
+        out["bpc"] = out["loss"] / math.log(2)
     return out
 
 

@@ -30,6 +30,17 @@ class Grid:
     compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     prune_schedules: tuple[str, ...] = ("oneshot",)
+    # Post-training strategies (presets only): every cell once per calibration seed
+    # (empty: the config's own), and a curve of ``curve_strategies`` x
+    # ``curve_compressions`` on the first seed and calibration seed only.
+    calib_seeds: tuple[int, ...] = ()
+    curve_strategies: tuple[str, ...] = ()
+    curve_compressions: tuple[float, ...] = ()
+
+    def extras(self) -> dict[str, tuple]:
+        """The post-training keys that are set (left out of hashes and params when not)."""
+        keys = ("calib_seeds", "curve_strategies", "curve_compressions")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
 
     def cells(self, base: RunConfig,
               runs: Callable[[str, str], bool] = lambda strategy, schedule: True,
@@ -39,36 +50,56 @@ class Grid:
         ``runs(strategy, schedule)`` says whether a (strategy, schedule) pair can run;
         pairs it refuses are left out.
         """
-        return [
-            dataclasses.replace(
-                base,
-                seed=seed,
-                prune=dataclasses.replace(base.prune, strategy=strategy, compression=c,
-                                          prune_schedule=schedule),
-            )
+        calib = self.calib_seeds or (base.prune.calib_seed,)
+
+        def cell(seed: int, strategy: str, schedule: str, c: float, k: int) -> RunConfig:
+            prune = dataclasses.replace(base.prune, strategy=strategy, compression=c,
+                                        prune_schedule=schedule, calib_seed=k)
+            return dataclasses.replace(base, seed=seed, prune=prune)
+
+        cells = [
+            cell(seed, strategy, schedule, c, k)
             for seed in self.seeds
             for strategy in self.strategies
             for schedule in self.prune_schedules
             if runs(strategy, schedule)
             for c in self.compressions
+            for k in calib
         ]
+        curve = [
+            cell(self.seeds[0], strategy, schedule, c, calib[0])
+            for strategy in self.curve_strategies
+            for schedule in self.prune_schedules
+            if runs(strategy, schedule)
+            for c in self.curve_compressions
+        ]
+        seen = {cfg.run_hash() for cfg in cells}
+        for cfg in curve:  # grouped with the first seed's cells: its base model is made once
+            if cfg.run_hash() not in seen:
+                seen.add(cfg.run_hash())
+                at = max(i for i, c in enumerate(cells) if c.seed == cfg.seed) + 1
+                cells.insert(at, cfg)
+        return cells
 
     def check(self) -> None:
         """Known strategies, finite compressions >= 1, seeds >= 0, nothing empty."""
         for name, values in dataclasses.asdict(self).items():
-            if not values:
+            if not values and name not in ("calib_seeds", "curve_strategies",
+                                           "curve_compressions"):
                 raise ConfigError(f"--{name} must name at least one value")
-        for strategy in self.strategies:
+        if bool(self.curve_strategies) != bool(self.curve_compressions):
+            raise ConfigError("curve_strategies and curve_compressions go together")
+        for strategy in (*self.strategies, *self.curve_strategies):
             check_name("strategy", strategy)
-        for c in self.compressions:
+        for c in (*self.compressions, *self.curve_compressions):
             if not math.isfinite(c) or c < 1:
                 raise ConfigError(f"--compressions must all be finite and >= 1, got {c:g}")
             if c > MAX_COMPRESSION:
                 raise ConfigError(f"--compressions must all be <= {MAX_COMPRESSION:g}, got "
                                   f"{c:g}; allowed: 1 to {MAX_COMPRESSION:g}")
-        for s in self.seeds:
+        for s in (*self.seeds, *self.calib_seeds):
             if s < 0:
-                raise ConfigError(f"--seeds must all be >= 0, got {s}")
+                raise ConfigError(f"--seeds and calib_seeds must all be >= 0, got {s}")
             if s > MAX_SEED:
                 raise ConfigError(f"--seeds must all be <= {MAX_SEED}, got {s}; allowed: 0 "
                                   f"to {MAX_SEED}")
@@ -124,6 +155,11 @@ def parse_grid(values: Mapping[str, Any]) -> Grid:
         seeds=parse_list(values.get("seeds") or defaults.seeds, int, "--seeds"),
         prune_schedules=parse_list(values.get("prune_schedules") or defaults.prune_schedules,
                                    str, "--prune-schedules"),
+        calib_seeds=parse_list(values.get("calib_seeds") or (), int, "calib_seeds"),
+        curve_strategies=parse_list(values.get("curve_strategies") or (), str,
+                                    "curve_strategies"),
+        curve_compressions=parse_list(values.get("curve_compressions") or (), float,
+                                      "curve_compressions"),
     )
     grid.check()
     return grid

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from mlbench.config import DataConfig
+from mlbench.config import TEXT_DATASETS, DataConfig
 from mlbench.data import DATASETS, DatasetInfo, Split, Splits, dataset_names, load_dataset
 from mlbench.data._augment import CropFlip
 from mlbench.data._normalize import Normalize
@@ -166,7 +166,10 @@ def gen(seed: int) -> torch.Generator:
 # -- the contract, for every registered dataset ----------------------------------------
 
 
-@pytest.mark.parametrize("name", DATASETS.names())
+IMAGE_DATASETS = [n for n in DATASETS.names() if n not in TEXT_DATASETS]  # text: test_text_data
+
+
+@pytest.mark.parametrize("name", IMAGE_DATASETS)
 def test_every_dataset_serves_normalized_batches(name, tmp_path, monkeypatch):
     n_train = write_files(name, tmp_path, monkeypatch)
     cfg = DataConfig(dataset=name, data_dir=str(tmp_path), loader_workers=0, val_fraction=0.25)
@@ -199,6 +202,8 @@ def test_registered_names_in_order_with_digits_the_default():
         "cifar100",
         "imagenet",
         "synthetic",
+        "shakespeare",
+        "text",
     ]
     assert DataConfig().dataset == "digits"
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from mlbench.calibrated._names import STRATEGY_NAMES as CALIBRATED_STRATEGIES
 from mlbench.cli import main
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
@@ -32,9 +33,14 @@ SIZES = ("params", "params_nz", "compression", "macs", "macs_nz", "flops", "flop
          "speedup", "macs_conv_linear", "macs_conv_linear_nz", "speedup_conv_linear")
 
 
+# Kinds that prune only some models, and the model their contract runs on
+MODEL_OF = {"calibrated": {"model": "vit", "calib_samples": 16}}  # transformer blocks
+
+
 def setup_of(kind: Kind, **extra: object):
     strategy = kind.strategies()[0]
-    return prepare(RunConfig.from_flat({**TINY, "strategy": strategy, **extra}))
+    return prepare(RunConfig.from_flat({**TINY, "strategy": strategy,
+                                        **MODEL_OF.get(kind.name, {}), **extra}))
 
 
 @pytest.mark.parametrize("name", KINDS.names())
@@ -87,7 +93,8 @@ def test_every_kind_refuses_in_one_line_what_it_cannot_do(name):
 def test_every_strategy_belongs_to_exactly_one_kind():
     names = all_strategies()
     assert len(names) == len(set(names))
-    assert set(names) == set(STRATEGIES.names()) | set(CHANNEL_STRATEGIES.names())
+    assert set(names) == (set(STRATEGIES.names()) | set(CHANNEL_STRATEGIES.names())
+                          | set(CALIBRATED_STRATEGIES))
     for strategy in names:
         assert sum(KINDS.get(k).owns(strategy) for k in KINDS) == 1
         assert kind_of(strategy).owns(strategy)

@@ -72,7 +72,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mlbench.sweep", "mlbench.tuning", "mlbench.report"),
     ("mlbench.recipe", "mlbench.runs", "mlbench.pruned", "mlbench.resume"),
     ("mlbench.kinds", "mlbench.schedules", "mlbench.strategies", "mlbench.structured",
-     "mlbench.at_init", "mlbench.rewind"),
+     "mlbench.at_init", "mlbench.rewind", "mlbench.calibrated"),
     ("mlbench.tracking",),
     ("mlbench.engine", "mlbench.masks", "mlbench.metrics", "mlbench.speed",
      "mlbench.setup", "mlbench.checkpoint", "mlbench.progress", "mlbench.optim",

@@ -71,13 +71,15 @@ def test_param_text_is_what_mlflow_run_writes():
 
 @pytest.mark.parametrize("kind", ["dataset", "model", "strategy", "channel"])
 def test_the_catalog_reads_exactly_the_registered_names(kind):
+    from mlbench.calibrated._names import STRATEGY_NAMES
     from mlbench.data import dataset_names
     from mlbench.models import model_names
     from mlbench.strategies import strategy_names
     from mlbench.structured import channel_strategy_names
 
     registered = {"dataset": dataset_names, "model": model_names,
-                  "strategy": lambda: [*strategy_names(), *channel_strategy_names()],
+                  "strategy": lambda: [*strategy_names(), *channel_strategy_names(),
+                                       *STRATEGY_NAMES],
                   "channel": channel_strategy_names}[kind]()
     assert set(catalog.names(kind)) == set(registered)
 

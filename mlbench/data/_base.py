@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
@@ -20,13 +20,23 @@ class DatasetInfo:
 
     Attributes:
         name: the registered dataset name.
-        input_shape: (C, H, W) of the tensors the model receives.
-        num_classes: number of classes; labels are in ``range(num_classes)``.
+        input_shape: (C, H, W) of the tensors the model receives; for text, (T,): a
+            window of T int64 tokens.
+        num_classes: number of classes; labels are in ``range(num_classes)`` (for text,
+            the vocabulary size: a target is the next token).
+        vocab: text only: the characters whose indices the tokens are (out of the repr,
+            so the image sets' digests stay what they were; ``data_digest`` adds it).
     """
 
     name: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     num_classes: int
+    vocab: str = field(default="", repr=False)
+
+    @property
+    def is_text(self) -> bool:
+        """Whether samples are token windows (a language model's) rather than images."""
+        return bool(self.vocab)
 
 
 @runtime_checkable

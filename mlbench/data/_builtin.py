@@ -13,6 +13,7 @@ from mlbench.data._augment import CropFlip
 from mlbench.data._base import DATASETS, DatasetInfo, Splits
 from mlbench.data._synthetic import make_synthetic
 from mlbench.data._tensor import holdout, tensor_splits
+from mlbench.data._text import read_corpus, text_splits
 from mlbench.data._torchvision import read_cifar, read_mnist
 from mlbench.errors import ConfigError
 
@@ -100,3 +101,28 @@ def synthetic(cfg: DataConfig, device: torch.device) -> Splits:
     x, y = make_synthetic(shape, cfg.synthetic_classes, n + n // 4)
     info = DatasetInfo("synthetic", shape, cfg.synthetic_classes)
     return tensor_splits(info, (x[:n], y[:n]), (x[n:], y[n:]), cfg, device)
+
+
+@DATASETS.register("shakespeare")
+def shakespeare(cfg: DataConfig, device: torch.device) -> Splits:
+    """Shakespeare's 42 works, character level, from ``<data_dir>/shakespeare/texts/``;
+    split by work (whole files, fixed seed); windows of ``--seq-len`` characters."""
+    return _text_dataset("shakespeare", Path(cfg.data_dir) / "shakespeare" / "texts", cfg, device)
+
+
+@DATASETS.register("text")
+def text(cfg: DataConfig, device: torch.device) -> Splits:
+    """Any folder of plain-text files (``<data_dir>/*.txt``, one work each), character
+    level, split by work like ``shakespeare``: point ``--data-dir`` at your own corpus."""
+    return _text_dataset("text", Path(cfg.data_dir), cfg, device)
+
+
+def _text_dataset(name: str, folder: Path, cfg: DataConfig, device: torch.device) -> Splits:
+    corpus = read_corpus(folder, name)
+    _, train, val, test = text_splits(corpus, cfg.val_fraction, cfg.seq_len, device,
+                                      cfg.eval_chars, cfg.train_chars)
+    if min(len(train), len(val), len(test)) == 0:
+        raise ConfigError(f"{name}: a split of {folder} is shorter than --seq-len "
+                          f"{cfg.seq_len} + 1 characters; use a shorter --seq-len")
+    info = DatasetInfo(name, (cfg.seq_len,), len(corpus.vocab), vocab=corpus.vocab)
+    return Splits(info=info, train=train, val=val, test=test)

@@ -1,6 +1,7 @@
 """What the data is: a content digest per split, so a base model is reused only for it.
 
-A ``TensorSplit`` is hashed over its images and labels as loaded (uint8 and int64 bytes,
+A ``TextSplit`` is hashed over its works' names, window length and tokens; a
+``TensorSplit`` is hashed over its images and labels as loaded (uint8 and int64 bytes,
 with their shapes); a ``LoaderSplit`` (files read by workers, ImageNet) over each
 sample's class folder, file name, size and label, in split order: reading every image
 would take longer than an epoch. Digests are remembered per split object.
@@ -16,6 +17,7 @@ from pathlib import Path
 from mlbench.data._base import Split, Splits
 from mlbench.data._loader import LoaderSplit
 from mlbench.data._tensor import TensorSplit
+from mlbench.data._text import TextSplit
 
 CONTEXTS = ("train", "val", "test")
 _DIGESTS: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
@@ -41,6 +43,9 @@ def split_digest(split: Split) -> str:
         for t in (split.x, split.y):
             h.update(f"{t.dtype}{tuple(t.shape)}".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    elif isinstance(split, TextSplit):  # the works, the window length and the tokens
+        h.update(f"{split.works}{split.seq_len}{tuple(split.tokens.shape)}".encode())
+        h.update(split.tokens.detach().cpu().contiguous().numpy().tobytes())
     elif isinstance(split, LoaderSplit):
         for i in split.indices.tolist():
             path, label = split.samples.samples[i]
@@ -65,4 +70,6 @@ def split_records(splits: Splits, source: str) -> list[SplitRecord]:
 def data_digest(splits: Splits) -> str:
     """One digest of all three splits (what the base model's reuse key holds)."""
     blob = "".join(split_digest(getattr(splits, c)) for c in CONTEXTS)
+    if splits.info.vocab:  # text: the vocabulary is part of what the data is
+        blob += f"vocab={splits.info.vocab!r}"
     return hashlib.sha256(f"{splits.info}{blob}".encode()).hexdigest()[:16]

@@ -5,7 +5,8 @@
     >>> pruned = kind.prune(setup, batches)
 
 Importing this package registers the kinds in display order: unstructured masks, N:M
-semi-structured masks, channel removal. A new kind is one module here; the loop below imports it.
+semi-structured masks, channel removal, calibrated post-training pruning. A new kind is
+one module here, imported below.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def model_names() -> list[str]:
     return MODELS.names()
 
 
-def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def create_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """A freshly initialised model ``name`` for inputs (C, H, W) and ``num_classes`` outputs.
 
     Registered names come first (so ``vgg16_bn`` is the CIFAR VGG, not torchvision's);
@@ -49,11 +49,13 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int)
 
     Args:
         name: a name from ``model_names()`` or a torchvision classification model.
-        input_shape: (channels, height, width) of one sample.
-        num_classes: number of outputs.
+        input_shape: (channels, height, width) of one sample, or (T,) for a language
+            model's window of T tokens.
+        num_classes: number of outputs (a language model's vocabulary size).
 
     Returns:
-        The model, mapping (B, C, H, W) to (B, num_classes) logits.
+        The model, mapping (B, C, H, W) to (B, num_classes) logits, or (B, T) tokens to
+        (B, T, num_classes) next-token logits.
 
     Raises:
         ConfigError: unknown name, bad shape or class count, or a model that cannot
@@ -79,19 +81,21 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int)
     return model
 
 
-def _check_shape(input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+def _check_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
     shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+    if len(shape) not in (1, 3) or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ConfigError(
-            f"input shape must be three positive integers (C, H, W), got {input_shape!r}"
+            f"input shape must be three positive integers (C, H, W), or one (T,) for token "
+            f"windows, got {input_shape!r}"
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _check_forward(
-    model: nn.Module, name: str, input_shape: tuple[int, int, int], num_classes: int
+    model: nn.Module, name: str, input_shape: tuple[int, ...], num_classes: int
 ) -> None:
-    """Raise ConfigError unless ``model`` maps a (2, *input_shape) batch to (2, num_classes)."""
+    """Raise ConfigError unless ``model`` maps a (2, *input_shape) batch to (2, num_classes),
+    or, for token windows (T,), to (2, T, num_classes)."""
     was_training = model.training
     model.eval()
     try:
@@ -104,9 +108,10 @@ def _check_forward(
         ) from exc
     finally:
         model.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.shape != (2, num_classes):
+    expected = (2, num_classes) if len(input_shape) == 3 else (2, *input_shape, num_classes)
+    if not isinstance(out, torch.Tensor) or out.shape != expected:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ConfigError(
             f"model {name!r} on inputs of shape {input_shape} gives {got}, "
-            f"expected (2, {num_classes})"
+            f"expected {expected}"
         )

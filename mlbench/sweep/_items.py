@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mlbench.config import RunConfig
+from mlbench.config import PruneConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,14 @@ class CellItem:
     schedule: str
     compression: float
     seed: int
+    calib_seed: int | None = None  # post-training cells: a calibration seed but the default
 
     @classmethod
     def of(cls, cfg: RunConfig) -> CellItem:
         """The cell that runs ``cfg``."""
         p = cfg.prune
-        return cls(p.strategy, p.prune_schedule, float(p.compression), cfg.seed)
+        calib = None if p.calib_seed == PruneConfig().calib_seed else p.calib_seed
+        return cls(p.strategy, p.prune_schedule, float(p.compression), cfg.seed, calib)
 
     def base(self) -> BaseItem:
         """The base model this cell prunes."""
@@ -54,7 +56,10 @@ _NAMES: dict[str, type] = {"sweep": SweepRun, "base": BaseItem, "cell": CellItem
 def key(item: Item) -> str:
     """The item as the queue holds it: canonical JSON."""
     name = next(n for n, t in _NAMES.items() if isinstance(item, t))
-    return json.dumps({"item": name, **dataclasses.asdict(item)}, sort_keys=True)
+    fields = dataclasses.asdict(item)
+    if fields.get("calib_seed", 0) is None:  # every other cell keeps the key it had
+        del fields["calib_seed"]
+    return json.dumps({"item": name, **fields}, sort_keys=True)
 
 
 def item_of(text: str) -> Item:

@@ -19,6 +19,9 @@ def sweep_hash(cfg: RunConfig, grid: Grid) -> str:
     grid_key = dataclasses.asdict(grid)
     if grid.prune_schedules == (PruneConfig().prune_schedule,):  # keep the hashes they had
         del grid_key["prune_schedules"]
+    for name in ("calib_seeds", "curve_strategies", "curve_compressions"):
+        if name not in grid.extras():  # post-training keys: only where set
+            del grid_key[name]
     return config_hash(
         {
             **{k: v for k, v in cfg.run_key().items() if k not in ("strategy", "compression")},

@@ -187,7 +187,8 @@ def _label(text: str) -> str:
     """An item as one line names it: ``sweep``, ``base s0``, ``global_weight-c8-s0``."""
     item = item_of(text)
     if isinstance(item, CellItem):
-        return run_name(item_config(item))
+        calib = "" if item.calib_seed is None else f" (calibration seed {item.calib_seed})"
+        return run_name(item_config(item)) + calib
     return f"base s{item.seed}" if isinstance(item, BaseItem) else "sweep"
 
 
@@ -216,6 +217,8 @@ def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
         "prune_schedules": ",".join(grid.prune_schedules),
         "compressions": ",".join(f"{c:g}" for c in grid.compressions),
         "seeds": ",".join(map(str, grid.seeds)),
+        **{k: ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+           for k, values in grid.extras().items()},
         "cells": plan.cells,
         "study": plan.study,
         "storage": plan.storage,

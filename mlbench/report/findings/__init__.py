@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from mlbench.report.findings import (
     _at_init,  # noqa: F401 - issue 19: Frankle et al. 2021's at-init claim
+    _calibrated_claims,  # noqa: F401 - post-training claims
     _claims,  # noqa: F401 - registers the paper's claims
     _structure,  # noqa: F401 - issue 19: structured claims
 )

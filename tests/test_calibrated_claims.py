@@ -1,0 +1,74 @@
+"""The post-training claims on hand-made runs frames: each verdict follows the data."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+
+from mlbench.report.findings import CONTRADICTED, INCONCLUSIVE, SUPPORTED, evaluate_findings
+
+CLAIMS = ["calibrated_beat_magnitude_at_half", "nm_costs_more_than_unstructured",
+          "calib_seed_moves_less_than_method", "recovery_closes_most_of_the_gap"]
+ACC = {"pt_magnitude": 0.40, "wanda": 0.50, "sparsegpt": 0.52, "pt_magnitude_2_4": 0.30,
+       "wanda_2_4": 0.42, "sparsegpt_2_4": 0.45}
+
+
+def frame(acc: dict[str, float], epochs: int = 0, recovered: float = 0.0) -> pd.DataFrame:
+    rows = []
+    for (strategy, base), seed, calib in itertools.product(acc.items(), range(3), range(3)):
+        noise = 0.002 * ((seed * 7 + calib * 3) % 5) + 0.001 * seed
+        pre = base + noise
+        rows.append({"dataset": "shakespeare", "model": "chargpt", "strategy": strategy,
+                     "compression": 2.0, "seed": seed, "calib_seed": calib, "epochs": epochs,
+                     "recipe": "r", "tuned": False, "pre_acc1": pre, "base_acc1": 0.6,
+                     "acc1": pre + recovered * (0.6 - pre)})
+    return pd.DataFrame(rows)
+
+
+def verdicts(runs: pd.DataFrame) -> dict[str, str]:
+    findings, _ = evaluate_findings(runs, claims=CLAIMS)
+    return {f.claim: f.verdict for f in findings}
+
+
+def test_verdicts_follow_the_data():
+    v = verdicts(frame(ACC))
+    assert v["calibrated_beat_magnitude_at_half"] == SUPPORTED
+    assert v["nm_costs_more_than_unstructured"] == SUPPORTED
+    assert v["calib_seed_moves_less_than_method"] == SUPPORTED
+    assert v["recovery_closes_most_of_the_gap"] == INCONCLUSIVE  # no fine-tuned runs
+    flipped = {**ACC, "wanda": 0.30, "sparsegpt": 0.31, "pt_magnitude_2_4": 0.45}
+    v = verdicts(frame(flipped))
+    assert v["calibrated_beat_magnitude_at_half"] == CONTRADICTED
+    assert v["nm_costs_more_than_unstructured"] == CONTRADICTED
+
+
+def test_recovery_claim_reads_fine_tuned_runs():
+    assert verdicts(frame(ACC, epochs=1, recovered=0.8))[
+        "recovery_closes_most_of_the_gap"] == SUPPORTED
+    assert verdicts(frame(ACC, epochs=1, recovered=0.2))[
+        "recovery_closes_most_of_the_gap"] == CONTRADICTED
+
+
+def test_posttraining_panel_and_tables(tmp_path):
+    from mlbench.report.calibrated import published_table, write_calibrated
+
+    runs = []
+    for strategy, c, seed in itertools.product(
+            ["pt_magnitude", "wanda", "wanda_2_4", "remove_heads"], [1.25, 2.0], range(3)):
+        if strategy.endswith("_2_4") and c != 2.0:
+            continue
+        runs.append({"params": {"strategy": strategy, "compression": str(c), "seed": str(seed),
+                                "dataset": "shakespeare", "model": "chargpt", "epochs": "0"},
+                     "metrics": {"acc1": 0.5 - 0.1 * (c - 1), "base_acc1": 0.55, "loss": 1.5,
+                                 "bpc": 2.2 + 0.1 * seed, "base_bpc": 2.1}})
+    written = write_calibrated(runs, tmp_path)
+    assert {p.name for p in written} >= {"posttraining-shakespeare-chargpt-acc1.png",
+                                         "posttraining-ours.csv", "posttraining-published.csv"}
+    ours = pd.read_csv(tmp_path / "posttraining-ours.csv")
+    row = ours[(ours["method"] == "wanda") & (ours["pattern"] == "2:4")].iloc[0]
+    expected = sum(2 ** (0.1 * (s + 1)) - 1 for s in range(3)) / 3  # bpc 0.1..0.3 above dense
+    assert row["runs"] == 3 and abs(row["ppl_change"] - expected) < 1e-9
+    pub = published_table()
+    wanda7 = pub[(pub.model == "LLaMA-2-7B") & (pub.pattern == "50%") & (pub.method == "wanda")]
+    assert abs(float(wanda7["ppl_change"].iloc[0]) - (6.42 / 5.12 - 1)) < 1e-12
