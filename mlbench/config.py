@@ -266,8 +266,9 @@ class RunConfig:
         A base that must save its weights at a rewind epoch (``--rewind weights``, k > 0)
         has k in its key (issue 19): bases with different snapshots are distinct.
         """
+        text = self.data.dataset in TEXT_DATASETS  # text-only fields: in text bases' keys
         data = {k: v for k, v in dataclasses.asdict(self.data).items()
-                if k in _RESULT_DATA or (k in _TEXT_DATA and self.data.dataset in TEXT_DATASETS)}
+                if k in _RESULT_DATA and (text or k not in _TEXT_DATA)}
         p = self.prune
         if p.prune_schedule == "iterative" and p.rewind == "weights" and p.rewind_epoch > 0:
             data["base_rewind_epoch"] = p.rewind_epoch
