@@ -38,7 +38,7 @@ def calibrated_beat_magnitude(runs: pd.DataFrame, ctx: Context) -> Finding:
     half = _at_half(_no_finetuning(runs))
     present = set(half["strategy"])
     comparisons = [c for m in METHODS if {m, BASELINE} <= present
-                   for c in at_compressions(half, m, BASELINE, ctx.metric)]
+                   for c in at_compressions(half, m, BASELINE, ctx)]
     return verdict_from("calibrated_beat_magnitude_at_half", ctx, scope_of(runs), comparisons,
                         min_groups=1, groups=tested_groups(comparisons))
 
@@ -50,7 +50,7 @@ def nm_costs_more(runs: pd.DataFrame, ctx: Context) -> Finding:
     half = _at_half(_no_finetuning(runs))
     present = set(half["strategy"])
     comparisons = [c for m in UNSTRUCTURED if {m, f"{m}_2_4"} <= present
-                   for c in at_compressions(half, m, f"{m}_2_4", ctx.metric)]
+                   for c in at_compressions(half, m, f"{m}_2_4", ctx)]
     return verdict_from("nm_costs_more_than_unstructured", ctx, scope_of(runs), comparisons,
                         min_groups=1, groups=tested_groups(comparisons))
 
