@@ -11,6 +11,7 @@ tests/test_catalog.py checks that these names are exactly the registries' names.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import re
@@ -30,7 +31,12 @@ _FOLDER = {"dataset": ("data",), "model": ("models",), "strategy": ("strategies"
            "channel": ("structured",), "schedule": ("schedules",)}
 _IMPORT_ORDER = re.compile(r"for _module in \(([^)]*)\)")
 # strategies named as string literals in a tuple rather than by a decorator
-_LITERALS = {"strategy": (Path("calibrated") / "_names.py",)}
+_CALIBRATED = Path("calibrated") / "_names.py"
+_LITERALS = {
+    "strategy": ((_CALIBRATED, ("UNSTRUCTURED_NAMES", "NM_NAMES", "UNIT_NAMES")),),
+    "nm": ((_CALIBRATED, ("NM_NAMES",)),),  # N:M patterns (besides semi_2_4)
+    "unit": ((_CALIBRATED, ("UNIT_NAMES",)),),  # transformer heads and neurons removed
+}
 _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
 
 
@@ -44,12 +50,23 @@ def names(kind: str) -> tuple[str, ...]:
     file name, then position; use the registry's ``names()`` for display.
     """
     found: list[str] = []
-    for folder in _FOLDER[kind]:
+    for folder in _FOLDER.get(kind, ()):
         for path in _in_import_order(PACKAGE / folder):
             found += _DECORATOR[kind].findall(path.read_text(encoding="utf-8"))
-    for path in _LITERALS.get(kind, ()):
-        found += re.findall(r"\"(\w+)\"", (PACKAGE / path).read_text(encoding="utf-8"))
+    for path, names_of in _LITERALS.get(kind, ()):
+        found += _literal_names(PACKAGE / path, names_of)
     return tuple(dict.fromkeys(found))
+
+
+def _literal_names(path: Path, tuples: tuple[str, ...]) -> list[str]:
+    """The strings of the module-level tuples ``tuples`` of ``path``, read without
+    importing it (``ast.literal_eval`` of each assignment)."""
+    out: list[str] = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id in tuples):
+            out += list(ast.literal_eval(node.value))
+    return out
 
 
 def _in_import_order(folder: Path) -> list[Path]:

@@ -97,12 +97,13 @@ class Grid:
             if c > MAX_COMPRESSION:
                 raise ConfigError(f"--compressions must all be <= {MAX_COMPRESSION:g}, got "
                                   f"{c:g}; allowed: 1 to {MAX_COMPRESSION:g}")
-        for s in (*self.seeds, *self.calib_seeds):
-            if s < 0:
-                raise ConfigError(f"--seeds and calib_seeds must all be >= 0, got {s}")
-            if s > MAX_SEED:
-                raise ConfigError(f"--seeds must all be <= {MAX_SEED}, got {s}; allowed: 0 "
-                                  f"to {MAX_SEED}")
+        for name, seeds in (("--seeds", self.seeds), ("calib_seeds", self.calib_seeds)):
+            for s in seeds:
+                if s < 0:
+                    raise ConfigError(f"{name} must all be >= 0, got {s}")
+                if s > MAX_SEED:
+                    raise ConfigError(f"{name} must all be <= {MAX_SEED}, got {s}; allowed: "
+                                      f"0 to {MAX_SEED}")
         for schedule in self.prune_schedules:
             if schedule not in PRUNE_SCHEDULES:
                 raise ConfigError(f"--prune-schedules must be among "

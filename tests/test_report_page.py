@@ -49,10 +49,12 @@ def test_sixteen_or_more_strategies_get_distinct_colour_and_marker_pairs():
     assert set(style) == set(names)
     pairs = [(s.colour, s.marker) for s in style.values()]
     assert len(set(pairs)) == len(pairs)  # 34 strategies, 34 pairs
-    assert len({style[s].colour for s in STRATEGIES}) == len(STRATEGIES)  # <= 20: colours too
+    # every colour of the palette's 20 is used before any repeats
+    assert len({style[s].colour for s in STRATEGIES}) == min(len(STRATEGIES), 20)
     for name, s in style.items():  # the marker tells the kind
         assert s.marker in MARKERS[kind_of(name)]
     assert kind_of("global_l1_channel") == "channels" and kind_of("semi_2_4") == "n:m"
+    assert kind_of("wanda_2_4") == "n:m" and kind_of("remove_heads") == "channels"
     assert styles(["global_weight"]) == {"global_weight": styles(STRATEGIES)["global_weight"]}
 
 

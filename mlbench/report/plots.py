@@ -67,9 +67,9 @@ def kind_of(strategy: str) -> str:
     """``masks``, ``n:m`` or ``channels`` (from the registered names: no torch import);
     a schedule suffix (``global_weight+gradual``) is the base strategy's kind."""
     base = strategy.split("+")[0]
-    if base in catalog.names("channel"):
-        return "channels"
-    return "n:m" if base.startswith("semi_") else "masks"
+    if base in catalog.names("channel") or base in catalog.names("unit"):
+        return "channels"  # a smaller dense network: channels, or heads and neurons
+    return "n:m" if base.startswith("semi_") or base in catalog.names("nm") else "masks"
 
 
 def styles(strategies: Iterable[str]) -> dict[str, Style]:

@@ -1,7 +1,7 @@
 """What waits to be sent to the tracking server, on local disk: files copied when queued,
 and, once the server is given up on, every request left, written down for ``resend``.
 
-An outbox is one folder per process (under ``$MLBENCH_OUTBOX``, else
+An outbox is one folder per tracker (under ``$MLBENCH_OUTBOX``, else
 ``~/.cache/mlbench/outbox``): ``<n>/<name>`` holds a queued file until it is uploaded,
 ``ops.jsonl`` the requests left when the link gave up (one JSON object a line: run id,
 metrics, tags, file, artifact folder). ``python -m mlbench resend FOLDER`` sends them in
@@ -19,6 +19,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ class Outbox:
 
     def __init__(self, folder: Path | None = None) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.folder = folder or outbox_root() / f"{stamp}-{socket.gethostname()}-{os.getpid()}"
+        # one folder per outbox: several trackers in one process (a sweep's, a test's)
+        # must never number their files into the same folder
+        unique = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.folder = folder or outbox_root() / unique
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         self.spilled = 0
