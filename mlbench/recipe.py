@@ -189,12 +189,15 @@ class Outcome:
 def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
              checkpoints: Checkpoints | None = None, progress: EpochProgress | None = None,
              validation: bool = False,
-             rewind_to: Mapping[str, torch.Tensor] | None = None) -> Outcome:
+             rewind_to: Mapping[str, torch.Tensor] | None = None,
+             started: float | None = None) -> Outcome:
     """Prune the base weights in ``setup.model`` and fine-tune along the run's schedule.
 
     ``on_epoch`` hears every fine-tuning epoch (it may raise to stop the run there);
     ``checkpoints`` resume and keep the schedule's state (none: no checkpoints);
-    ``rewind_to`` are the weights ``--rewind weights`` goes back to (``rewind.rewind_state``).
+    ``rewind_to`` are the weights ``--rewind weights`` goes back to (``rewind.rewind_state``);
+    ``started`` (``time.perf_counter()``) is when the run began: measuring speed may cost
+    a share of the time since (default: since this call).
     With ``--prune-at init`` the seeded initialization is pruned instead of the trained
     base and the masked network trains from scratch with the base recipe (SNIP, GraSP and
     SynFlow as published; ``mlbench/at_init.py``).
@@ -204,7 +207,7 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
     ``validation`` mode (tuning) nothing reads the test split: the metrics are the last
     fine-tuning epoch's (``val_acc1``, ...), and no size or speed is measured.
     """
-    started = time.perf_counter()  # measuring speed may cost a share of what follows
+    started = time.perf_counter() if started is None else started
     cfg, dist = setup.cfg, setup.dist
     kind, schedule = kind_of(cfg.prune.strategy), schedule_of(cfg.prune.prune_schedule)
     precision = Precision(setup.device, cfg.amp)
@@ -282,6 +285,7 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
     kind, run_hash = kind_of(cfg.prune.strategy), cfg.run_hash()
     with tracker.run("prune", run_name(cfg), {**(tags or {}), CONFIG_HASH: run_hash},
                      parent_run_id=parent_run_id) as run_id:
+        started = time.perf_counter()  # measuring speed costs a share of the run from here
         if on_run is not None:
             on_run(run_id)
         base = base() if callable(base) else base
@@ -302,7 +306,7 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
             progress=EpochProgress(
                 f"{'train' if from_init else 'fine-tune'} {run_name(cfg)}",
                 cfg.base.epochs if from_init else cfg.finetune.epochs, enabled=dist.is_main),
-            rewind_to=rewind.rewind_state(setup, tracker, base))
+            rewind_to=rewind.rewind_state(setup, tracker, base), started=started)
         if dist.is_main:
             _log_artifacts(tracker, setup, base, outcome)
             # per-image test predictions: the report's paired image statistics
