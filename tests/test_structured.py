@@ -59,7 +59,10 @@ def strategy_for(name: str) -> str:
     return STRATEGIES[i % len(STRATEGIES)]
 
 
-@pytest.mark.parametrize("name", model_names())
+TRANSFORMERS = ("chargpt", "vit")  # heads and neurons: the calibrated kind's unit removal
+
+
+@pytest.mark.parametrize("name", [n for n in model_names() if n not in TRANSFORMERS])
 def test_channel_pruned_model_runs_has_predicted_counts_and_reloads_bit_exact(name, tmp_path):
     shape = SHAPES.get(name, (3, 4, 4))
     model = build(name, shape)

@@ -28,6 +28,7 @@ from mlbench.kinds._contract import (
 from mlbench.masks import Masks
 from mlbench.metrics import conv_linear_ops, layer_table
 from mlbench.models import classifier_name
+from mlbench.models._transformer import Attention
 from mlbench.setup import Batch, Setup
 from mlbench.structured import (
     CHANNEL_STRATEGIES,
@@ -63,6 +64,11 @@ class ChannelKind(Kind):
         group. Scored on a copy of the untrained model with one batch of zeros."""
         super().check(setup, schedule)
         cfg, shape = setup.cfg, setup.splits.info.input_shape
+        if any(isinstance(m, (Attention, nn.MultiheadAttention)) for m in setup.model.modules()):
+            raise ConfigError(  # channel surgery would cut attention heads' widths apart
+                f"--strategy {cfg.prune.strategy} removes conv channels; model {cfg.model!r} "
+                "is a transformer: remove its heads or MLP neurons with remove_heads or "
+                "remove_neurons")
         classifier = _classifier(setup)
         probe = [(torch.zeros(2, *shape, device=setup.device),
                   torch.zeros(2, dtype=torch.long, device=setup.device))]
