@@ -108,7 +108,8 @@ def load_predictions(path: str | Path) -> Predictions:
 
 def predict(model: nn.Module, split: Split, batch_size: int,
             precision: Precision | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, labels) over the whole ``split`` in its order: argmax of the logits."""
+    """(predicted, labels) over the whole ``split`` in its order: argmax of the logits
+    (every next-token prediction of a language model, windows flattened in order)."""
     import contextlib
 
     import torch
@@ -121,8 +122,9 @@ def predict(model: nn.Module, split: Split, batch_size: int,
         for x, y in split.batches(batch_size):
             with autocast():
                 logits = model(x)
-            predicted.append(logits.argmax(dim=1).cpu())
-            labels.append(y.cpu())
+            # one prediction per sample, or per token of a language model's windows
+            predicted.append(logits.flatten(0, -2).argmax(dim=-1).cpu())
+            labels.append(y.flatten().cpu())
     model.train(was_training)
     return torch.cat(predicted).numpy(), torch.cat(labels).numpy()
 

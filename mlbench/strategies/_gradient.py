@@ -34,7 +34,7 @@ def weight_times_gradient(
     grads: list[Tensor] = []
     try:
         for x, y in batches:
-            loss = F.cross_entropy(model(x), y, reduction="sum")
+            loss = F.cross_entropy(model(x).flatten(0, -2), y.flatten(), reduction="sum")
             step = list(torch.autograd.grad(loss, tensors))  # fresh tensors, ours to reuse
             if grads:
                 torch._foreach_add_(grads, step)

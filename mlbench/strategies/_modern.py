@@ -38,7 +38,7 @@ def snip(
     model.eval()
     try:
         x, y = batches[0]
-        grads = torch.autograd.grad(F.cross_entropy(model(x), y), tensors)
+        grads = torch.autograd.grad(F.cross_entropy(model(x).flatten(0, -2), y.flatten()), tensors)
     finally:
         model.train(was_training)
     scores = [(g * t.detach()).abs() for g, t in zip(grads, tensors, strict=True)]
@@ -67,12 +67,14 @@ def grasp(
     try:
         g: list[Tensor] = []
         for x, y in batches:  # g summed over the batches, without a graph
-            loss = F.cross_entropy(model(x) / GRASP_TEMPERATURE, y, reduction="sum")
+            loss = F.cross_entropy((model(x) / GRASP_TEMPERATURE).flatten(0, -2), y.flatten(),
+                                   reduction="sum")
             step = torch.autograd.grad(loss, tensors)
             g = [a + b for a, b in zip(g, step, strict=True)] if g else list(step)
         hg: list[Tensor] = []
         for x, y in batches:  # Hg = d(g_const . dL/dw)/dw, per batch
-            loss = F.cross_entropy(model(x) / GRASP_TEMPERATURE, y, reduction="sum")
+            loss = F.cross_entropy((model(x) / GRASP_TEMPERATURE).flatten(0, -2), y.flatten(),
+                                   reduction="sum")
             grad = torch.autograd.grad(loss, tensors, create_graph=True)
             z = sum((a * b.detach()).sum() for a, b in zip(grad, g, strict=True))
             step = torch.autograd.grad(z, tensors)

@@ -97,7 +97,7 @@ def first_order_taylor(
     try:
         with torch.enable_grad():
             for x, y in batches:
-                F.cross_entropy(model(x), y, reduction="sum").backward()
+                F.cross_entropy(model(x).flatten(0, -2), y.flatten(), reduction="sum").backward()
         return _group_scores(tp.importance.GroupTaylorImportance(), groups)
     finally:
         model.zero_grad(set_to_none=True)
