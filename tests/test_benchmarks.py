@@ -20,9 +20,10 @@ def _sections() -> list[str]:
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import run
+
+        return list(run.sections())
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    return list(run.sections())
 
 
 def summary_rows(text: str) -> list[list[str]]:

@@ -221,10 +221,13 @@ def test_no_clear_difference_when_the_interval_holds_zero():
 
 
 # -- plots and page ---------------------------------------------------------------------
-def test_every_plot_file_is_a_valid_image_of_its_size(report):
+def test_every_plot_file_is_a_valid_image_of_its_size(store: Store, report):
     stems = {p.path.stem for p in report.plots}
-    assert {s.rsplit("-", 1)[1] for s in stems} == {"accuracy", "delta", "layers", "tuned",
-                                                    "speed", "cost"}  # speed: measured
+    # speed and cost figures where a run measured its speed (within its cost cap: a busy
+    # machine can leave these tiny runs none)
+    measured = load_runs(["mlbench"], tracking_uri=store.uri)["measured_speedup"].notna().any()
+    assert {s.rsplit("-", 1)[1] for s in stems} == {
+        "accuracy", "delta", "layers", "tuned", *(("speed", "cost") if measured else ())}
     assert len(report.plots) == 2 * len(stems)  # PNG and SVG of each (svg=True)
     for plot in report.plots:
         if plot.path.suffix == ".png":
