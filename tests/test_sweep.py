@@ -163,11 +163,14 @@ def test_kill_9_then_rerun_waits_for_the_grace_redoes_the_cell_and_never_twice(t
 
 @pytest.mark.slow
 def test_workers_n_survives_a_dead_child_and_redoes_its_cell(tmp_path):
-    """`--workers 2`: kill -9 the spawned worker mid-cell; the sweep still ends, whole."""
+    """`--workers 2`: kill -9 the spawned worker mid-cell; the sweep still ends, whole.
+
+    Cells last seconds (250 epochs), longer than the spawned worker takes to start, so it
+    holds one even on a quiet machine."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     argv = [sys.executable, "-m", "mlbench", *sweep_argv(
         strategies="global_weight,random", compressions="2,4", seeds="0"),
-        "--epochs", "40", "--tracking-uri", uri, "--grace", "3", "--workers", "2"]
+        "--epochs", "250", "--tracking-uri", uri, "--grace", "3", "--workers", "2"]
     assert all_runs(uri, "prune") == []  # creates the store: two first users would race
     log = tmp_path / "sweep.log"
     proc = subprocess.Popen(argv, cwd=tmp_path, env=clean_env(uri), stdout=log.open("w"),

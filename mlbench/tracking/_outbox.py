@@ -61,9 +61,9 @@ class Outbox:
 
     def keep(self, op: Op, path: Path) -> Op:
         """Copy ``path`` into the outbox (the caller may delete it now); ``op`` uploads it."""
-        with self._lock:
+        with self._lock:  # never while ``_tidy`` removes the (empty) folder
             slot = self.folder / str(next(self._numbers))
-        slot.mkdir(parents=True, exist_ok=True)
+            slot.mkdir(parents=True, exist_ok=True)
         op.path = Path(shutil.copy2(path, slot / Path(path).name))
         return op
 
@@ -77,8 +77,12 @@ class Outbox:
         """Write ``ops`` down in the outbox, in order, for ``resend``."""
         if not ops:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with self._lock, (self.folder / OPS).open("a") as out:
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._write(ops)
+
+    def _write(self, ops: list[Op]) -> None:
+        with (self.folder / OPS).open("a") as out:
             for op in ops:
                 out.write(json.dumps(_record(op, self.folder)) + "\n")
                 self.spilled += 1
@@ -91,8 +95,9 @@ class Outbox:
                 f"resend {self.folder}` (with --tracking-uri if not $MLFLOW_TRACKING_URI).")
 
     def _tidy(self) -> None:
-        """Remove the folder when nothing is left in it."""
-        with contextlib.suppress(OSError):
+        """Remove the folder when nothing is left in it (under the lock: ``keep`` may be
+        making a slot in it at this moment)."""
+        with self._lock, contextlib.suppress(OSError):
             self.folder.rmdir()
 
 
