@@ -188,7 +188,9 @@ def test_a_killed_prune_leaves_no_run_running_and_its_rerun_resumes(tmp_path):
     """kill -9 of `prune` while it trains the base model: the rerun marks the killed
     `prune` and `train` runs FAILED with the reason, says so, and resumes the training."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = _mlbench("prune", *tiny_argv(base_epochs=20), "--checkpoint-every", "0",
+    # 300 short epochs (a checkpoint each): a fast machine must not finish training between
+    # two polls of the store, or nothing is left running to kill
+    argv = _mlbench("prune", *tiny_argv(base_epochs=300), "--checkpoint-every", "0",
                     "--tracking-uri", uri)
     MlflowClient(uri).search_experiments()  # create the store before polling it
     proc = subprocess.Popen(argv, cwd=REPO, env=clean_env(uri), stdout=subprocess.DEVNULL,
@@ -197,7 +199,8 @@ def test_a_killed_prune_leaves_no_run_running_and_its_rerun_resumes(tmp_path):
     proc.kill()
     assert proc.wait() == -9
     killed = {r.info.run_id for r in _runs(uri)}
-    assert len(killed) == 2 and all(r.info.status == "RUNNING" for r in _runs(uri))
+    assert len(killed) == 2
+    assert [r.info.status for r in _runs(uri)] == ["RUNNING"] * 2
 
     report = subprocess.run(_mlbench("report", "--tracking-uri", uri, "--output",
                                      str(tmp_path / "report")), cwd=REPO, env=clean_env(uri),
