@@ -82,6 +82,7 @@ def evaluate(
     precision: Precision | None = None,
     ks: tuple[int, ...] = (1, 5),
     dist: Dist = Dist(),
+    predicted: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
     """Loss and exact top-k accuracies (``acc1``, ``acc5``) over the whole ``split``.
 
@@ -91,6 +92,10 @@ def evaluate(
     model ((B, T) targets) every token is a sample: ``acc1``/``acc5`` are exact
     next-token fractions, ``loss`` is nats per token and ``bpc`` (bits per character)
     is ``loss / ln 2``.
+
+    ``predicted``, where given, receives each batch's (argmax labels, targets), on the
+    CPU and flattened, in split order: the run's test predictions at no second pass
+    (this rank's shard under data parallelism).
     """
     was_training = model.training
     model.eval()
@@ -110,6 +115,8 @@ def evaluate(
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
         correct += topk_correct(logits, y, ks)
         samples += y.numel()
+        if predicted is not None:
+            predicted.append((logits.argmax(dim=-1).cpu(), y.cpu()))
     model.train(was_training)
     if dist.enabled:
         totals = torch.cat([loss_sum.reshape(1).cpu(), correct.cpu().double(),

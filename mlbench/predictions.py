@@ -32,6 +32,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from mlbench.data import Split
@@ -130,11 +131,17 @@ def predict(model: nn.Module, split: Split, batch_size: int,
 
 
 def log_predictions(tracker: _Logs, model: nn.Module, split: Split, batch_size: int,
-                    precision: Precision | None = None) -> Predictions:
-    """Predict ``split`` (the test split) and log it as the run's ``predictions.safetensors``."""
+                    precision: Precision | None = None,
+                    known: tuple[torch.Tensor, torch.Tensor] | None = None) -> Predictions:
+    """Log ``split``'s (the test split's) predictions as the run's
+    ``predictions.safetensors``: ``known`` (predicted, true labels) where the final
+    evaluation kept them for the whole split, in order, else predicted here."""
     from mlbench.data import split_digest
 
-    predicted, labels = predict(model, split, batch_size, precision)
+    if known is not None:
+        predicted, labels = known[0].numpy(), known[1].numpy()
+    else:
+        predicted, labels = predict(model, split, batch_size, precision)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_predictions(predicted, labels, Path(tmp) / PREDICTIONS, split_digest(split))
         tracker.log_file(path)

@@ -184,6 +184,8 @@ class Outcome:
     dense: nn.Module
     metrics: dict[str, float]
     rows: list[dict[str, object]] = field(default_factory=list)
+    # the test split's (argmax labels, true labels), in split order, from its evaluation
+    predicted: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
@@ -243,13 +245,17 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         if not last:  # no fine-tuning epoch: the pruned base on val
             last = _prefixed("val_", evaluate(setup.model, setup.splits.val, batch, precision))
         return Outcome(pruned, dense, dict(last))
-    results |= evaluate(setup.model, test, batch, precision, dist=dist)
+    predicted: list[tuple[torch.Tensor, torch.Tensor]] = []  # test predictions, same pass
+    results |= evaluate(setup.model, test, batch, precision, dist=dist,
+                        predicted=None if dist.enabled else predicted)
     sizes, rows = kind.sizes(setup, dense, pruned)
     budget = COST_SHARE * (time.perf_counter() - started)  # measuring: < 5% of the run
     results |= sizes | _measure_speed(setup, dense, pruned, budget)
     results["train_epochs_total"] = cfg.base.epochs + (0 if from_init else cfg.finetune.epochs)
     del results["base_loss"], results["pre_loss"]
-    return Outcome(pruned, dense, results, rows)
+    return Outcome(pruned, dense, results, rows,
+                   tuple(torch.cat(t) for t in zip(*predicted, strict=True))  # type: ignore[arg-type]
+                   if predicted else None)
 
 
 def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned,
@@ -311,7 +317,7 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
             _log_artifacts(tracker, setup, base, outcome)
             # per-image test predictions: the report's paired image statistics
             log_predictions(tracker, setup.model, setup.splits.test, cfg.finetune.batch_size,
-                            Precision(setup.device, cfg.amp))
+                            Precision(setup.device, cfg.amp), outcome.predicted)
             if tracker.cfg.log_model:  # no copy of the model when none is logged
                 tracker.log_pruned(_export_copy(setup.model),
                                    torch.zeros(2, *setup.splits.info.input_shape).numpy())

@@ -95,6 +95,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Decoded datasets are cached for the session in a folder of its own (subprocesses
+    inherit it), never in the user's ``~/.cache``."""
+    if "MLBENCH_DATA_CACHE" not in os.environ:
+        os.environ["MLBENCH_DATA_CACHE"] = str(tmp_path_factory.mktemp("data-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _restore_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Tracker exports MLFLOW_TRACKING_URI for subprocesses; undo it after each test."""

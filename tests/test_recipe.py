@@ -250,3 +250,19 @@ def test_the_run_logs_its_test_predictions_without_pickle(store, tmp_path):
     test = prepare(RunConfig.from_flat(TINY)).splits.test
     assert p.split_digest == split_digest(test) and len(p.labels) == len(test)
     assert p.labels_digest == labels_digest(torch.cat([y for _, y in test.batches(64)]).numpy())
+
+
+def test_the_final_evaluation_keeps_the_predictions_a_second_pass_would_make():
+    """The logged predictions come from the test evaluation itself (no second pass over
+    the test split): the same labels, in order, as predicting the final network again."""
+    from mlbench.predictions import predict
+    from mlbench.recipe import finetune
+
+    setup = prepare(RunConfig.from_flat({**TINY, "speed_repeats": 0}))
+    outcome = finetune(setup)
+    assert outcome.predicted is not None
+    again, labels = predict(setup.model, setup.splits.test, 32)
+    assert torch.equal(outcome.predicted[0], torch.from_numpy(again))
+    assert torch.equal(outcome.predicted[1], torch.from_numpy(labels))
+    assert float((outcome.predicted[0] == outcome.predicted[1]).double().mean()) == \
+        outcome.metrics["acc1"]

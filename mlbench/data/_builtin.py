@@ -11,10 +11,11 @@ import torch
 from mlbench.config import DataConfig
 from mlbench.data._augment import CropFlip
 from mlbench.data._base import DATASETS, DatasetInfo, Splits
+from mlbench.data._cache import cached_arrays
 from mlbench.data._synthetic import make_synthetic
 from mlbench.data._tensor import holdout, tensor_splits
 from mlbench.data._text import read_corpus, text_splits
-from mlbench.data._torchvision import read_cifar, read_mnist
+from mlbench.data._torchvision import read_cifar, read_mnist, source_files
 from mlbench.errors import ConfigError
 
 DIGITS_TEST_FRACTION = 0.2
@@ -22,7 +23,8 @@ DIGITS_TEST_FRACTION = 0.2
 
 def _torchvision_datasets() -> ModuleType:
     """torchvision's datasets, imported when one is read: importing torchvision imports its
-    detection ops and torch._dynamo (seconds), which digits and synthetic data never need."""
+    detection ops and torch._dynamo (seconds), which digits and synthetic data never need,
+    nor a dataset whose decoded arrays are cached (``mlbench.data._cache``)."""
     from torchvision import datasets
 
     return datasets
@@ -54,7 +56,8 @@ def digits_file() -> Path:
 @DATASETS.register("mnist")
 def mnist(cfg: DataConfig, device: torch.device) -> Splits:
     """MNIST handwritten digits, 1x28x28, from ``<data_dir>/MNIST/raw/``."""
-    train, test = read_mnist(_torchvision_datasets().MNIST, "mnist", cfg)
+    train, test = cached_arrays("mnist", source_files("mnist", cfg), lambda: read_mnist(
+        _torchvision_datasets().MNIST, "mnist", cfg))
     info = DatasetInfo("mnist", (1, 28, 28), 10)
     return tensor_splits(info, train, test, cfg, device, stats=((0.1307,), (0.3081,)))
 
@@ -62,7 +65,9 @@ def mnist(cfg: DataConfig, device: torch.device) -> Splits:
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(cfg: DataConfig, device: torch.device) -> Splits:
     """Fashion-MNIST clothing images, 1x28x28, from ``<data_dir>/FashionMNIST/raw/``."""
-    train, test = read_mnist(_torchvision_datasets().FashionMNIST, "fashion_mnist", cfg)
+    train, test = cached_arrays("fashion_mnist", source_files("fashion_mnist", cfg),
+                                lambda: read_mnist(_torchvision_datasets().FashionMNIST,
+                                                   "fashion_mnist", cfg))
     info = DatasetInfo("fashion_mnist", (1, 28, 28), 10)
     return tensor_splits(info, train, test, cfg, device, stats=((0.2860,), (0.3530,)))
 
@@ -70,7 +75,8 @@ def fashion_mnist(cfg: DataConfig, device: torch.device) -> Splits:
 @DATASETS.register("cifar10")
 def cifar10(cfg: DataConfig, device: torch.device) -> Splits:
     """CIFAR-10, 3x32x32, from ``<data_dir>/cifar-10-batches-py/``; crop+flip augmentation."""
-    train, test = read_cifar(_torchvision_datasets().CIFAR10, "cifar10", "CIFAR-10", cfg)
+    train, test = cached_arrays("cifar10", source_files("cifar10", cfg), lambda: read_cifar(
+        _torchvision_datasets().CIFAR10, "cifar10", "CIFAR-10", cfg))
     info = DatasetInfo("cifar10", (3, 32, 32), 10)
     stats = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
     return tensor_splits(info, train, test, cfg, device, stats=stats, augmentation=CropFlip(4))
@@ -79,7 +85,8 @@ def cifar10(cfg: DataConfig, device: torch.device) -> Splits:
 @DATASETS.register("cifar100")
 def cifar100(cfg: DataConfig, device: torch.device) -> Splits:
     """CIFAR-100 (fine labels), 3x32x32, from ``<data_dir>/cifar-100-python/``; crop+flip."""
-    train, test = read_cifar(_torchvision_datasets().CIFAR100, "cifar100", "CIFAR-100", cfg)
+    train, test = cached_arrays("cifar100", source_files("cifar100", cfg), lambda: read_cifar(
+        _torchvision_datasets().CIFAR100, "cifar100", "CIFAR-100", cfg))
     info = DatasetInfo("cifar100", (3, 32, 32), 100)
     stats = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
     return tensor_splits(info, train, test, cfg, device, stats=stats, augmentation=CropFlip(4))

@@ -24,6 +24,26 @@ MNIST_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 
+# The files torchvision's CIFAR classes read (``base_folder``, ``train_list``,
+# ``test_list`` and ``meta``), known here so that the data cache can key on them without
+# importing torchvision; tests/test_data_cache.py holds them equal to torchvision's lists.
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", (*(f"data_batch_{i}" for i in range(1, 6)),
+                                        "test_batch", "batches.meta")),
+    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
+}
+MNIST_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def source_files(name: str, cfg: DataConfig) -> list[Path]:
+    """The files dataset ``name`` (an MNIST- or CIFAR-family set) is read from."""
+    root = data_root(cfg)
+    if name in MNIST_FOLDERS:
+        return [root / MNIST_FOLDERS[name] / "raw" / f for f in MNIST_FILES]
+    folder, names = CIFAR_FILES[name]
+    return [root / folder / f for f in names]
+
+
 # What opening missing or damaged files raises, in torchvision or in its parsers.
 _READ_ERRORS = (
     RuntimeError,
