@@ -95,6 +95,8 @@ def test_runs_without_the_papers_speedup_are_named_never_silently_replaced(capsy
     assert "no run logged speedup_conv_linear" in capsys.readouterr().err
     assert speedup_column(runs.fillna(3.1), "z") == "speedup_conv_linear"
     assert capsys.readouterr().err == ""
+    speedup_column(runs, "figure x")  # the same question again: said once, not twice
+    assert capsys.readouterr().err == ""
 
 
 def test_the_speed_figure_draws_intervals_and_hollow_points_for_no_measurable_speedup():

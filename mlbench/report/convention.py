@@ -40,8 +40,13 @@ def speedup_column(runs: pd.DataFrame, question: str) -> str:
     return PAPER
 
 
+_SAID: set[str] = set()  # each warning once a process: six claims ask the same question
+
+
 def _warn(text: str) -> None:
-    print(f"mlbench: warning: {text}", file=sys.stderr, flush=True)
+    if text not in _SAID:
+        _SAID.add(text)
+        print(f"mlbench: warning: {text}", file=sys.stderr, flush=True)
 
 
 __all__ = ["PAPER", "WHOLE_MODEL", "speedup_column"]

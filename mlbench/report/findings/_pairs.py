@@ -11,8 +11,9 @@ the seed-only t-test (``paired``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,23 +31,36 @@ class SeedDiff:
     images: np.ndarray | None  # (N,) correctness of a minus (weighted) correctness of b
 
 
-def cells(runs: pd.DataFrame, strategy: str) -> dict[tuple[float, int], pd.Series]:
-    """(compression, seed) -> the strategy's run there (the latest where there are several)."""
-    rows = runs[runs["strategy"] == strategy]
+Row = Mapping[str, Any]  # one run: its columns by name
+
+
+_KEYS = ("run_id", "base_run_id", "compression", "seed")
+
+
+def cells(runs: pd.DataFrame, strategy: str, *columns: str) -> dict[tuple[float, int], Row]:
+    """(compression, seed) -> the strategy's run there (the latest where there are several):
+    its run and base model ids, compression, seed and ``columns``.
+
+    Rows are plain dicts of those columns alone: a report compares every pair of
+    strategies, and a pandas row per cell made this the report's slowest step (issue 21)."""
+    keep = [c for c in dict.fromkeys((*_KEYS, *columns, "start_time")) if c in runs.columns]
+    rows = runs.loc[runs["strategy"] == strategy, keep]
     if "start_time" in rows:
-        rows = rows.sort_values("start_time")
-    return {(float(c), int(s)): row for (c, s), row in
-            ((k, g.iloc[-1]) for k, g in rows.groupby(["compression", "seed"], sort=True))}
+        rows = rows.sort_values("start_time", kind="stable")
+    rows = rows.drop_duplicates(["compression", "seed"], keep="last")
+    return {(float(r["compression"]), int(r["seed"])): r
+            for r in sorted(rows.to_dict("records"),
+                            key=lambda r: (float(r["compression"]), int(r["seed"])))}
 
 
-def same_base(x: pd.Series, y: pd.Series) -> bool:
+def same_base(x: Row, y: Row) -> bool:
     """True unless both runs name a base model and the two differ."""
     bx, by = x.get("base_run_id"), y.get("base_run_id")
     known = [b for b in (bx, by) if isinstance(b, str) and b]
     return len(known) < 2 or bx == by
 
 
-def image_diff(ctx: Context, a: pd.Series, bs: Sequence[tuple[float, pd.Series]]
+def image_diff(ctx: Context, a: Row, bs: Sequence[tuple[float, Row]]
                ) -> np.ndarray | None:
     """correct(a) - sum(w * correct(b)) per image; None unless all logged the same images."""
     if ctx.metric != "acc1" or not ctx.predictions:
@@ -71,7 +85,7 @@ def combine(where: str, a: str, b: str, diffs: list[SeedDiff], unpaired: int = 0
     return paired(where, a, b, [d.diff for d in diffs], unpaired=unpaired)
 
 
-def seed_diff(ctx: Context, seed: int, a: pd.Series, b: pd.Series) -> SeedDiff:
+def seed_diff(ctx: Context, seed: int, a: Row, b: Row) -> SeedDiff:
     """One seed's difference of two runs at the same point."""
     return SeedDiff(seed, float(a[ctx.metric]) - float(b[ctx.metric]),
                     image_diff(ctx, a, [(1.0, b)]))
@@ -79,7 +93,7 @@ def seed_diff(ctx: Context, seed: int, a: pd.Series, b: pd.Series) -> SeedDiff:
 
 def at_compressions(runs: pd.DataFrame, a: str, b: str, ctx: Context) -> list[Paired]:
     """``a - b`` at every compression both ran, paired by seed on one base model."""
-    ta, tb = cells(runs, a), cells(runs, b)
+    ta, tb = cells(runs, a, ctx.metric), cells(runs, b, ctx.metric)
     out = []
     for c in sorted({k[0] for k in ta} & {k[0] for k in tb}):
         diffs, unpaired = [], 0
@@ -102,7 +116,7 @@ def over_complete_compressions(runs: pd.DataFrame, a: str, b: str, ctx: Context,
     lacks (for a or b) is left out for every seed, so each seed's mean covers the same
     compressions.
     """
-    ta, tb = cells(runs, a), cells(runs, b)
+    ta, tb = cells(runs, a, ctx.metric), cells(runs, b, ctx.metric)
     seeds = sorted({s for _, s in ta} | {s for _, s in tb})
     complete = [c for c in sorted({k[0] for k in ta} | {k[0] for k in tb})
                 if all((c, s) in ta and (c, s) in tb and same_base(ta[(c, s)], tb[(c, s)])
@@ -124,14 +138,14 @@ def at_speedups(runs: pd.DataFrame, a: str, b: str, ctx: Context, column: str) -
     between its own two runs of the same seed and base model that bracket a's speedup,
     never extrapolated: a speedup outside b's range gives no difference.
     """
-    curves: dict[int, list[pd.Series]] = {}  # seed -> b's runs, ascending speedup
-    for (_, seed), row in sorted(cells(runs, b).items()):
+    curves: dict[int, list[Row]] = {}  # seed -> b's runs, ascending speedup
+    for (_, seed), row in sorted(cells(runs, b, ctx.metric, column).items()):
         curves.setdefault(seed, []).append(row)
     for seed in curves:
         curves[seed].sort(key=lambda r: float(r[column]))
     out = []
-    by_c: dict[float, list[tuple[int, pd.Series]]] = {}
-    for (c, seed), row in sorted(cells(runs, a).items()):
+    by_c: dict[float, list[tuple[int, Row]]] = {}
+    for (c, seed), row in sorted(cells(runs, a, ctx.metric, column).items()):
         by_c.setdefault(c, []).append((seed, row))
     for c, rows in by_c.items():
         diffs, speeds, unpaired = [], [], 0
@@ -152,8 +166,8 @@ def at_speedups(runs: pd.DataFrame, a: str, b: str, ctx: Context, column: str) -
     return out
 
 
-def _bracket(curve: list[pd.Series], speed: float, column: str
-             ) -> list[tuple[float, pd.Series]] | None:
+def _bracket(curve: list[Row], speed: float, column: str
+             ) -> list[tuple[float, Row]] | None:
     """The two runs of ``curve`` around ``speed`` with their weights (log-linear), or None."""
     if len(curve) < 2 or not speed > 0:
         return None
