@@ -1,7 +1,5 @@
 """``python -m mlbench``."""
 
-import sys
+from mlbench.cli import run
 
-from mlbench.cli import main
-
-sys.exit(main())
+run()

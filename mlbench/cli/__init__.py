@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlbench.cli import findings, grant, prune, report, resend, sweep, train, tune
 from mlbench.cli import list as list_command
 from mlbench.cli._args import EXIT_BAD_INPUT, Parser, dashed_flags
 from mlbench.errors import ConfigError, SweepIncomplete, TrackingUnavailable
 
-__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
+__all__ = ["EXIT_BAD_INPUT", "build_parser", "main", "run"]
 
 _MODULES = (train, prune, sweep, tune, report, findings, list_command,
             grant, resend)  # issue 20: grant, resend
@@ -50,6 +51,14 @@ def _discard_project_run() -> None:
         from mlbench.tracking import discard_project_run
 
         discard_project_run()
+
+
+def run() -> NoReturn:
+    """The ``mlbench`` command (and ``python -m mlbench``): ``main``, then a fast exit
+    (``mlbench._exit``: the interpreter's teardown costs a short run time and memory)."""
+    from mlbench._exit import exit_now
+
+    exit_now(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
