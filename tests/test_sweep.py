@@ -22,6 +22,7 @@ from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.presets import load_preset
 from mlbench.sweep import Grid, SweepRun, item_of, parse_list
+from mlbench.tuning._queue import DONE_STATE
 from tests.conftest import (
     REPO,
     TINY,
@@ -105,8 +106,9 @@ def test_sweep_prunes_every_cell_from_one_base_model_per_seed(tracking_uri):
     assert sweep.info.status == "FINISHED"
     # the queue: a journal beside the store; each trial names its run and each run its trial
     study = sweep_study(tracking_uri)
-    trials = {t.number: t for t in study.get_trials() if t.state == TrialState.COMPLETE}
+    trials = {t.number: t for t in study.get_trials() if t.state == DONE_STATE}
     assert len(trials) == 1 + 2 + 8  # the sweep run, a base model per seed, the cells
+    assert all(t.values is None for t in trials.values())  # a queue: no objective value
     for run in prunes + trains:
         assert run.data.tags["mlbench.study"] == study.study_name
         trial = trials[int(run.data.tags["mlbench.trial_number"])]
