@@ -121,8 +121,11 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
     assert findings.returncode == 0, findings.stderr[-3000:]
 
     before = {r.info.run_id for r in all_runs(client)}
-    bad = ({"compression": "0.5"}, {"epochs": "abc"})
-    for refused in doors([("main", {**BASE, **b}) for b in bad], tmp_path, uri):
+    # out of bounds, not a number, and a name checked before torch loads
+    bad = ({"compression": "0.5"}, {"epochs": "abc"}, {"strategy": "magic"})
+    refusals = doors([("main", {**BASE, **b}) for b in bad], tmp_path, uri)
+    assert "unknown strategy 'magic'; choose one of" in refusals[2].stderr
+    for refused in refusals:
         assert refused.returncode != 0
         assert "Traceback" not in refused.stderr, refused.stderr[-3000:]
         run_id = opened(refused)
@@ -130,7 +133,9 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
         while client.get_run(run_id).info.lifecycle_stage != "deleted" \
                 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+        gone = client.get_run(run_id)
+        assert gone.info.lifecycle_stage == "deleted"
+        assert gone.info.status == "FAILED" and gone.data.tags["mlbench.refused"] == "true"
     assert {r.info.run_id for r in all_runs(client)} == before  # nothing the UI shows
 
     runs = all_runs(client)
