@@ -44,6 +44,8 @@ _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
 SCHEDULE_TRAITS: dict[str, bool] = {
     "named": True,  # run names and report labels name it (one-shot, the paper's, is unnamed)
     "rounds": False,  # splits the fine-tuning epochs over --prune-rounds rounds, >= 1 each
+    "rewinds": False,  # each round starts from what --rewind names (weights: the base's
+    #                    snapshot at --rewind-epoch, which base training must then keep)
 }
 
 
@@ -102,10 +104,16 @@ def schedule_traits() -> dict[str, dict[str, bool]]:
     return out
 
 
+def schedule_trait(name: str, trait: str) -> bool:
+    """The schedule ``name``'s ``trait`` (``SCHEDULE_TRAITS``); a schedule this mlbench
+    does not know (a run of another version, read back) has the defaults."""
+    return schedule_traits().get(name, SCHEDULE_TRAITS)[trait]
+
+
 def schedule_mark(name: str) -> str:
     """What run names and report labels add for the schedule ``name``: "" for one-shot,
     else its name (also for a schedule this mlbench does not know: a run read back)."""
-    return name if schedule_traits().get(name, SCHEDULE_TRAITS)["named"] else ""
+    return name if schedule_trait(name, "named") else ""
 
 
 @functools.cache

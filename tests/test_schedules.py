@@ -19,6 +19,7 @@ from mlbench.errors import ConfigError
 from mlbench.kinds import kind_of
 from mlbench.recipe import finetune, prepare, run_name
 from mlbench.report.frame import runs_frame
+from mlbench.rewind import snapshot_epoch
 from mlbench.schedules import (
     SCHEDULES,
     gradual_keeps,
@@ -144,6 +145,10 @@ def test_every_schedule_declares_its_traits_where_torch_free_code_reads_them(sch
            "metrics": {}, "tags": {}}
     label = runs_frame([run], [])["strategy"].iloc[0]
     assert label == (f"global_weight+{mark}" if mark else "global_weight")
+    # --rewind weights at epoch k: the base keeps its snapshot only for a rewinding schedule
+    rewound = _with(schedule, rewind="weights", rewind_epoch=1)
+    assert ("base_rewind_epoch" in rewound.base_key()) == obj.rewinds
+    assert (snapshot_epoch(rewound) == 1) == obj.rewinds
     # more rounds than epochs: refused by the config exactly where the schedule has rounds
     many = dataclasses.replace(_with(schedule, prune_rounds=3),
                                finetune=dataclasses.replace(cfg.finetune, epochs=2))

@@ -113,6 +113,9 @@ class Schedule(ABC):
     #: Run names and the report's labels name the schedule; only the paper's protocol,
     #: one-shot, goes unnamed (``layer_grad-c8-s0`` and ``layer_grad-iterative-c8-s0``).
     named: ClassVar[bool] = SCHEDULE_TRAITS["named"]
+    #: Each round starts from what ``--rewind`` names (``mlbench.rewind``); for
+    #: ``weights`` the base run keeps its weights of ``--rewind-epoch`` (in its key).
+    rewinds: ClassVar[bool] = SCHEDULE_TRAITS["rewinds"]
 
     @property
     def mark(self) -> str:
@@ -138,8 +141,9 @@ SCHEDULES: Registry[Schedule] = Registry("pruning schedule")
 
 def register_schedule(name: str, **traits: bool) -> Callable[[type[Schedule]], type[Schedule]]:
     """Class decorator: register one instance of a ``Schedule`` subclass as ``name``,
-    with its ``traits`` (``catalog.SCHEDULE_TRAITS``: ``named``, ``rounds``) as literals,
-    which ``catalog.schedule_traits`` reads from the source without importing it."""
+    with its ``traits`` (``catalog.SCHEDULE_TRAITS``: ``named``, ``rounds``, ``rewinds``)
+    as literals, which ``catalog.schedule_traits`` reads from the source without
+    importing it."""
     unknown = sorted(set(traits) - set(SCHEDULE_TRAITS))
     if unknown:
         raise TypeError(f"register_schedule({name!r}): unknown trait(s) {', '.join(unknown)}; "
