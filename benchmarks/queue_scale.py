@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.tracking_overhead import start_server  # noqa: E402,F401 - one server recipe
 from mlbench.tuning import WorkQueue, open_storage, parse_storage  # noqa: E402
-from mlbench.tuning._queue import KEY  # noqa: E402
+from mlbench.tuning._queue import DONE_STATE, KEY  # noqa: E402
 
 
 def load() -> str:
@@ -217,7 +217,7 @@ def scale(url: str, cells: int, counts: list[int]) -> None:
             seconds = time.perf_counter() - start
             taken = Counter(k for out in outs for k in Path(out).read_text().split())
             complete = Counter(t.user_attrs[KEY] for t in queue.study.get_trials()
-                               if t.state.name == "COMPLETE")
+                               if t.state == DONE_STATE)
             twice = sum(1 for c in complete.values() if c > 1) + \
                 sum(1 for c in taken.values() if c > 1)
             lost = cells - len(complete)

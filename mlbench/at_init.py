@@ -38,10 +38,12 @@ Batch = tuple[Tensor, Tensor]
 REINIT_SEED_OFFSET = 1_000_003  # --init-check reinit draws its weights from seed + this
 
 
-def check(cfg: RunConfig, supported: bool) -> None:
+def check(cfg: RunConfig, supported: bool, prunes_repeatedly: bool) -> None:
     """ConfigError (before any work) for at-init settings that cannot run as asked.
 
-    ``supported``: the strategy's kind prunes at initialization (``Kind.prunes_at_init``).
+    ``supported``: the strategy's kind prunes at initialization (``Kind.prunes_at_init``);
+    ``prunes_repeatedly``: the run's schedule does (``Schedule.prunes_repeatedly``), which
+    pruning once, before training, cannot follow.
     """
     p = cfg.prune
     if p.prune_at == "trained":
@@ -52,7 +54,7 @@ def check(cfg: RunConfig, supported: bool) -> None:
     if not supported:
         raise ConfigError(f"--prune-at init applies to unstructured strategies, not "
                           f"{p.strategy!r}")
-    if p.prune_schedule != "oneshot":
+    if prunes_repeatedly:
         raise ConfigError(f"--prune-at init prunes once, before training; --prune-schedule "
                           f"{p.prune_schedule} is for pruning after training")
 

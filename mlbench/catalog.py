@@ -38,6 +38,15 @@ _LITERALS = {
     "unit": ((_CALIBRATED, ("UNIT_NAMES",)),),  # transformer heads and neurons removed
 }
 _TORCHVISION = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)\(")
+# What a schedule declares in its decorator (``@register_schedule("iterative",
+# rounds=True)``), with the defaults of those it leaves out: read here without torch (the
+# config's checks, the report's labels), set on the registered object by the decorator.
+SCHEDULE_TRAITS: dict[str, bool] = {
+    "named": True,  # run names and report labels name it (one-shot, the paper's, is unnamed)
+    "rounds": False,  # splits the fine-tuning epochs over --prune-rounds rounds, >= 1 each
+    "rewinds": False,  # each round starts from what --rewind names (weights: the base's
+    #                    snapshot at --rewind-epoch, which base training must then keep)
+}
 
 
 @functools.cache
@@ -79,6 +88,32 @@ def _in_import_order(folder: Path) -> list[Path]:
     order = re.findall(r"\"(\w+)\"", match.group(1))
     rank = {folder / f"{name}.py": i for i, name in enumerate(order)}
     return sorted(paths, key=lambda p: (rank.get(p, len(order)), p))
+
+
+@functools.cache
+def schedule_traits() -> dict[str, dict[str, bool]]:
+    """Every registered schedule's traits (``SCHEDULE_TRAITS``), by name, read from the
+    keywords of its ``@register_schedule`` decorator in the source (no import)."""
+    out: dict[str, dict[str, bool]] = {}
+    for path in _in_import_order(PACKAGE / "schedules"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            for call in getattr(node, "decorator_list", []):
+                if isinstance(call, ast.Call) and ast.unparse(call.func) == "register_schedule":
+                    declared = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+                    out[ast.literal_eval(call.args[0])] = {**SCHEDULE_TRAITS, **declared}
+    return out
+
+
+def schedule_trait(name: str, trait: str) -> bool:
+    """The schedule ``name``'s ``trait`` (``SCHEDULE_TRAITS``); a schedule this mlbench
+    does not know (a run of another version, read back) has the defaults."""
+    return schedule_traits().get(name, SCHEDULE_TRAITS)[trait]
+
+
+def schedule_mark(name: str) -> str:
+    """What run names and report labels add for the schedule ``name``: "" for one-shot,
+    else its name (also for a schedule this mlbench does not know: a run read back)."""
+    return name if schedule_trait(name, "named") else ""
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlbench.catalog import names
+from mlbench.catalog import names, schedule_trait
 from mlbench.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -254,11 +254,13 @@ class RunConfig:
             raise ConfigError(f"--base-epochs must be >= 1 (the base model is trained and "
                               f"registered for every later run), got {self.base.epochs}")
         prune = self.prune
-        if prune.prune_schedule == "iterative" and prune.prune_rounds > self.finetune.epochs:
+        rounds = schedule_trait(prune.prune_schedule, "rounds")
+        if rounds and prune.prune_rounds > self.finetune.epochs:
             raise ConfigError(
                 f"--prune-rounds {prune.prune_rounds} is more than --epochs "
-                f"{self.finetune.epochs}: iterative pruning fine-tunes at least one epoch per "
-                f"round; allowed: 1 to {self.finetune.epochs} rounds, or more epochs")
+                f"{self.finetune.epochs}: {prune.prune_schedule} pruning fine-tunes at least "
+                f"one epoch per round; allowed: 1 to {self.finetune.epochs} rounds, or more "
+                "epochs")
 
     def base_key(self) -> dict[str, Any]:
         """The fields that determine the dense base model (its reuse key).
@@ -270,7 +272,8 @@ class RunConfig:
         data = {k: v for k, v in dataclasses.asdict(self.data).items()
                 if k in _RESULT_DATA and (text or k not in _TEXT_DATA)}
         p = self.prune
-        if p.prune_schedule == "iterative" and p.rewind == "weights" and p.rewind_epoch > 0:
+        if schedule_trait(p.prune_schedule, "rewinds") and p.rewind == "weights" \
+                and p.rewind_epoch > 0:
             data["base_rewind_epoch"] = p.rewind_epoch
         return {
             **data,

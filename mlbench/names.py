@@ -27,17 +27,19 @@ TUNED_SUFFIX = "-tuned"
 
 
 def prune_run_name(strategy: str, compression: float, seed: int, *, tuned: bool = False,
-                   schedule: str = "oneshot") -> str:
+                   schedule_mark: str = "") -> str:
     """``layer_grad-c8-s0`` (``...-tuned`` for a tuned configuration): a prune run's name.
 
-    A pruning schedule other than one-shot follows the strategy:
-    ``global_weight-iterative-c8-s0``.
+    ``schedule_mark`` (the schedule's ``Schedule.mark``: empty for one-shot, else its
+    name) follows the strategy: ``global_weight-iterative-c8-s0``.
 
     Example:
         >>> prune_run_name("global_weight", 8.0, 0, tuned=True)
         'global_weight-c8-s0-tuned'
+        >>> prune_run_name("global_weight", 8.0, 0, schedule_mark="iterative")
+        'global_weight-iterative-c8-s0'
     """
-    kind = strategy if schedule == "oneshot" else f"{strategy}-{schedule}"
+    kind = f"{strategy}-{schedule_mark}" if schedule_mark else strategy
     return f"{kind}-c{compression:g}-s{seed}" + (TUNED_SUFFIX if tuned else "")
 
 

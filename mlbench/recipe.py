@@ -79,14 +79,15 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
     if prune:
         schedule.check(setup)
         kind.check(setup, schedule)
-        at_init.check(cfg, kind.prunes_at_init)  # pruning at initialization: what it can do
+        # pruning at initialization: what it can do
+        at_init.check(cfg, kind.prunes_at_init, schedule.prunes_repeatedly)
     return setup
 
 
 def run_name(cfg: RunConfig) -> str:
     """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
     return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed,
-                          schedule=cfg.prune.prune_schedule)
+                          schedule_mark=schedule_of(cfg.prune.prune_schedule).mark)
 
 
 # -- 2. the dense base model ------------------------------------------------------------

@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from mlbench.catalog import schedule_trait
 from mlbench.config import OptimConfig, RunConfig
 from mlbench.errors import ConfigError
 from mlbench.optim import lr_factor
@@ -60,7 +61,8 @@ def snapshot_name(epoch: int) -> str:
 def snapshot_epoch(cfg: RunConfig) -> int | None:
     """The epoch whose weights base training must save for ``cfg`` (None: none needed)."""
     p = cfg.prune
-    if p.prune_schedule == "iterative" and p.rewind == "weights" and p.rewind_epoch > 0:
+    if schedule_trait(p.prune_schedule, "rewinds") and p.rewind == "weights" \
+            and p.rewind_epoch > 0:
         return p.rewind_epoch
     return None
 
@@ -104,7 +106,7 @@ def initial_state(setup: Setup) -> dict[str, Tensor]:
 def rewind_state(setup: Setup, tracker: Tracker, base: BaseModel) -> dict[str, Tensor] | None:
     """The weights ``--rewind weights`` goes back to (None for the other rewinds)."""
     cfg = setup.cfg
-    if cfg.prune.prune_schedule != "iterative" or cfg.prune.rewind != "weights":
+    if not schedule_trait(cfg.prune.prune_schedule, "rewinds") or cfg.prune.rewind != "weights":
         return None
     if cfg.prune.rewind_epoch == 0:
         return initial_state(setup)

@@ -24,12 +24,26 @@ BASE = {"dataset": "digits", "model": "lenet", "base_epochs": 1, "device": "cpu"
         "speed_repeats": 0}
 
 
+def doors(calls: list[tuple[str, dict]], tmp_path, uri: str
+          ) -> list[subprocess.CompletedProcess]:
+    """Each (entry point, params) through its own `mlflow run`, all at once (independent
+    doors on one store, as two terminals would: CI's second core is otherwise idle)."""
+    procs = []
+    for entry, params in calls:
+        argv = [MLFLOW, "run", str(REPO), "--env-manager", "local", "-e", entry]
+        for key, value in params.items():
+            argv += ["-P", f"{key}={value}"]
+        procs.append(subprocess.Popen(argv, cwd=tmp_path, env=clean_env(uri), text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
 def door(entry: str, params: dict, tmp_path, uri: str) -> subprocess.CompletedProcess:
-    argv = [MLFLOW, "run", str(REPO), "--env-manager", "local", "-e", entry]
-    for key, value in params.items():
-        argv += ["-P", f"{key}={value}"]
-    return subprocess.run(argv, cwd=tmp_path, env=clean_env(uri), capture_output=True,
-                          text=True, timeout=600)
+    return doors([(entry, params)], tmp_path, uri)[0]
 
 
 def opened(proc: subprocess.CompletedProcess) -> str:
@@ -74,8 +88,11 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
     assert reuse.data.tags["mlbench.reused_run_id"] == base_runs[0].info.run_id
     assert reuse.data.params["base_run_id"] == base_runs[0].info.run_id  # not empty
 
-    sweep = door("sweep", {"project": preset, "strategies": "global_weight,layer_weight",
-                           "data_dir": tmp_path / "data", "download": "false"}, tmp_path, uri)
+    sweep, tune = doors([  # independent: both reuse the base model `main` trained
+        ("sweep", {"project": preset, "strategies": "global_weight,layer_weight",
+                   "data_dir": tmp_path / "data", "download": "false"}),
+        ("tune", {"project": preset, "trials": 2, "strategies": "global_weight",
+                  "seeds": 0})], tmp_path, uri)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     sweep_id = opened(sweep)
     sweep_run = client.get_run(sweep_id)
@@ -86,8 +103,6 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
                                                                 "layer_weight"]
     assert {r.data.tags[STAGE] for r in cells} == {"prune"}
 
-    tune = door("tune", {"project": preset, "trials": 2, "strategies": "global_weight",
-                         "seeds": 0}, tmp_path, uri)
     assert tune.returncode == 0, tune.stderr[-3000:]
     tune_id = opened(tune)
     assert client.get_run(tune_id).data.tags[STAGE] == "tune"
@@ -99,15 +114,18 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
               and r.data.tags.get(STAGE) == "trial"]
     assert len(trials) == 2
 
-    report = door("report", {"output": tmp_path / "report"}, tmp_path, uri)
+    report, findings = doors([("report", {"output": tmp_path / "report"}),
+                              ("findings", {})], tmp_path, uri)
     assert report.returncode == 0, report.stderr[-3000:]
     assert client.get_run(opened(report)).data.tags[STAGE] == "report"
-    findings = door("findings", {}, tmp_path, uri)
     assert findings.returncode == 0, findings.stderr[-3000:]
 
     before = {r.info.run_id for r in all_runs(client)}
-    for bad in ({"compression": "0.5"}, {"epochs": "abc"}):
-        refused = door("main", {**BASE, **bad}, tmp_path, uri)
+    # out of bounds, not a number, and a name checked before torch loads
+    bad = ({"compression": "0.5"}, {"epochs": "abc"}, {"strategy": "magic"})
+    refusals = doors([("main", {**BASE, **b}) for b in bad], tmp_path, uri)
+    assert "unknown strategy 'magic'; choose one of" in refusals[2].stderr
+    for refused in refusals:
         assert refused.returncode != 0
         assert "Traceback" not in refused.stderr, refused.stderr[-3000:]
         run_id = opened(refused)
@@ -115,7 +133,9 @@ def test_every_entry_point_leaves_the_clis_run_tree(tmp_path, monkeypatch):
         while client.get_run(run_id).info.lifecycle_stage != "deleted" \
                 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+        gone = client.get_run(run_id)
+        assert gone.info.lifecycle_stage == "deleted"
+        assert gone.info.status == "FAILED" and gone.data.tags["mlbench.refused"] == "true"
     assert {r.info.run_id for r in all_runs(client)} == before  # nothing the UI shows
 
     runs = all_runs(client)

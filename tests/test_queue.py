@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mlbench.tuning import WorkQueue, open_storage, parse_storage
-from mlbench.tuning._queue import DUPLICATE, KEY, MAX_RETRY, drain
+from mlbench.tuning._queue import DONE_STATE, DUPLICATE, KEY, MAX_RETRY, STUDY_KIND, drain
 from tests import _queue_worker
 
 
@@ -42,7 +42,7 @@ def worker(url: str, mode: str, out: Path, grace: int = 4,
 
 def completed(queue: WorkQueue) -> Counter:
     return Counter(t.user_attrs[KEY] for t in queue.study.get_trials()
-                   if t.state == TrialState.COMPLETE)
+                   if t.state == DONE_STATE)
 
 
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
@@ -78,7 +78,7 @@ def test_a_dead_workers_item_is_redone_by_another_after_the_grace(tmp_path):
     assert sorted(done) == ["cell:a", "cell:b"]  # the dead worker's item came back
     states = Counter((t.user_attrs[KEY], t.state) for t in queue.study.get_trials())
     assert states[("cell:a", TrialState.FAIL)] == 1  # failed as stale, then retried
-    assert states[("cell:a", TrialState.COMPLETE)] == 1
+    assert states[("cell:a", DONE_STATE)] == 1
     assert queue.progress().finished
 
 
@@ -131,3 +131,48 @@ def test_a_key_enqueued_twice_at_once_runs_once(tmp_path):
     assert done == ["cell:a"]
     (dup,) = [t for t in queue.study.get_trials() if t.user_attrs.get(DUPLICATE)]
     assert dup.state == TrialState.FAIL and dup.number == 1  # the later one, unrun
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_queue_has_no_objective_so_no_best_trial(kind, tmp_path, request):
+    """Done items carry no value: Optuna (and optuna-dashboard, which shows a best trial
+    only where one is COMPLETE) computes no best value from a queue; progress still
+    counts every item done, and a queue made before (items COMPLETE with 1.0) too."""
+    queue = open_queue(storage_url(kind, tmp_path, request), ["cell:a", "cell:b"])
+    drain(queue, lambda job: job.complete(f"run-{job.key}"))
+    trials = queue.study.get_trials()
+    assert [t.state for t in trials] == [DONE_STATE] * 2
+    assert all(t.values is None for t in trials)  # no made-up objective value
+    assert not [t for t in trials if t.state == TrialState.COMPLETE]
+    with pytest.raises(ValueError):  # "No trials are completed yet" (RDB: no record)
+        _ = queue.study.best_value
+    assert queue.study.best_trials == []
+    assert queue.study.user_attrs[STUDY_KIND] == "queue"
+    assert "no objective" in queue.study.user_attrs["mlbench.trial_states"]
+    assert queue.progress().done == {"cell:a": "run-cell:a", "cell:b": "run-cell:b"}
+    assert queue.progress().finished
+    # a queue study of an earlier mlbench: its items were told COMPLETE with 1.0
+    old = WorkQueue.open(queue.storage, "old", [])
+    old.study.enqueue_trial({}, user_attrs={KEY: "cell:c"})
+    job = old.take()
+    job.set_run_id("run-c")
+    old.study.tell(job.number, 1.0)
+    assert old.progress().done == {"cell:c": "run-c"} and old.enqueue(["cell:c"]) == []
+
+
+def test_optuna_dashboard_shows_no_best_trial_for_a_queue(tmp_path):
+    """optuna-dashboard's own study API (its WSGI app, no server) on a drained queue."""
+    dashboard = pytest.importorskip("optuna_dashboard", reason="pip install optuna-dashboard")
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    queue = open_queue(f"journal:{tmp_path / 'q.journal'}", ["cell:a", "cell:b"])
+    drain(queue, lambda job: job.complete(f"run-{job.key}"))
+    env: dict = {"PATH_INFO": f"/api/studies/{queue.study._study_id}"}
+    setup_testing_defaults(env)
+    status: list[str] = []
+    body = b"".join(dashboard.wsgi(queue.storage)(env, lambda s, h, e=None: status.append(s)))
+    detail = json.loads(body)
+    assert status == ["200 OK"] and detail["best_trials"] == []
+    assert [t["state"] for t in detail["trials"]] == ["Pruned", "Pruned"]
+    assert {"key": STUDY_KIND, "value": "queue"} in detail["user_attrs"]

@@ -13,11 +13,21 @@ import dataclasses
 import pytest
 import torch
 
+from mlbench import catalog
 from mlbench.config import RunConfig
 from mlbench.errors import ConfigError
 from mlbench.kinds import kind_of
-from mlbench.recipe import finetune, prepare
-from mlbench.schedules import SCHEDULES, gradual_keeps, iterative_keeps, round_epochs
+from mlbench.recipe import finetune, prepare, run_name
+from mlbench.report.frame import runs_frame
+from mlbench.rewind import snapshot_epoch
+from mlbench.schedules import (
+    SCHEDULES,
+    gradual_keeps,
+    iterative_keeps,
+    register_schedule,
+    round_epochs,
+    schedule_of,
+)
 from mlbench.sweep import Grid, runnable, sweep_hash
 from tests.conftest import TINY
 
@@ -109,3 +119,48 @@ def test_the_sweep_grid_crosses_schedules_but_runs_channel_strategies_one_shot()
     assert len({c.run_hash() for c in cells}) == 6
     one_shot = dataclasses.replace(grid, prune_schedules=("oneshot",))
     assert sweep_hash(RunConfig(), one_shot) != sweep_hash(RunConfig(), grid)
+
+
+def _with(schedule: str, **prune: object) -> RunConfig:
+    cfg = RunConfig()
+    return dataclasses.replace(cfg, prune=dataclasses.replace(
+        cfg.prune, prune_schedule=schedule, **prune))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_every_schedule_declares_its_traits_where_torch_free_code_reads_them(schedule):
+    """What a schedule is (named in run names and labels; rounds of at least one epoch)
+    lives on its registered object, declared once in its decorator, and the config and
+    the report read the same from the source without importing torch."""
+    obj = schedule_of(schedule)
+    declared = catalog.schedule_traits()[schedule]
+    assert declared == {trait: getattr(obj, trait) for trait in catalog.SCHEDULE_TRAITS}
+    # run names and report labels follow the object, never the name
+    mark = obj.mark
+    assert mark == (schedule if obj.named else "") == catalog.schedule_mark(schedule)
+    cfg = _with(schedule)
+    assert run_name(cfg) == (f"global_weight-{mark}-c8-s0" if mark else "global_weight-c8-s0")
+    run = {"run_id": "r", "run_name": run_name(cfg), "experiment": "e", "status": "FINISHED",
+           "start_time": 0, "params": {k: str(v) for k, v in cfg.flat().items()},
+           "metrics": {}, "tags": {}}
+    label = runs_frame([run], [])["strategy"].iloc[0]
+    assert label == (f"global_weight+{mark}" if mark else "global_weight")
+    # --rewind weights at epoch k: the base keeps its snapshot only for a rewinding schedule
+    rewound = _with(schedule, rewind="weights", rewind_epoch=1)
+    assert ("base_rewind_epoch" in rewound.base_key()) == obj.rewinds
+    assert (snapshot_epoch(rewound) == 1) == obj.rewinds
+    # more rounds than epochs: refused by the config exactly where the schedule has rounds
+    many = dataclasses.replace(_with(schedule, prune_rounds=3),
+                               finetune=dataclasses.replace(cfg.finetune, epochs=2))
+    if obj.rounds:
+        with pytest.raises(ConfigError, match=f"--prune-rounds 3 is more than --epochs 2: "
+                                              f"{schedule} pruning"):
+            many.check()
+    else:
+        many.check()
+
+
+def test_a_schedule_of_another_version_is_named_in_labels_and_traits_must_be_known():
+    assert catalog.schedule_mark("cyclic") == "cyclic"  # a run read back from a store
+    with pytest.raises(TypeError, match="unknown trait"):
+        register_schedule("x", repeats=True)

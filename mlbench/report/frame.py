@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlbench import catalog
 from mlbench.config import OptimConfig, RunConfig, config_hash
 from mlbench.names import (  # noqa: F401 - strategy_rank re-exported for the plots
     BASELINES,
@@ -83,9 +84,9 @@ def _row(run: Mapping[str, Any], registered: Mapping[str, str]) -> dict[str, Any
     for k in ("acc1", "acc5"):
         have = metrics.get(k) is not None and metrics.get(f"base_{k}") is not None
         row[f"delta_{k}"] = metrics[k] - metrics[f"base_{k}"] if have else None
-    schedule = params.get("prune_schedule", "oneshot")
-    if schedule != "oneshot":  # schedules side by side: one line each, in the same panel
-        row["strategy"] = f"{row['strategy']}+{schedule}"
+    mark = catalog.schedule_mark(params.get("prune_schedule", _DEFAULTS["prune_schedule"]))
+    if mark:  # schedules side by side: one line each, in the same panel
+        row["strategy"] = f"{row['strategy']}+{mark}"
     row["strategy"] += at_init_suffix(params)  # issue 19: at init, and its sanity checks
     row["tuned"] = tags.get(TUNED, "").lower() == "true"
     row["tune_run_id"] = tags.get(TUNE_RUN_ID, "")

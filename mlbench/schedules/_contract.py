@@ -23,6 +23,7 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
+from mlbench.catalog import SCHEDULE_TRAITS
 from mlbench.checkpoint import Checkpointer, TrainState
 from mlbench.config import OptimConfig
 from mlbench.device import Precision
@@ -101,8 +102,25 @@ class Schedule(ABC):
 
     name: ClassVar[str] = ""
     #: Prunes more than once, each time keeping fewer weights (masks only shrink):
-    #: the kind must be ``repeatable`` (its ``check`` refuses otherwise).
+    #: the kind must be ``repeatable`` (its ``check`` refuses otherwise), and pruning at
+    #: initialization (which prunes once, before training) cannot follow it.
     prunes_repeatedly: ClassVar[bool] = False
+    # Declared in the decorator, ``@register_schedule(name, **traits)``, where the config
+    # and the report read them without importing torch (``catalog.SCHEDULE_TRAITS``):
+    #: Splits the fine-tuning epochs over ``--prune-rounds`` rounds, at least one epoch
+    #: each (the config refuses more rounds than epochs).
+    rounds: ClassVar[bool] = SCHEDULE_TRAITS["rounds"]
+    #: Run names and the report's labels name the schedule; only the paper's protocol,
+    #: one-shot, goes unnamed (``layer_grad-c8-s0`` and ``layer_grad-iterative-c8-s0``).
+    named: ClassVar[bool] = SCHEDULE_TRAITS["named"]
+    #: Each round starts from what ``--rewind`` names (``mlbench.rewind``); for
+    #: ``weights`` the base run keeps its weights of ``--rewind-epoch`` (in its key).
+    rewinds: ClassVar[bool] = SCHEDULE_TRAITS["rewinds"]
+
+    @property
+    def mark(self) -> str:
+        """What run names and report labels add for this schedule: its name, or ""."""
+        return self.name if self.named else ""
 
     def check(self, setup: Setup) -> None:
         """Raise ConfigError (one line: the bad value, what is allowed) for a config this
@@ -121,11 +139,20 @@ class Schedule(ABC):
 SCHEDULES: Registry[Schedule] = Registry("pruning schedule")
 
 
-def register_schedule(name: str) -> Callable[[type[Schedule]], type[Schedule]]:
-    """Class decorator: register one instance of a ``Schedule`` subclass as ``name``."""
+def register_schedule(name: str, **traits: bool) -> Callable[[type[Schedule]], type[Schedule]]:
+    """Class decorator: register one instance of a ``Schedule`` subclass as ``name``,
+    with its ``traits`` (``catalog.SCHEDULE_TRAITS``: ``named``, ``rounds``, ``rewinds``)
+    as literals, which ``catalog.schedule_traits`` reads from the source without
+    importing it."""
+    unknown = sorted(set(traits) - set(SCHEDULE_TRAITS))
+    if unknown:
+        raise TypeError(f"register_schedule({name!r}): unknown trait(s) {', '.join(unknown)}; "
+                        f"allowed: {', '.join(SCHEDULE_TRAITS)}")
 
     def decorator(cls: type[Schedule]) -> type[Schedule]:
         cls.name = name
+        for trait, value in traits.items():
+            setattr(cls, trait, value)
         SCHEDULES.register(name)(cls())
         return cls
 

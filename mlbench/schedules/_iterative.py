@@ -77,7 +77,7 @@ class Rounds:
                                                    self.generator, self.history))
 
 
-@register_schedule("iterative")
+@register_schedule("iterative", rounds=True, rewinds=True)  # epochs split over the rounds
 class Iterative(Schedule):
     """``prune_rounds`` rounds of prune + fine-tune, optionally rewinding the weights."""
 

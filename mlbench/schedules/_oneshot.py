@@ -11,7 +11,7 @@ from mlbench.schedules._contract import Schedule, Training, register_schedule
 from mlbench.setup import generator
 
 
-@register_schedule("oneshot")
+@register_schedule("oneshot", named=False)  # the paper's protocol: names omit it
 class OneShot(Schedule):
     """Prune once, then fine-tune."""
 

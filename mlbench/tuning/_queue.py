@@ -2,8 +2,7 @@
 
 Items are named by keys (strings: a sweep's are its typed items as JSON, see
 ``mlbench.sweep``) and put in a study as enqueued trials carrying the key as a user
-attribute; the study is marked a queue (user attribute ``mlbench.study_kind``) for
-optuna-dashboard, its metric named ``item_done``. A worker takes a WAITING trial by
+attribute. A worker takes a WAITING trial by
 moving it to RUNNING, which Optuna's storages do in one transaction (an RDB row update,
 or one journal record whose replay gives it to exactly one worker), so no two workers
 ever get the same trial. While it works, a background thread records the trial's
@@ -15,6 +14,13 @@ item for a reason of its own re-queues it the same way.
 Several processes may enqueue the same missing key at once (two machines starting one
 sweep together); of the live trials of one key the lowest-numbered is the one that runs,
 and any other is failed, unrun, as a duplicate when a worker takes it.
+
+A queue optimizes nothing, so a done item has no objective value: its trial ends
+PRUNED, Optuna's finished state without a value, never COMPLETE with a made-up one
+(optuna-dashboard would show the study's "best trial" and an objective plot of it).
+The study says so in its user attributes (``mlbench.study_kind`` = ``queue``, and
+what each state means), which optuna-dashboard lists on the study's page. Trials
+COMPLETE in a queue made before this (value 1.0) still count as done.
 """
 
 from __future__ import annotations
@@ -36,8 +42,15 @@ RUN_ID = "mlflow_run_id"  # user attribute: the MLflow run that did it
 ERROR = "mlbench.error"  # user attribute: why a trial failed
 DUPLICATE = "mlbench.duplicate"  # user attribute: failed unrun, another trial has its key
 STUDY_KIND = "mlbench.study_kind"  # study user attribute: "queue" (vs "tuning")
+STATES = "mlbench.trial_states"  # study user attribute: what a queue's trial states mean
 MAX_RETRY = 2  # a failing item runs at most 1 + MAX_RETRY times per start of the sweep
-_LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+DONE_STATE = TrialState.PRUNED  # a done item: finished, and no objective value
+_DONE = (DONE_STATE, TrialState.COMPLETE)  # COMPLETE (value 1.0): queues made before
+_LIVE = (TrialState.WAITING, TrialState.RUNNING, *_DONE)
+_STATES_TEXT = ("a work queue, not an optimization: one trial per item, no objective "
+                "value; PRUNED = item done (by its mlflow_run_id), RUNNING = being done, "
+                "WAITING = to do, FAIL = a try that failed or whose worker died (retried "
+                "as a new trial)")
 
 
 @dataclass
@@ -100,10 +113,11 @@ class Job:
         self.queue.storage.set_trial_user_attr(self.trial_id, RUN_ID, run_id)
 
     def complete(self, run_id: str) -> None:
-        """The item is done; ``run_id`` is the MLflow run that did it."""
+        """The item is done; ``run_id`` is the MLflow run that did it. The trial ends
+        ``DONE_STATE`` (PRUNED: finished without a value; a queue has no objective)."""
         self.set_run_id(run_id)
         self._stop.set()
-        self.queue.study.tell(self.number, 1.0)
+        self.queue.study.tell(self.number, state=DONE_STATE)  # done, and no value
         self._done = True
 
     def fail(self, reason: str, *, retry: bool = True) -> None:
@@ -150,11 +164,9 @@ class WorkQueue:
             except optuna.exceptions.DuplicatedStudyError:
                 study = optuna.load_study(study_name=name, storage=storage)
                 created = False
-        if created:  # optuna-dashboard shows these: a queue, its trials done items
+        if study.user_attrs.get(STATES) != _STATES_TEXT:  # shown by optuna-dashboard
             study.set_user_attr(STUDY_KIND, "queue")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names(["item_done"])
+            study.set_user_attr(STATES, _STATES_TEXT)
         queue = cls(study, storage, created, max_retry)
         queue.enqueue(keys)
         return queue
@@ -178,7 +190,7 @@ class WorkQueue:
             key = trial.user_attrs.get(KEY)
             if key is None:
                 continue
-            if trial.state == TrialState.COMPLETE:
+            if trial.state in _DONE:
                 progress.done[key] = trial.user_attrs.get(RUN_ID, "")
             elif trial.state == TrialState.RUNNING:
                 progress.running.add(key)
@@ -219,7 +231,7 @@ class WorkQueue:
         return None
 
     def _duplicate(self, trial: FrozenTrial, seen: list[FrozenTrial]) -> bool:
-        """Another trial of this key is complete, or live with a lower number.
+        """Another trial of this key is done, or live with a lower number.
 
         Trials of one key besides this one exist only when two processes enqueued it at
         once, or it was retried: only then are the trials read again (as they are now).
@@ -230,7 +242,7 @@ class WorkQueue:
         for other in self._trials():
             if other.number == trial.number or other.user_attrs.get(KEY) != key:
                 continue
-            if other.state == TrialState.COMPLETE:
+            if other.state in _DONE:
                 return True
             if other.state in (TrialState.WAITING, TrialState.RUNNING) and \
                     other.number < trial.number:
@@ -343,6 +355,6 @@ def _first_line(exc: BaseException | None) -> str:
 
 
 __all__ = [
-    "DUPLICATE", "ERROR", "KEY", "MAX_RETRY", "RUN_ID", "STUDY_KIND", "Job", "Progress",
-    "WorkQueue", "drain", "queue_once", "wait_for",
+    "DONE_STATE", "DUPLICATE", "ERROR", "KEY", "MAX_RETRY", "RUN_ID", "STATES", "STUDY_KIND",
+    "Job", "Progress", "WorkQueue", "drain", "queue_once", "wait_for",
 ]
