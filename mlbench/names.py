@@ -24,21 +24,27 @@ STAGES = ("train", "prune", "sweep", "tune", "trial", "report")
 
 # -- run names ----------------------------------------------------------------------
 TUNED_SUFFIX = "-tuned"
+CALIB_SEED_MARK = "-cal"  # a calibration seed but the default: wanda-c2-s0-cal1
 
 
 def prune_run_name(strategy: str, compression: float, seed: int, *, tuned: bool = False,
-                   schedule: str = "oneshot") -> str:
+                   schedule: str = "oneshot", calib_seed: int | None = None) -> str:
     """``layer_grad-c8-s0`` (``...-tuned`` for a tuned configuration): a prune run's name.
 
     A pruning schedule other than one-shot follows the strategy:
-    ``global_weight-iterative-c8-s0``.
+    ``global_weight-iterative-c8-s0``. A calibration seed (``calib_seed``, which callers
+    give only when it is not the default) follows the seed, so that cells that differ only
+    in their calibration draw never share a name: ``wanda-c2-s0-cal1``.
 
     Example:
         >>> prune_run_name("global_weight", 8.0, 0, tuned=True)
         'global_weight-c8-s0-tuned'
+        >>> prune_run_name("wanda", 2.0, 0, calib_seed=1)
+        'wanda-c2-s0-cal1'
     """
     kind = strategy if schedule == "oneshot" else f"{strategy}-{schedule}"
-    return f"{kind}-c{compression:g}-s{seed}" + (TUNED_SUFFIX if tuned else "")
+    calib = "" if calib_seed is None else f"{CALIB_SEED_MARK}{calib_seed}"
+    return f"{kind}-c{compression:g}-s{seed}{calib}" + (TUNED_SUFFIX if tuned else "")
 
 
 # -- strategies ---------------------------------------------------------------------
@@ -183,6 +189,7 @@ def label(metric: str) -> str:
 __all__ = [
     "BASELINES",
     "BASE_HASH",
+    "CALIB_SEED_MARK",
     "CONFIG_HASH",
     "DATA_DIGEST",
     "EPOCH_METRICS",

@@ -28,7 +28,7 @@ from torch import nn
 
 from mlbench import at_init, rewind
 from mlbench.at_init import prune_at_init as at_init_masks
-from mlbench.config import RunConfig, config_hash
+from mlbench.config import PruneConfig, RunConfig, config_hash
 from mlbench.data import data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, rank_device
@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
     from mlbench.tracking import Tracker
 
 EpochHook = Callable[[int, dict[str, float]], None]
+_DEFAULT_CALIB_SEED = PruneConfig().calib_seed  # named in a run's name only when not this
 
 
 # -- 1. check and build ---------------------------------------------------------------
@@ -84,9 +85,12 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
 
 
 def run_name(cfg: RunConfig) -> str:
-    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
+    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``; ``wanda-c2-s0-cal1`` with a
+    calibration seed other than the default): a prune run in the run list."""
+    calib = cfg.prune.calib_seed
     return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed,
-                          schedule=cfg.prune.prune_schedule)
+                          schedule=cfg.prune.prune_schedule,
+                          calib_seed=None if calib == _DEFAULT_CALIB_SEED else calib)
 
 
 # -- 2. the dense base model ------------------------------------------------------------
