@@ -44,7 +44,7 @@ from mlbench.progress import EpochProgress
 from mlbench.resume import TrackedCheckpoints, checkpointer
 from mlbench.schedules import Checkpoints, NoCheckpoints, Training, schedule_of
 from mlbench.setup import Setup, generator, score_batches, seeded
-from mlbench.speed import COST_SHARE, MIN_PAIRS, measured_speedup
+from mlbench.speed import MIN_PAIRS, cost_cap, measured_speedup, speed_budget
 from mlbench.tracking import BASE_HASH, BASE_MODEL, CONFIG_HASH, WEIGHTS, BaseModel
 
 if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
@@ -249,11 +249,18 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         return Outcome(pruned, dense, dict(last))
     results |= evaluate(setup.model, test, batch, precision, dist=dist)
     sizes, rows = kind.sizes(setup, dense, pruned)
-    budget = COST_SHARE * (time.perf_counter() - started)  # measuring: < 5% of the run
+    # measuring: < 5% of the run, or a floor of seconds where the run trains nothing
+    budget = speed_budget(time.perf_counter() - started, trains(cfg))
     results |= sizes | _measure_speed(setup, dense, pruned, budget)
     results["train_epochs_total"] = cfg.base.epochs + (0 if from_init else cfg.finetune.epochs)
     del results["base_loss"], results["pre_loss"]
     return Outcome(pruned, dense, results, rows)
+
+
+def trains(cfg: RunConfig) -> bool:
+    """Whether a prune run trains the network itself: fine-tuning epochs, or training
+    from scratch after pruning at initialization (its measured speed's cost cap)."""
+    return cfg.prune.prune_at == "init" or cfg.finetune.epochs > 0
 
 
 def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned,
@@ -299,6 +306,7 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
             "base_model": f"{base.name}/{base.version}" if base.version else "",
             "ops_convention": OPS_CONVENTION,
             "speed_kernels": kind.kernels(setup),
+            "speed_cost_cap": cost_cap(trains(cfg)),
         })
         log_data(setup, tracker)
         load_base(setup, tracker, base)
