@@ -229,8 +229,10 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         pruned = kind.prune(setup, batches)
         trained = setup
     setup.model = pruned.model
+    pre: dict[str, float] = {}
     if not validation:
-        results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
+        pre = evaluate(setup.model, test, batch, precision, dist=dist)
+        results |= _prefixed("pre_", pre)
     last: dict[str, float] = {}
 
     def heard(epoch: int, metrics: dict[str, float]) -> None:
@@ -247,7 +249,10 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         if not last:  # no fine-tuning epoch: the pruned base on val
             last = _prefixed("val_", evaluate(setup.model, setup.splits.val, batch, precision))
         return Outcome(pruned, dense, dict(last))
-    results |= evaluate(setup.model, test, batch, precision, dist=dist)
+    # one-shot with no fine-tuning (post-training): the network just evaluated is the
+    # result; evaluating it again would give the very same numbers
+    untouched = schedule.name == "oneshot" and not from_init and cfg.finetune.epochs == 0
+    results |= pre if untouched else evaluate(setup.model, test, batch, precision, dist=dist)
     sizes, rows = kind.sizes(setup, dense, pruned)
     # measuring: < 5% of the run, or a floor of seconds where the run trains nothing
     budget = speed_budget(time.perf_counter() - started, trains(cfg))

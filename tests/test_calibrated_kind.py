@@ -9,11 +9,13 @@ import torch
 from mlflow import MlflowClient
 from safetensors.torch import save_file
 
-from mlbench import catalog
+from mlbench import catalog, recipe
 from mlbench.calibrated import prunable_linears
 from mlbench.calibrated._names import STRATEGY_NAMES
 from mlbench.cli import main
 from mlbench.config import RunConfig
+from mlbench.device import Precision
+from mlbench.engine import evaluate
 from mlbench.errors import ConfigError
 from mlbench.kinds import kind_of, to_cpu
 from mlbench.recipe import finetune, prepare, trains
@@ -137,3 +139,25 @@ def test_only_runs_that_train_nothing_get_the_floor():
     finetuned = RunConfig.from_flat({"epochs": 1})
     assert trains(finetuned) and not trains(RunConfig.from_flat({"epochs": 0}))
     assert cost_cap(trains(finetuned)) == "4% of the run's own time"
+
+
+def test_without_fine_tuning_the_pruned_network_is_evaluated_once(corpus, monkeypatch):
+    """Post-training with --epochs 0: the final numbers are the pruned network's, read
+    once (base and pruned: two passes over test, not three); with recovery, three."""
+    calls = []
+
+    def counted(model, split, *args, **kwargs):
+        calls.append(split)
+        return evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "evaluate", counted)
+    setup = prepare(cfg(corpus, speed_repeats=0))
+    out = finetune(setup)
+    assert len(calls) == 2 and all(split is setup.splits.test for split in calls)
+    again = evaluate(setup.model, setup.splits.test, 16, Precision(setup.device, False))
+    for key in ("acc1", "acc5", "loss", "bpc"):
+        assert out.metrics[key] == again[key]
+    assert out.metrics["acc1"] == out.metrics["pre_acc1"]
+    calls.clear()
+    finetune(prepare(cfg(corpus, epochs=1, lr=1e-3, optimizer="adamw", speed_repeats=0)))
+    assert len(calls) == 3
