@@ -64,8 +64,8 @@ def test_vit_on_mnist_shape_and_macs_counted_per_linear():
     model = create_model("vit", (1, 28, 28), 10)
     assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
     rows = {r["name"]: r for r in layer_table(model, {}, (1, 28, 28))}
-    # a block's q layer runs on 16 patches + the class token: 17 x 64 x 64 MACs
-    assert rows["blocks.0.attn.q"]["macs"] == 17 * 64 * 64
+    # a block's q layer runs on 16 patches + the class token: 17 x 48 x 48 MACs
+    assert rows["blocks.0.attn.q"]["macs"] == 17 * 48 * 48
 
 
 def test_macs_include_the_attention_matmuls_by_hand():
