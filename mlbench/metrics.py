@@ -4,6 +4,11 @@
 - params counts every parameter; params_nz those the masks keep; compression = ratio.
 - MACs: thop's multiply-accumulates for one sample; FLOPs = 2 x MACs; macs_nz scales
   each layer's MACs by the density of its weight; speedup = macs / macs_nz.
+- Attention: thop sees modules, not ``F.scaled_dot_product_attention``; the transformers
+  call it through a leaf module whose rule here counts its two matmuls, q kᵀ and the
+  weights times v: B·H·Tq·Tk·(D + Dv) MACs, the whole Tq x Tk square even when causal (as
+  torch.utils.flop_counter counts it; the math kernel computes it all). They hold no
+  weight, so they stay dense in macs_nz.
 - The paper's and ShrinkBench's convention, beside them: the same counts over the
   Conv*d and Linear layers only (the classifier included, dense; BatchNorm, pooling
   and activations left out): macs_conv_linear, macs_conv_linear_nz, speedup_conv_linear.
@@ -17,11 +22,14 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mlbench.models._transformer import ScaledDotProductAttention
+
 OPS_CONVENTION = (
     "MACs: thop multiply-accumulates of one forward pass on one sample; FLOPs = 2 x MACs; "
     "macs_nz scales each layer's MACs by its weight density; speedup = macs / macs_nz; "
     "*_conv_linear: the same over Conv*d and Linear layers only (ShrinkBench's and the "
-    "paper's convention)"
+    "paper's convention); attention: q k^T and weights x v, B*H*Tq*Tk*(D + Dv) MACs, the "
+    "whole square even when causal"
 )
 
 CONV_LINEAR_TYPES = ("Conv1d", "Conv2d", "Conv3d", "Linear")
@@ -135,14 +143,28 @@ def smaller_network_ops(dense: nn.Module, pruned_rows: list[dict[str, object]],
             "speedup_conv_linear": mac / mac_nz if mac_nz else float("inf")}
 
 
+def attention_macs(q: Tensor, k: Tensor, v: Tensor) -> int:
+    """MACs of ``softmax(q kᵀ) v`` on (..., Tq, D) queries, (..., Tk, D) keys and
+    (..., Tk, Dv) values: ``q kᵀ`` is Tq·Tk·D per head, the weights times v Tq·Tk·Dv."""
+    heads_and_queries = q.shape[:-1].numel()  # B * H * Tq
+    return heads_and_queries * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
+def _count_attention(module: nn.Module, inputs: tuple[Tensor, ...], _output: Tensor) -> None:
+    """thop's rule for ``ScaledDotProductAttention`` (a forward hook: adds to total_ops)."""
+    module.total_ops += torch.DoubleTensor([attention_macs(*inputs[:3])])
+
+
 def _module_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
-    """MACs of every leaf module by qualified name, from thop's per-layer tree."""
+    """MACs of every leaf module by qualified name, from thop's per-layer tree (with
+    mlbench's rule for the attention's matmuls, which thop has none for)."""
     from thop import profile
 
     clone = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
         _, _, tree = profile(
-            clone, inputs=(torch.zeros(1, *input_shape),), verbose=False, ret_layer_info=True
+            clone, inputs=(torch.zeros(1, *input_shape),), verbose=False, ret_layer_info=True,
+            custom_ops={ScaledDotProductAttention: _count_attention},
         )
     out: dict[str, int] = {}
 

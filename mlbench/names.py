@@ -24,23 +24,30 @@ STAGES = ("train", "prune", "sweep", "tune", "trial", "report")
 
 # -- run names ----------------------------------------------------------------------
 TUNED_SUFFIX = "-tuned"
+CALIB_SEED_MARK = "-cal"  # a calibration seed but the default: wanda-c2-s0-cal1
 
 
 def prune_run_name(strategy: str, compression: float, seed: int, *, tuned: bool = False,
-                   schedule_mark: str = "") -> str:
+                   schedule_mark: str = "", calib_seed: int | None = None) -> str:
     """``layer_grad-c8-s0`` (``...-tuned`` for a tuned configuration): a prune run's name.
 
     ``schedule_mark`` (the schedule's ``Schedule.mark``: empty for one-shot, else its
-    name) follows the strategy: ``global_weight-iterative-c8-s0``.
+    name) follows the strategy: ``global_weight-iterative-c8-s0``. A calibration seed
+    (``calib_seed``, which callers give only when it is not the default) follows the
+    seed, so that cells that differ only in their calibration draw never share a name:
+    ``wanda-c2-s0-cal1``.
 
     Example:
         >>> prune_run_name("global_weight", 8.0, 0, tuned=True)
         'global_weight-c8-s0-tuned'
         >>> prune_run_name("global_weight", 8.0, 0, schedule_mark="iterative")
         'global_weight-iterative-c8-s0'
+        >>> prune_run_name("wanda", 2.0, 0, calib_seed=1)
+        'wanda-c2-s0-cal1'
     """
     kind = f"{strategy}-{schedule_mark}" if schedule_mark else strategy
-    return f"{kind}-c{compression:g}-s{seed}" + (TUNED_SUFFIX if tuned else "")
+    calib = "" if calib_seed is None else f"{CALIB_SEED_MARK}{calib_seed}"
+    return f"{kind}-c{compression:g}-s{seed}{calib}" + (TUNED_SUFFIX if tuned else "")
 
 
 # -- strategies ---------------------------------------------------------------------
@@ -185,6 +192,7 @@ def label(metric: str) -> str:
 __all__ = [
     "BASELINES",
     "BASE_HASH",
+    "CALIB_SEED_MARK",
     "CONFIG_HASH",
     "DATA_DIGEST",
     "EPOCH_METRICS",

@@ -28,7 +28,7 @@ from torch import nn
 
 from mlbench import at_init, rewind
 from mlbench.at_init import prune_at_init as at_init_masks
-from mlbench.config import RunConfig, config_hash
+from mlbench.config import PruneConfig, RunConfig, config_hash
 from mlbench.data import data_digest, data_source, load_dataset, split_records
 from mlbench.device import Precision, pick_device, place_model
 from mlbench.distributed import Dist, check_batch, rank_device
@@ -44,13 +44,14 @@ from mlbench.progress import EpochProgress
 from mlbench.resume import TrackedCheckpoints, checkpointer
 from mlbench.schedules import Checkpoints, NoCheckpoints, Training, schedule_of
 from mlbench.setup import Setup, generator, score_batches, seeded
-from mlbench.speed import COST_SHARE, MIN_PAIRS, measured_speedup
+from mlbench.speed import MIN_PAIRS, cost_cap, measured_speedup, speed_budget
 from mlbench.tracking import BASE_HASH, BASE_MODEL, CONFIG_HASH, WEIGHTS, BaseModel
 
 if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
     from mlbench.tracking import Tracker
 
 EpochHook = Callable[[int, dict[str, float]], None]
+_DEFAULT_CALIB_SEED = PruneConfig().calib_seed  # named in a run's name only when not this
 
 
 # -- 1. check and build ---------------------------------------------------------------
@@ -85,9 +86,12 @@ def prepare(cfg: RunConfig, *, prune: bool = True, dist: Dist = Dist()) -> Setup
 
 
 def run_name(cfg: RunConfig) -> str:
-    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``): a prune run in the run list."""
+    """``layer_grad-c8-s0`` (``layer_grad-iterative-c8-s0``; ``wanda-c2-s0-cal1`` with a
+    calibration seed other than the default): a prune run in the run list."""
+    calib = cfg.prune.calib_seed
     return prune_run_name(cfg.prune.strategy, cfg.prune.compression, cfg.seed,
-                          schedule_mark=schedule_of(cfg.prune.prune_schedule).mark)
+                          schedule_mark=schedule_of(cfg.prune.prune_schedule).mark,
+                          calib_seed=None if calib == _DEFAULT_CALIB_SEED else calib)
 
 
 # -- 2. the dense base model ------------------------------------------------------------
@@ -228,8 +232,17 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         pruned = kind.prune(setup, batches)
         trained = setup
     setup.model = pruned.model
+    # one-shot with no fine-tuning (post-training): the network evaluated now is the
+    # result; evaluating it again would give the very same numbers
+    untouched = (not schedule.prunes_repeatedly and not from_init
+                 and cfg.finetune.epochs == 0)
+    predicted: list[tuple[torch.Tensor, torch.Tensor]] = []  # test predictions, same pass
+    keep = None if dist.enabled else predicted
+    pre: dict[str, float] = {}
     if not validation:
-        results |= _prefixed("pre_", evaluate(setup.model, test, batch, precision, dist=dist))
+        pre = evaluate(setup.model, test, batch, precision, dist=dist,
+                       predicted=keep if untouched else None)
+        results |= _prefixed("pre_", pre)
     last: dict[str, float] = {}
 
     def heard(epoch: int, metrics: dict[str, float]) -> None:
@@ -246,17 +259,23 @@ def finetune(setup: Setup, *, on_epoch: EpochHook = lambda epoch, metrics: None,
         if not last:  # no fine-tuning epoch: the pruned base on val
             last = _prefixed("val_", evaluate(setup.model, setup.splits.val, batch, precision))
         return Outcome(pruned, dense, dict(last))
-    predicted: list[tuple[torch.Tensor, torch.Tensor]] = []  # test predictions, same pass
-    results |= evaluate(setup.model, test, batch, precision, dist=dist,
-                        predicted=None if dist.enabled else predicted)
+    results |= pre if untouched else evaluate(setup.model, test, batch, precision,
+                                              dist=dist, predicted=keep)
     sizes, rows = kind.sizes(setup, dense, pruned)
-    budget = COST_SHARE * (time.perf_counter() - started)  # measuring: < 5% of the run
+    # measuring: < 5% of the run, or a floor of seconds where the run trains nothing
+    budget = speed_budget(time.perf_counter() - started, trains(cfg))
     results |= sizes | _measure_speed(setup, dense, pruned, budget)
     results["train_epochs_total"] = cfg.base.epochs + (0 if from_init else cfg.finetune.epochs)
     del results["base_loss"], results["pre_loss"]
     return Outcome(pruned, dense, results, rows,
                    tuple(torch.cat(t) for t in zip(*predicted, strict=True))  # type: ignore[arg-type]
                    if predicted else None)
+
+
+def trains(cfg: RunConfig) -> bool:
+    """Whether a prune run trains the network itself: fine-tuning epochs, or training
+    from scratch after pruning at initialization (its measured speed's cost cap)."""
+    return cfg.prune.prune_at == "init" or cfg.finetune.epochs > 0
 
 
 def _measure_speed(setup: Setup, dense: nn.Module, pruned: Pruned,
@@ -302,6 +321,7 @@ def prune(setup: Setup, tracker: Tracker, base: BaseModel | Callable[[], BaseMod
             "base_model": f"{base.name}/{base.version}" if base.version else "",
             "ops_convention": OPS_CONVENTION,
             "speed_kernels": kind.kernels(setup),
+            "speed_cost_cap": cost_cap(trains(cfg)),
         })
         log_data(setup, tracker)
         load_base(setup, tracker, base)

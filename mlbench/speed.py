@@ -10,7 +10,8 @@ pairs' ratios, with a Student t 95% interval on their logarithms; pairs are adde
 least) until that interval is narrower than ``TARGET_REL_HALF_WIDTH`` of the estimate,
 or ``max_pairs`` is reached; but never once the next pair would take measuring past
 ``budget_s`` (a prune run passes a share of its own time: measuring costs at most
-``COST_SHARE`` of the run, warm-up and one pair per batch size apart), even before
+``COST_SHARE`` of the run, warm-up and one pair per batch size apart; a run that trains
+nothing itself gets at least ``FLOOR_S``, see ``speed_budget``), even before
 ``MIN_PAIRS``: with one pair there is no interval, which reads as no measurable
 speedup. When one warm-up call of each model shows that even a warm-up, a calibration
 and one pair would pass the budget (a heavily loaded machine), nothing more is timed:
@@ -41,6 +42,10 @@ SEMI_STRUCTURED_REASON = (
     "2:4 semi-structured kernels need a CUDA GPU of compute capability 8.0 or newer"
 )
 COST_SHARE = 0.04  # measuring costs at most this share of the run it measures (< 5%)
+# A run that trains nothing itself (post-training pruning, no recovery fine-tuning) lasts
+# seconds, mostly evaluation: 4% of it leaves no time for even one pair. Such a run may
+# measure for this long instead (the cap it logs says which rule it got).
+FLOOR_S = 2.0
 MIN_SAMPLE_S = 2e-3  # seconds a sample lasts at least: >= 1000 x perf_counter's resolution
 MIN_PAIRS = 3  # pairs before an interval is computed (2 degrees of freedom)
 MAX_PAIRS = 30  # pairs at most, per batch size
@@ -302,6 +307,22 @@ def measured_speedup(
     return out
 
 
+def speed_budget(run_s: float, trains: bool) -> float:
+    """Seconds measuring may cost: ``COST_SHARE`` of the run so far (``run_s``), or, for a
+    run that trains nothing itself (``trains`` false), at least ``FLOOR_S``."""
+    share = COST_SHARE * run_s
+    return share if trains else max(share, FLOOR_S)
+
+
+def cost_cap(trains: bool) -> str:
+    """The rule ``speed_budget`` applies, in words (a run's ``speed_cost_cap`` param)."""
+    share = f"{COST_SHARE:.0%} of the run's own time"
+    if trains:
+        return share
+    return (f"the larger of {share} and {FLOOR_S:g} s: the run trains nothing itself "
+            "(no fine-tuning), so a share of it would leave no time to measure")
+
+
 def semi_structured_supported(device: torch.device) -> bool:
     """Whether ``torch.sparse.to_sparse_semi_structured`` has fast kernels on ``device``."""
     return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
@@ -340,17 +361,20 @@ def is_two_four(weight: torch.Tensor) -> bool:
 
 __all__ = [
     "COST_SHARE",
+    "FLOOR_S",
     "NO_SPEEDUP",
     "SEMI_STRUCTURED_REASON",
     "TIMING_METRICS",
     "Ratio",
     "compare",
+    "cost_cap",
     "describe",
     "is_two_four",
     "measure",
     "measured_speedup",
     "ratio_interval",
     "semi_structured_supported",
+    "speed_budget",
     "speed_verdict",
     "time_forward",
     "to_semi_structured",

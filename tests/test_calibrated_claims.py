@@ -72,3 +72,19 @@ def test_posttraining_panel_and_tables(tmp_path):
     pub = published_table()
     wanda7 = pub[(pub.model == "LLaMA-2-7B") & (pub.pattern == "50%") & (pub.method == "wanda")]
     assert abs(float(wanda7["ppl_change"].iloc[0]) - (6.42 / 5.12 - 1)) < 1e-12
+
+
+def test_a_base_seed_counts_its_calibration_seeds_mean_not_its_latest_run():
+    """wanda at calibration seed 0 is well above magnitude, at seed 1 (run last) below it;
+    their mean is above: the claim must read the mean."""
+    rows = []
+    for seed in range(3):
+        noise = 0.003 * seed
+        for calib, wanda in ((0, 0.60), (1, 0.40)):
+            for strategy, acc in (("wanda", wanda), ("pt_magnitude", 0.45)):
+                rows.append({"dataset": "shakespeare", "model": "chargpt",
+                             "strategy": strategy, "compression": 2.0, "seed": seed,
+                             "calib_seed": calib, "epochs": 0, "recipe": "r", "tuned": False,
+                             "run_id": f"{strategy}-{seed}-{calib}", "start_time": calib,
+                             "pre_acc1": acc + noise, "base_acc1": 0.6, "acc1": acc + noise})
+    assert verdicts(pd.DataFrame(rows))["calibrated_beat_magnitude_at_half"] == SUPPORTED

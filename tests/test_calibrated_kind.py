@@ -6,15 +6,20 @@ import math
 
 import pytest
 import torch
+from mlflow import MlflowClient
 from safetensors.torch import save_file
 
-from mlbench import catalog
+from mlbench import catalog, recipe
 from mlbench.calibrated import prunable_linears
 from mlbench.calibrated._names import STRATEGY_NAMES
+from mlbench.cli import main
 from mlbench.config import RunConfig
+from mlbench.device import Precision
+from mlbench.engine import evaluate
 from mlbench.errors import ConfigError
 from mlbench.kinds import kind_of, to_cpu
-from mlbench.recipe import finetune, prepare
+from mlbench.recipe import finetune, prepare, trains
+from mlbench.speed import FLOOR_S, cost_cap, speed_budget
 from tests.test_text_data import write_corpus
 
 
@@ -98,3 +103,61 @@ def test_calibration_params_are_in_the_hash_only_when_set(corpus):
     assert cfg(corpus, calib_seed=1).run_hash() != base.run_hash()
     assert cfg(corpus, calib_samples=9).run_hash() != base.run_hash()
     assert RunConfig().run_key().keys().isdisjoint({"calib_seed", "seq_len", "eval_chars"})
+
+
+def test_a_tracked_post_training_run_logs_its_measured_speedup_and_cap(corpus, tmp_path):
+    """No fine-tuning: 4% of a run of seconds would leave no time to measure; the floor
+    gives it an interval, and the run says which cost cap it got."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["prune", "--dataset", "text", "--data-dir", str(corpus), "--seq-len", "16",
+            "--model", "chargpt", "--strategy", "wanda", "--compression", "2",
+            "--epochs", "0", "--batch-size", "16", "--base-epochs", "1",
+            "--base-batch-size", "16", "--calib-samples", "8", "--calib-seq-len", "16",
+            "--device", "cpu", "--tracking-uri", uri]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: no stalls between threads on a shared machine
+    try:
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
+    m = run.data.metrics
+    assert m["speed_budget_seconds"] >= FLOOR_S
+    for suffix in ("", "_throughput"):
+        est, lo, hi = (m[f"measured_speedup{suffix}{s}"] for s in ("", "_lo", "_hi"))
+        assert all(math.isfinite(v) for v in (est, lo, hi)) and lo <= est <= hi
+    assert run.data.params["speed_cost_cap"] == cost_cap(trains=False)
+    assert f"{FLOOR_S:g} s" in run.data.params["speed_cost_cap"]
+
+
+def test_only_runs_that_train_nothing_get_the_floor():
+    assert speed_budget(10.0, trains=True) == pytest.approx(0.4)  # 4% of the run, no floor
+    assert speed_budget(10.0, trains=False) == FLOOR_S
+    assert speed_budget(1000.0, trains=False) == pytest.approx(40.0)  # the share, if larger
+    finetuned = RunConfig.from_flat({"epochs": 1})
+    assert trains(finetuned) and not trains(RunConfig.from_flat({"epochs": 0}))
+    assert cost_cap(trains(finetuned)) == "4% of the run's own time"
+
+
+def test_without_fine_tuning_the_pruned_network_is_evaluated_once(corpus, monkeypatch):
+    """Post-training with --epochs 0: the final numbers are the pruned network's, read
+    once (base and pruned: two passes over test, not three); with recovery, three."""
+    calls = []
+
+    def counted(model, split, *args, **kwargs):
+        calls.append(split)
+        return evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "evaluate", counted)
+    setup = prepare(cfg(corpus, speed_repeats=0))
+    out = finetune(setup)
+    assert len(calls) == 2 and all(split is setup.splits.test for split in calls)
+    again = evaluate(setup.model, setup.splits.test, 16, Precision(setup.device, False))
+    for key in ("acc1", "acc5", "loss", "bpc"):
+        assert out.metrics[key] == again[key]
+    assert out.metrics["acc1"] == out.metrics["pre_acc1"]
+    calls.clear()
+    finetune(prepare(cfg(corpus, epochs=1, lr=1e-3, optimizer="adamw", speed_repeats=0)))
+    assert len(calls) == 3

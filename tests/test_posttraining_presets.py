@@ -44,11 +44,13 @@ def test_preset_sweeps_end_to_end_and_findings_print_verdicts(name, tmp_path, ca
                      ("sparsegpt_2_4", 2.0, "1"), ("pt_magnitude", 1.25, "0"),
                      ("pt_magnitude", 2.0, "0"), ("remove_heads", 1.25, "0"),
                      ("remove_heads", 2.0, "0")}
+    assert len({r.info.run_name for r in runs}) == len(runs)  # calibration seeds named
     for run in runs:
         assert run.info.status == "FINISHED"
         assert 0 <= run.data.metrics["acc1"] <= 1 and run.data.metrics["params_nz"] > 0
         assert ("bpc" in run.data.metrics) == (name == "shakespeare-chargpt")
         assert run.data.params["speed_kernels"].startswith("dense")
+        assert run.data.params["speed_cost_cap"].startswith("the larger of")  # epochs 0
     assert len(client.search_runs(ids, "tags.`mlbench.stage` = 'train'")) == 1
     capsys.readouterr()
     assert main(["findings", "--tracking-uri", uri]) == 0

@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlbench.calibrated._structured import remove_heads
 from mlbench.data._text import TextSplit
 from mlbench.engine import evaluate, train_one_epoch
 from mlbench.errors import ConfigError
-from mlbench.metrics import layer_table
+from mlbench.metrics import layer_table, size_and_ops
 from mlbench.models import classifier_name, create_model
+from mlbench.models._transformer import CharGPT, ViT
 
 
 def gpt(seq_len: int = 16, vocab: int = 11) -> nn.Module:
@@ -62,8 +64,37 @@ def test_vit_on_mnist_shape_and_macs_counted_per_linear():
     model = create_model("vit", (1, 28, 28), 10)
     assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
     rows = {r["name"]: r for r in layer_table(model, {}, (1, 28, 28))}
-    # a block's q layer runs on 16 patches + the class token: 17 x 64 x 64 MACs
-    assert rows["blocks.0.attn.q"]["macs"] == 17 * 64 * 64
+    # a block's q layer runs on 16 patches + the class token: 17 x 48 x 48 MACs
+    assert rows["blocks.0.attn.q"]["macs"] == 17 * 48 * 48
+
+
+def test_macs_include_the_attention_matmuls_by_hand():
+    """thop cannot see F.scaled_dot_product_attention: q kᵀ and the weights times v are
+    counted by mlbench's rule, B·H·T·T·(D + D) per block, the whole square even causal."""
+    torch.manual_seed(0)
+    t, dim, heads, vocab = 8, 8, 2, 5
+    model = CharGPT(vocab, t, dim=dim, layers=1, heads=heads)
+    rows = {r["name"]: r for r in layer_table(model, {}, (t,))}
+    d = dim // heads
+    assert rows["blocks.0.attn.sdpa"]["macs"] == heads * t * t * (d + d) == 1024
+    linears = 4 * t * dim * dim + 2 * t * dim * 4 * dim + t * dim * vocab  # q k v proj, mlp, head
+    assert sum(r["macs"] for r in rows.values() if r["type"] == "Linear") == linears
+    norms = sum(r["macs"] for r in rows.values() if r["type"] == "LayerNorm")
+    metrics, _ = size_and_ops(model, {}, (t,))
+    assert metrics["macs"] == linears + norms + 1024 and metrics["flops"] == 2 * metrics["macs"]
+    assert metrics["macs_conv_linear"] == linears  # the paper's convention: conv/linear only
+    # masks thin the linears only: the attention's matmuls have no weight and stay dense
+    masks = {f"{n}.weight": torch.zeros_like(m.weight, dtype=torch.bool)
+             for n, m in model.named_modules() if n.startswith("blocks") and
+             isinstance(m, nn.Linear)}
+    masked, _ = size_and_ops(model, masks, (t,))
+    assert masked["macs_nz"] == norms + 1024 + t * dim * vocab
+    remove_heads(model.blocks[0].attn, [1])  # one head of d: half the attention's matmuls
+    assert {r["name"]: r for r in layer_table(model, {}, (t,))}[
+        "blocks.0.attn.sdpa"]["macs"] == 1 * t * t * (d + d)
+    vit = ViT((1, 8, 8), 3, patch=4, dim=dim, layers=1, heads=heads)  # 4 patches + class
+    assert {r["name"]: r for r in layer_table(vit, {}, (1, 8, 8))}[
+        "blocks.0.attn.sdpa"]["macs"] == heads * 5 * 5 * (d + d)  # not causal: the same rule
 
 
 def test_engine_counts_every_token_and_reports_bpc():

@@ -4,7 +4,9 @@ Files written into the output folder: ``runs.csv`` (every prune run read, exclud
 ones included with their status), ``summary.csv`` / ``summary.md``,
 ``comparison.csv`` / ``comparison.md``, ``glance.md`` (the at-a-glance tables),
 ``findings.csv`` / ``findings.md`` / ``findings-comparisons.csv``, ``plots/*.png`` (and
-``plots/*.svg`` with ``svg=True``), and
+``plots/*.svg`` with ``svg=True``), where runs of calibrated (post-training) strategies
+are among those used ``posttraining-ours.csv`` / ``posttraining-published.csv`` and their
+``plots/posttraining-*.png`` (``mlbench.report.calibrated``), and
 ``report.html`` (self-contained). The same files are logged as a ``report`` run.
 """
 
@@ -21,6 +23,7 @@ import pandas as pd
 from mlbench import __version__
 from mlbench.errors import ConfigError
 from mlbench.report import html, plots, speed_plots
+from mlbench.report.calibrated import calibrated_section
 from mlbench.report.findings_files import (
     Findings,
     findings_of,
@@ -96,7 +99,8 @@ def build_report(
     one every strategy of a panel reached). ``literature`` is the paper's published
     results (``results.csv``; None leaves them out). ``svg`` also writes every plot as
     SVG (as long again as the PNGs; the page embeds the PNGs). The page reads: the glance tables,
-    the findings, then each panel's figures and tables. Raises ConfigError when there is
+    the findings, then each panel's figures and tables, then the post-training section
+    (where calibrated runs are among them). Raises ConfigError when there is
     nothing to report (unknown or empty experiment, no finished run).
     """
     clock = _Clock()
@@ -127,6 +131,12 @@ def build_report(
     published = read_literature(literature) if literature else None
     sections = _sections(report, summary, comparison, records.uri, layers_at, published)
     sections = _lead(sections, found)
+    used = set(usable.runs["run_id"])  # the post-training panels: the same runs, after
+    posttraining, files = calibrated_section([r for r in records.runs if r["run_id"] in used],
+                                             folder, ("png", "svg") if svg else ("png",))
+    if posttraining is not None:
+        sections.append(posttraining)
+        report.plots += files
     (folder / "glance.md").write_text("".join(
         f"{title}\n\n{to_markdown(df)}\n" for title, df, _ in sections[0].tables),
         encoding="utf-8")

@@ -10,18 +10,28 @@
 - ``ours_table``: our relative change in per-character perplexity (``2**(bpc - base_bpc)
   - 1``) at 50%, 2:4 and 4:8, mean ± std over seeds, in the same layout.
 
-The report's builder calls ``write_calibrated`` (PNG panels and CSV tables) where runs of
-calibrated strategies exist.
+The report's builder (``mlbench.report.build``) calls ``calibrated_section``: where the
+runs it uses hold calibrated strategies, ``write_calibrated`` writes the panels into
+``plots/`` and both tables beside the other tables, and the page gains a section that
+shows them after the CNN panels; where they hold none, nothing is written or shown.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
+
+from mlbench.report import plots
+from mlbench.report.html import Plot, Section
+from mlbench.report.plots import DPI, PlotFile
+
+PANEL_SIZE = (6.0, 4.0)  # inches: 600 x 400 px
 
 PUBLISHED_SOURCE = (
     "Sun, Liu, Bair, Kolter, 'A Simple and Effective Pruning Approach for Large Language "
@@ -88,15 +98,12 @@ def sparsity_frame(runs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sparsity_panel(frame: pd.DataFrame, metric: str = "acc1", title: str = "") -> Any:
+def sparsity_panel(frame: pd.DataFrame, metric: str = "acc1", title: str = "") -> Figure:
     """A matplotlib Figure: ``metric`` against sparsity per method (lines: unstructured and
-    head/neuron removal; markers: N:M at 50%), mean ± std over base and calibration seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    head/neuron removal; markers: N:M at 50%), mean ± std over base and calibration seeds.
+    Drawn with matplotlib's object API (no pyplot), as every figure of the report."""
+    fig = Figure(figsize=PANEL_SIZE, dpi=DPI, layout="constrained")
+    ax = fig.subplots()
     markers = {"2:4": "s", "4:8": "^"}
     for method, rows in frame.groupby("method", sort=True):
         line = rows[rows["pattern"].isna()].groupby("sparsity")[metric].agg(["mean", "std"])
@@ -115,7 +122,6 @@ def sparsity_panel(frame: pd.DataFrame, metric: str = "acc1", title: str = "") -
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -146,21 +152,78 @@ def ours_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_calibrated(runs: Iterable[Mapping[str, Any]], folder: Path) -> list[Path]:
-    """Panels (one per (dataset, model), accuracy and loss) and both tables, into ``folder``."""
-    frame = sparsity_frame(runs)
+@dataclass
+class CalibratedFiles:
+    """What ``write_calibrated`` wrote: the panels and the two tables (as written)."""
+
+    plots: list[PlotFile] = field(default_factory=list)  # every format written
+    tables: dict[str, Path] = field(default_factory=dict)  # "published" / "ours" -> CSV
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # ... and their rows
+
+    def paths(self) -> list[Path]:
+        """Every file written, panels first."""
+        return [p.path for p in self.plots] + list(self.tables.values())
+
+
+def write_calibrated(runs: Iterable[Mapping[str, Any]], folder: Path,
+                     formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Panels (accuracy and loss, one pair per dataset, model and recovery budget:
+    ``posttraining-<dataset>-<model>[-ft<epochs>]-<metric>.png``) into ``folder/plots``, both
+    tables (``posttraining-published.csv``, ``posttraining-ours.csv``) into ``folder``;
+    nothing when no run is of a calibrated strategy. Returns the files written."""
+    return _write(sparsity_frame(runs), folder, formats).paths()
+
+
+def _write(frame: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -> CalibratedFiles:
+    files = CalibratedFiles()
     if frame.empty:
-        return []
+        return files
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for (dataset, model), rows in frame.groupby(["dataset", "model"]):
+    # recovery fine-tuning budgets apart: runs made differently are never averaged together
+    for (dataset, model, epochs), rows in frame.groupby(["dataset", "model", "epochs"]):
+        recovery = f", {epochs} recovery epoch(s)" if epochs else ""
         for metric in ("acc1", "loss"):
-            fig = sparsity_panel(rows, metric, f"{dataset} / {model}: post-training pruning")
-            path = folder / f"posttraining-{dataset}-{model}-{metric}.png"
-            fig.savefig(path, dpi=120)
-            written.append(path)
+            fig = sparsity_panel(rows, metric,
+                                 f"{dataset} / {model}: post-training pruning{recovery}")
+            stem = f"posttraining-{dataset}-{model}" + (f"-ft{epochs}" if epochs else "")
+            files.plots += plots.save(fig, folder / "plots", f"{stem}-{metric}", formats)
     for name, table in (("published", published_table()), ("ours", ours_table(frame))):
-        path = folder / f"posttraining-{name}.csv"
-        table.to_csv(path, index=False)
-        written.append(path)
-    return written
+        files.tables[name] = folder / f"posttraining-{name}.csv"
+        files.frames[name] = table
+        table.to_csv(files.tables[name], index=False)
+    return files
+
+
+def calibrated_section(runs: Iterable[Mapping[str, Any]], folder: Path,
+                       formats: tuple[str, ...] = ("png",)) -> tuple[Section | None,
+                                                                     list[PlotFile]]:
+    """The report's post-training section and its plot files, from the run records it
+    uses; ``(None, [])`` when none is of a calibrated strategy (nothing is written)."""
+    frame = sparsity_frame(runs)
+    files = _write(frame, folder, formats)
+    if not files.plots:
+        return None, []
+    section = Section("Post-training pruning of transformers (calibrated strategies)", notes=[
+        "Sparsity is the block linears' (the papers' count); lines: unstructured and "
+        "head/neuron removal, mean ± std over base and calibration seeds; squares 2:4, "
+        "triangles 4:8 at 50%.",
+        "The published table holds other models than ours (LLaMA-2, WikiText perplexity): "
+        + PUBLISHED_SOURCE])
+    for plot in (p for p in files.plots if p.path.suffix == ".png"):  # the page embeds PNGs
+        metric = "Test accuracy" if plot.path.stem.endswith("-acc1") else "Test loss"
+        section.figures.append(Plot(plot.path, f"{metric} against the sparsity of the block "
+                                               "linears, per method (runs with another "
+                                               "recovery budget in a panel of their own)."))
+    if files.frames["ours"].empty:
+        section.notes.append("No language-model runs at 50%, 2:4 or 4:8 without recovery "
+                             "fine-tuning here: no perplexity change of ours to set beside "
+                             "the published ones.")
+    else:
+        section.tables.append((
+            "Ours: change in per-character perplexity (2^(bpc - base bpc) - 1) at 50%, 2:4 "
+            "and 4:8, no recovery fine-tuning, mean ± std over seeds", files.frames["ours"],
+            True))
+    section.tables.append((
+        "Published, OTHER MODELS (LLaMA-2 on WikiText, from the Wanda authors): perplexity "
+        "change from each dense model", files.frames["published"], True))
+    return section, files.plots

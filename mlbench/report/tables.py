@@ -36,13 +36,25 @@ def summary_table(runs: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) 
     Example:
         >>> summary_table(usable_runs(df).runs)[["strategy", "acc1_mean", "acc1_std"]]
     """
-    grouped = runs.groupby(list(GROUP), sort=True, dropna=False)
+    grouped = per_seed(runs, metrics).groupby(list(GROUP), sort=True, dropna=False)
     out = grouped.agg(tuned=("tuned", "first"), n_seeds=("seed", "nunique"))
     means = grouped[list(metrics)].mean().add_suffix("_mean")
     stds = grouped[list(metrics)].std(ddof=1).add_suffix("_std")
     columns = [c for m in metrics for c in (f"{m}_mean", f"{m}_std")]
     out = out.join(means).join(stds)[["tuned", "n_seeds", *columns]].reset_index()
     return _in_paper_order(out)
+
+
+def per_seed(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per (group, seed): runs that share a base seed but differ in their
+    calibration seed (post-training strategies) count once, as their mean, so that a
+    spread is over seeds and never over calibration draws. Other runs pass unchanged."""
+    keys = [*GROUP, "seed"]
+    if not runs.duplicated(keys).any():
+        return runs
+    columns = [m for m in metrics if m in runs]
+    agg = {m: "mean" for m in columns} | {"tuned": "first"}
+    return runs.groupby(keys, sort=True, dropna=False).agg(agg).reset_index()
 
 
 def _in_paper_order(df: pd.DataFrame) -> pd.DataFrame:
@@ -62,16 +74,21 @@ def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = ("acc1", "acc
     95% t-interval of the mean difference) and ``verdict``: "a better", "b better",
     "no clear difference", or "too few seeds to tell (n=2, need 3)"; ``method``:
     ``seeds+images`` where every paired run has ``predictions`` (run_id -> its test
-    predictions) on the same images and the metric is acc1, else ``seeds``.
+    predictions) on the same images and the metric is acc1, else ``seeds``. Runs of one
+    base seed with several calibration seeds count as their mean (``seeds``).
     """
     rows = []
     keys = ["dataset", "model", "group", "compression"]
     arms = runs.assign(arm=_arm(runs, keys))
     for key, cell in arms.groupby(keys, sort=True):
+        # several calibration seeds on one base seed: their mean, paired by seed alone
+        once = not cell.duplicated(["seed", "arm"]).any()
         for metric in metrics:
-            table = cell.pivot(index="seed", columns="arm", values=metric)  # seed x arm
+            table = cell.pivot_table(index="seed", columns="arm", values=metric,
+                                     aggfunc="mean", dropna=False)  # seed x arm
             ids = (cell.pivot(index="seed", columns="arm", values="run_id")
-                   if predictions and metric == "acc1" and "run_id" in cell else None)
+                   if once and predictions and metric == "acc1" and "run_id" in cell
+                   else None)
             for a, b in itertools.combinations(sorted(table.columns, key=strategy_rank), 2):
                 both = (table[a] - table[b]).dropna()  # seeds both ran
                 images = _images(ids, both.index, a, b, predictions or {})

@@ -187,17 +187,17 @@ def _label(text: str) -> str:
     """An item as one line names it: ``sweep``, ``base s0``, ``global_weight-c8-s0``."""
     item = item_of(text)
     if isinstance(item, CellItem):
-        calib = "" if item.calib_seed is None else f" (calibration seed {item.calib_seed})"
-        return run_name(item_config(item)) + calib
+        return run_name(item_config(item))  # its calibration seed too, if not the default
     return f"base s{item.seed}" if isinstance(item, BaseItem) else "sweep"
 
 
 def item_config(item: CellItem) -> RunConfig:
     """The (default-recipe) config of a cell, for its name."""
     cfg = RunConfig()
+    calib = cfg.prune.calib_seed if item.calib_seed is None else item.calib_seed
     return dataclasses.replace(cfg, seed=item.seed, prune=dataclasses.replace(
         cfg.prune, strategy=item.strategy, compression=item.compression,
-        prune_schedule=item.schedule))
+        prune_schedule=item.schedule, calib_seed=calib))
 
 
 def _open_sweep_run(tracker: Tracker, plan: _Plan) -> str:
