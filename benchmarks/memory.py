@@ -34,7 +34,10 @@ NO_TEARDOWN = "import torch, mlflow, os; os._exit(0)"
 
 def peak_mb(argv: list[str], cwd: Path) -> float:
     """Peak RSS (MB) of one child process; raises if it fails."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {k: v for k, v in os.environ.items()
+           # bytecode cached as a normal install does (PYTHONDONTWRITEBYTECODE
+           # would recompile both sides' own modules in every timed process)
+           if not k.startswith("MLFLOW_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

@@ -118,7 +118,10 @@ def compare(checkout: Path, pairs: int, threads: int, workers: int, work: Path) 
     data = work / "data"
     folder = make_cifar_files.write(data / "CIFAR10")
     site = make_cifar_files.write_site(work / "site")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {k: v for k, v in os.environ.items()
+           # bytecode cached as a normal install does (PYTHONDONTWRITEBYTECODE
+           # would recompile both sides' own modules in every timed process)
+           if not k.startswith("MLFLOW_") and k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
             "MLBENCH_CIFAR_CHECKSUMS": str(folder / make_cifar_files.CHECKSUMS),
             "DATAPATH": str(data), "PYTHONUNBUFFERED": "1",
