@@ -21,16 +21,12 @@ duplicated, 0 left RUNNING, 0 tracebacks.
 from __future__ import annotations
 
 import argparse
-import http.server
 import os
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +40,7 @@ sys.path.insert(0, str(HERE))
 from _common import Section, load1  # noqa: E402
 
 from benchmarks.tracking_overhead import start_server  # noqa: E402
+from tests._failing_proxy import FailingProxy  # noqa: E402
 
 TITLE = "Fault table"
 TINY = ["--dataset", "synthetic", "--synthetic-shape", "1x8x8", "--synthetic-classes", "4",
@@ -191,51 +188,14 @@ def _until(predicate: Callable[[], bool], proc: subprocess.Popen, limit_s: float
         time.sleep(0.3)
 
 
-class _Switch(http.server.BaseHTTPRequestHandler):
-    """A forwarding proxy that answers HTTP 500 to API calls once ``failing`` is set."""
-
-    def _forward(self) -> None:
-        if self.server.failing.is_set() and self.path != "/health":  # type: ignore[attr-defined]
-            self._reply(500, {}, b'{"error_code": "INTERNAL_ERROR", "message": "db gone"}')
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        request = urllib.request.Request(
-            self.server.target + self.path,  # type: ignore[attr-defined]
-            data=self.rfile.read(length) if length else None, method=self.command,
-            headers={k: v for k, v in self.headers.items()
-                     if k.lower() not in ("host", "content-length", "connection")})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as reply:
-                self._reply(reply.status, reply.headers, reply.read())
-        except urllib.error.HTTPError as exc:
-            self._reply(exc.code, exc.headers, exc.read())
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
-
-    def _reply(self, code: int, headers: object, body: bytes) -> None:
-        self.send_response(code)
-        for key, value in getattr(headers, "items", dict().items)():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length",
-                                   "server", "date"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 def failing_row() -> Row:
     """HTTP 500 mid-run: one line and exit 1, then `resend` and the rerun finish the run."""
     row = Row("server API answers HTTP 500 mid-run (give-up 5 s), resend, rerun")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         server, real = start_server(folder)
-        proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Switch)
-        proxy.target, proxy.failing = real, threading.Event()  # type: ignore[attr-defined]
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        uri = f"http://127.0.0.1:{proxy.server_address[1]}"
+        proxy = FailingProxy(real)
+        uri = proxy.url
         argv = _mlbench("train", *TINY, "--epochs", "30", "--checkpoint-every", "0",
                         "--tracking-uri", uri)
         try:
@@ -257,7 +217,7 @@ def failing_row() -> Row:
                         err, rerun.stderr, *(s.stderr for s in sent))))
             row.note = f"exit {proc.returncode}: `{last[:90]}...`"
         finally:
-            proxy.shutdown()
+            proxy.close()
             server.terminate()
             server.wait()
     return row

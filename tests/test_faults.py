@@ -4,19 +4,16 @@ API turns to HTTP 500 (a real forwarding proxy in front of a real server), kill 
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests._failing_proxy import FailingProxy
 from tests.conftest import (
     REPO,
     clean_env,
@@ -57,51 +54,10 @@ def _checkpointed(uri: str, stage: str, epoch: int) -> bool:
         return False
 
 
-class _Switch(http.server.BaseHTTPRequestHandler):
-    """Forwards every request to a real server until switched to failing: then every API
-    call gets HTTP 500 while /health stays fine (a server whose database went away)."""
-
-    def _forward(self) -> None:
-        if self.server.failing.is_set() and self.path != "/health":  # type: ignore[attr-defined]
-            body = b'{"error_code": "INTERNAL_ERROR", "message": "database is gone"}'
-            self._reply(500, {}, body)
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("host", "content-length", "connection")}
-        request = urllib.request.Request(self.server.target + self.path,  # type: ignore[attr-defined]
-                                         data=data, method=self.command, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as reply:
-                self._reply(reply.status, reply.headers, reply.read())
-        except urllib.error.HTTPError as exc:
-            self._reply(exc.code, exc.headers, exc.read())
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
-
-    def _reply(self, code: int, headers: object, body: bytes) -> None:
-        self.send_response(code)
-        for key, value in getattr(headers, "items", dict().items)():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length",
-                                   "server", "date"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def switch(mlflow_server):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Switch)
-    server.target = mlflow_server  # type: ignore[attr-defined]
-    server.failing = threading.Event()  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}", mlflow_server
-    server.shutdown()
+    with FailingProxy(mlflow_server) as proxy:
+        yield proxy, proxy.url, mlflow_server
 
 
 @pytest.mark.slow
