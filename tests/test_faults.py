@@ -140,6 +140,64 @@ def test_training_goes_on_through_an_outage_and_every_epoch_and_artifact_arrives
 
 
 @pytest.mark.slow
+def test_epochs_queued_in_an_outage_survive_a_kill_and_arrive_exactly_once(tmp_path):
+    """The server stopped, epochs queued on local disk meanwhile, kill -9 while it is away:
+    once it is back, the rerun sends what the killed process queued (every epoch once, its
+    checkpoint too), marks it FAILED and resumes from the checkpoint queued in the outage."""
+    from mlbench.tracking._outbox import read_ops
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port)
+    outboxes = tmp_path / "outbox"
+    env = {**clean_env(uri), "MLBENCH_OUTBOX": str(outboxes)}
+    argv = _mlbench("train", *TRAIN, "--epochs", "300", "--tracking-uri", uri)
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def queued() -> list:
+        return [op for folder in outboxes.glob("*") for op in read_ops(folder)]
+
+    def epochs(ops: list) -> set[int]:
+        return {m.step for op in ops for m in op.metrics if m.key == "val_acc1"}
+
+    try:
+        _wait(lambda: _checkpointed(uri, "train", 1), proc)
+        stop_mlflow_server(server)
+        _wait(lambda: len(epochs(queued())) >= 3 and any(op.path for op in queued()), proc)
+        proc.kill()
+        assert proc.wait() == -9
+        (outbox,) = outboxes.iterdir()
+        ops = read_ops(outbox)
+        last = max(epochs(ops))
+        checkpoint = max(int(op.tags.get("mlbench.checkpoint_epoch", 0)) for op in ops)
+        server = start_mlflow_server(tmp_path, port)
+        (killed,) = _runs(uri, "train")
+        client = MlflowClient(uri)
+        assert len(client.get_metric_history(killed.info.run_id, "val_acc1")) < last
+
+        again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=900)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "Traceback" not in again.stderr
+        (line,) = [x for x in again.stderr.splitlines() if "before it died" in x]
+        assert f"sent {len(ops)} requests" in line and str(outbox) in line
+        assert not outbox.exists()
+        for key in ("val_acc1", "train_loss", "lr"):
+            curve = client.get_metric_history(killed.info.run_id, key)
+            assert sorted(m.step for m in curve) == list(range(1, last + 1)), key
+        runs = {r.info.run_id: r for r in _runs(uri, "train")}
+        assert runs[killed.info.run_id].info.status == "FAILED"
+        (resumed,) = [r for r in runs.values() if r.info.run_id != killed.info.run_id]
+        assert resumed.info.status == "FINISHED"
+        assert resumed.data.tags["mlbench.resumed_from"] == killed.info.run_id
+        assert resumed.data.tags["mlbench.resumed_epoch"] == str(checkpoint)
+    finally:
+        proc.kill()
+        stop_mlflow_server(server)
+
+
+@pytest.mark.slow
 def test_a_killed_prune_leaves_no_run_running_and_its_rerun_resumes(tmp_path):
     """kill -9 of `prune` while it trains the base model: the rerun marks the killed
     `prune` and `train` runs FAILED with the reason, says so, and resumes the training."""
