@@ -20,10 +20,10 @@ from tests.conftest import REPO, clean_env, free_port
 STEPS = 6
 
 
-def _kill_while_queued(tmp_path: Path, store: str, run_id: str) -> Path:
+def _kill_while_queued(tmp_path: Path, store: str, run_id: str, other: str) -> Path:
     """A process queues STEPS epochs of metrics, a checkpoint and a tag for ``run_id`` of
-    ``store`` while its server (a port nobody listens on) is away; it is killed -9 then.
-    Returns the outbox it left."""
+    ``store`` (and one metric for ``other``) while its server (a port nobody listens on)
+    is away; it is killed -9 then. Returns the outbox it left."""
     checkpoint = tmp_path / "checkpoint.safetensors"
     checkpoint.write_bytes(b"weights")
     code = textwrap.dedent(f"""
@@ -43,6 +43,7 @@ def _kill_while_queued(tmp_path: Path, store: str, run_id: str) -> Path:
                 sender.send_file({run_id!r}, Path({str(checkpoint)!r}), "checkpoint",
                                  tags={{"mlbench.checkpoint_epoch": "3"}}, slot="checkpoint")
         sender.send({run_id!r}, [], [RunTag("mlbench.note", "queued in the outage")])
+        sender.send({other!r}, [Metric("val_acc1", 0.5, 1000, 1)], [])
         print("queued", flush=True)
         time.sleep(600)
     """)
@@ -60,10 +61,11 @@ def _kill_while_queued(tmp_path: Path, store: str, run_id: str) -> Path:
     return outbox
 
 
-def _store_with_a_run(tmp_path: Path) -> tuple[str, str]:
+def _store_with_runs(tmp_path: Path) -> tuple[str, str, str]:
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run = MlflowClient(store).create_run("0", run_name="killed-in-an-outage")
-    return store, run.info.run_id
+    client = MlflowClient(store)
+    run, other = (client.create_run("0", run_name=n) for n in ("killed", "another"))
+    return store, run.info.run_id, other.info.run_id
 
 
 def _assert_every_epoch_once(store: str, run_id: str) -> None:
@@ -83,11 +85,11 @@ def test_a_queue_killed_in_an_outage_is_on_disk_and_resend_sends_it_once(tmp_pat
     reached the server just before the kill (not yet marked sent) are not duplicated."""
     from mlbench.tracking._outbox import read_ops
 
-    store, run_id = _store_with_a_run(tmp_path)
-    outbox = _kill_while_queued(tmp_path, store, run_id)
+    store, run_id, other = _store_with_runs(tmp_path)
+    outbox = _kill_while_queued(tmp_path, store, run_id, other)
     ops = read_ops(outbox)
-    assert sorted(m.step for op in ops for m in op.metrics if m.key == "val_acc1") == list(
-        range(1, STEPS + 1))
+    assert sorted(m.step for op in ops if op.run_id == run_id for m in op.metrics
+                  if m.key == "val_acc1") == list(range(1, STEPS + 1))
     assert [op.path.name for op in ops if op.path] == ["checkpoint.safetensors"]
     client = MlflowClient(store)
     for op in ops[:2]:  # delivered, then killed before the journal said so
@@ -107,12 +109,14 @@ def test_the_next_tracker_on_the_store_sends_what_a_killed_process_queued(
     from mlbench.config import TrackingConfig
     from mlbench.tracking import Tracker
 
-    store, run_id = _store_with_a_run(tmp_path)
-    outbox = _kill_while_queued(tmp_path, store, run_id)
+    store, run_id, other = _store_with_runs(tmp_path)
+    outbox = _kill_while_queued(tmp_path, store, run_id, other)
+    MlflowClient(store).delete_run(other)  # deleted meanwhile: its metric is refused
     monkeypatch.setenv("MLBENCH_OUTBOX", str(tmp_path / "outbox"))
     Tracker(TrackingConfig(tracking_uri=store))
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "before it died" in x]
     assert f"sent {STEPS + 2} requests" in line and str(outbox) in line
+    assert "1 refused: the store answered it with an error" in line
     assert not outbox.exists()
     _assert_every_epoch_once(store, run_id)
 
@@ -126,7 +130,7 @@ def test_a_live_process_outbox_is_not_resent_and_a_sent_queue_leaves_nothing(
     from mlbench.tracking._sender import Link, Sender
 
     monkeypatch.setenv("MLBENCH_OUTBOX", str(tmp_path / "outbox"))
-    store, run_id = _store_with_a_run(tmp_path)
+    store, run_id, _ = _store_with_runs(tmp_path)
     away = f"http://127.0.0.1:{free_port()}"
     waiting = Outbox(uri=away)
     waiting.queue(_op(run_id, Metric("val_acc1", 0.5, 1, 1)))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from mlbench.errors import ConfigError
 from mlbench.tracking._outbox import OPS, claimed, left_behind, mark_sent, owner, read_ops
@@ -38,7 +39,11 @@ def resend(folder: Path, uri: str, give_up_s: float = GIVE_UP_S) -> int:
                           "running and sends it itself; resend it once that process ended")
     client, link = MlflowClient(uri), Link(uri, give_up_s=give_up_s)
     with claimed(folder) as mine:
-        return _send(client, link, folder) if mine else 0
+        sent, refused = _send(client, link, folder) if mine else (0, 0)
+    if refused:
+        print(f"mlbench: {refused} requests of {folder} refused: {_refused_why(refused)}",
+              file=sys.stderr, flush=True)
+    return sent
 
 
 def send_left(client: MlflowClient, link: Link) -> int:
@@ -51,25 +56,36 @@ def send_left(client: MlflowClient, link: Link) -> int:
                 shutil.rmtree(folder, ignore_errors=True)
                 continue
             pid = (owner(folder) or "|||").split("|")[2]
-            sent = _send(client, link, folder)
+            sent, refused = _send(client, link, folder)
+        note = f"; {refused} refused: {_refused_why(refused)}" if refused else ""
         print(f"mlbench: sent {sent} requests that process {pid} queued for {link.uri} "
-              f"before it died (kept in {folder})", file=sys.stderr, flush=True)
+              f"before it died (kept in {folder}){note}", file=sys.stderr, flush=True)
         total += sent
     return total
 
 
-def _send(client: MlflowClient, link: Link, folder: Path) -> int:
-    """Deliver ``folder``'s unsent requests in order (under its claim), then remove it."""
-    ops = read_ops(folder)
-    sent = 0
-    for op in ops:
+def _send(client: MlflowClient, link: Link, folder: Path) -> tuple[int, int]:
+    """Deliver ``folder``'s unsent requests in order (under its claim), then remove it.
+    Returns how many were sent and how many the store refused (a request for a run
+    deleted since: retrying never cures it)."""
+    sent = refused = 0
+    for op in read_ops(folder):
         if op.path is not None and not op.path.is_file():
             continue  # a file removed by hand: its tags would name a checkpoint not there
-        deliver(client, link, op)
+        try:
+            deliver(client, link, op)
+            sent += 1
+        except MlflowException:  # a 4xx (Link.call retries all that may pass)
+            refused += 1
         mark_sent(folder, op)
-        sent += 1
     shutil.rmtree(folder)
-    return sent
+    return sent, refused
+
+
+def _refused_why(count: int) -> str:
+    """The reason given for ``count`` refused requests."""
+    return (f"the store answered {'it' if count == 1 else 'them'} with an error that "
+            "retrying does not cure (a run deleted meanwhile)")
 
 
 __all__ = ["resend", "send_left"]
