@@ -6,15 +6,17 @@
 
 Rows: kill -9 at a random moment of `prune`, `train`, an iterative `prune`, `sweep` and
 `tune`, then the same command again; a real `mlflow server` stopped for a while
-mid-training; a server whose API turns to HTTP 500 mid-run (a forwarding proxy in front
-of a real server), then `resend` and the rerun; a corrupt checkpoint; corrupt base
-weights; several processes opening one fresh sqlite store; and every kind of bad preset
-(unknown key, wrong type, not YAML, ``!!python/object``).
+mid-training; kill -9 of `train` while that server is stopped (epochs queued on local
+disk), then the server back and the rerun; a server whose API turns to HTTP 500 mid-run
+(a forwarding proxy in front of a real server), then `resend` and the rerun; a corrupt
+checkpoint; corrupt base weights; several processes opening one fresh sqlite store; and
+every kind of bad preset (unknown key, wrong type, not YAML, ``!!python/object``).
 
 Each try counts as: **survived** (every unit of work FINISHED once, or bad input
-refused in one line with exit 2), **lost** (a unit never finished), **duplicated** (a
-unit FINISHED twice), **left RUNNING** (a run still RUNNING after the last command) and
-**traceback** (a Python traceback in any output). Every row must read 0 lost, 0
+refused in one line with exit 2), **lost** (a unit never finished, or an epoch's
+metrics missing from the store), **duplicated** (a unit FINISHED twice, or an epoch's
+metrics stored twice), **left RUNNING** (a run still RUNNING after the last command)
+and **traceback** (a Python traceback in any output). Every row must read 0 lost, 0
 duplicated, 0 left RUNNING, 0 tracebacks.
 """
 
@@ -171,6 +173,58 @@ def outage_row(seconds: float) -> Row:
             server.terminate()
             server.wait()
     return row
+
+
+def outage_kill_row(tries: int, seed: int) -> Row:
+    """kill -9 of `train` while a real server is stopped (epochs queued on local disk),
+    then the server back and the rerun: every epoch of the killed run arrives once."""
+    row, rng = Row("kill -9 `train` while the server is stopped, server back, rerun"), \
+        random.Random(seed)
+    for _ in range(tries):
+        with tempfile.TemporaryDirectory() as tmp:
+            _outage_kill_once(row, Path(tmp), rng)
+    return row
+
+
+def _queued(folder: Path) -> list:
+    """The requests waiting in the outboxes under ``folder``."""
+    from mlbench.tracking._outbox import read_ops
+
+    return [op for box in (folder / "outbox").glob("*") for op in read_ops(box)]
+
+
+def _outage_kill_once(row: Row, folder: Path, rng: random.Random) -> None:
+    from mlflow import MlflowClient
+
+    server, uri = start_server(folder)
+    argv = _mlbench("train", *TINY, "--epochs", "60", "--checkpoint-every", "0",
+                    "--tracking-uri", uri)
+    proc = subprocess.Popen(argv, cwd=folder, env=_env(uri, folder), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _until(lambda: _checkpointed(uri), proc)
+        server.terminate()
+        server.wait()
+        _until(lambda: any(op.metrics for op in _queued(folder)), proc)
+        time.sleep(rng.uniform(0.0, 5.0))  # a random moment of the outage
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        steps = {m.step for op in _queued(folder) for m in op.metrics if m.key == "val_acc1"}
+        server, _ = start_server(folder, int(uri.rsplit(":", 1)[1]))
+        (killed,) = _runs(uri)
+        rerun = _run(argv, folder, uri)
+        finished, running = _count(uri, "train")
+        curve = [m.step for m in MlflowClient(uri).get_metric_history(killed.info.run_id,
+                                                                       "val_acc1")]
+        missing = set(range(1, max(steps | set(curve)) + 1)) - set(curve)
+        row.add(lost=int(len(finished) != 1) + len(missing),
+                duplicated=len(curve) - len(set(curve)), running=running,
+                traceback="Traceback" in rerun.stderr)
+        row.note = f"{len(steps)} epochs queued on disk at the kill (last try)"
+    finally:
+        proc.kill()
+        server.terminate()
+        server.wait()
 
 
 def _checkpointed(uri: str) -> bool:
@@ -335,6 +389,7 @@ def builders(quick: bool, seed: int = 0) -> dict[str, Callable[[], Row]]:
             "kill -9 `tune` (2 trials, 1 tuned run) at a random moment, rerun", tune, "prune",
             1, tries, 45, seed + 4),
         "outage": lambda: outage_row(10 if quick else 30),
+        "outage-kill": lambda: outage_kill_row(tries, seed + 5),
         "failing": failing_row,
         "checkpoint": lambda: corrupt_row("checkpoint"),
         "weights": lambda: corrupt_row("base weights"),
