@@ -197,7 +197,7 @@ def _outage_kill_once(row: Row, folder: Path, rng: random.Random) -> None:
     from mlflow import MlflowClient
 
     server, uri = start_server(folder)
-    argv = _mlbench("train", *TINY, "--epochs", "60", "--checkpoint-every", "0",
+    argv = _mlbench("train", *TINY, "--epochs", "150", "--checkpoint-every", "0",
                     "--tracking-uri", uri)
     proc = subprocess.Popen(argv, cwd=folder, env=_env(uri, folder), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
