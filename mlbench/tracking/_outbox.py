@@ -14,7 +14,8 @@ An outbox is one folder per tracker (under ``$MLBENCH_OUTBOX``, else
   is fsync'd at most once a second (a power cut loses at most that second);
 - ``<n>/<name>``: a copy of a queued file, until it is uploaded.
 
-Once everything queued is sent the folder is removed. What a dead process left is sent
+Once everything queued is sent the journal is removed, and the folder when the process
+exits. What a dead process left is sent
 by the next mlbench command on the same store from this host (``_resend.send_left``) or
 by ``python -m mlbench resend FOLDER``; sending a request twice is harmless (a metric is
 identified by key, value, timestamp and step, so MLflow keeps one; a tag or an artifact
@@ -33,6 +34,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,8 @@ class Outbox:
         self._unsent: set[int] = set()
         self._journal: int | None = None  # an O_APPEND descriptor of ops.jsonl
         self._synced = 0.0
+        self._made = False  # the folder and outbox.json were made
+        weakref.finalize(self, _forget, self.folder)  # runs at exit too
 
     def queue(self, op: Op, path: Path | None = None) -> Op:
         """Write ``op`` down (with a copy of ``path``, which the caller may delete now)."""
@@ -122,11 +126,12 @@ class Outbox:
 
     def _ready(self) -> None:
         """The folder and its ``outbox.json`` exist (under the lock)."""
-        if not (self.folder / META).is_file():
+        if not self._made:
             self.folder.mkdir(parents=True, exist_ok=True)
             meta = self.folder / f".{META}.tmp"
             meta.write_text(json.dumps({"uri": self.uri, "owner": owner_tag()}))
             meta.replace(self.folder / META)
+            self._made = True
 
     def _append(self, record: dict[str, Any]) -> None:
         """One journal line in one ``write`` (under the lock); fsync'd in batches."""
@@ -140,16 +145,20 @@ class Outbox:
             self._synced = time.monotonic()
 
     def _remove(self) -> None:
-        """Nothing is left to send: the journal and the folder go (under the lock; a file
-        being copied into a new slot keeps the folder)."""
+        """Nothing is left to send: the journal goes (under the lock). The folder stays
+        while the process lives (removing a folder costs milliseconds on some file
+        systems: not once an epoch); ``_forget`` removes it at exit."""
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
-        for name in (OPS, META):
-            with contextlib.suppress(FileNotFoundError):
-                (self.folder / name).unlink()
-        with contextlib.suppress(OSError):
-            self.folder.rmdir()
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / OPS).unlink()
+
+
+def _forget(folder: Path) -> None:
+    """At exit (or when its Outbox is gone): remove ``folder`` if nothing waits in it."""
+    if not (folder / OPS).exists():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _record(op: Op, folder: Path) -> dict[str, Any]:
