@@ -108,17 +108,19 @@ def _count(uri: str, stage: str, key: str = "mlbench.config_hash") -> tuple[Coun
 
 
 def _kill_at_random(argv: list[str], folder: Path, uri: str, rng: random.Random,
-                    within_s: float) -> bool:
-    """Start ``argv``, kill -9 its process group at a random moment; False if it ended."""
+                    within_s: float) -> float:
+    """Start ``argv``, kill -9 its process group at a random moment; 0 if it was killed,
+    else how long it took (it ended before the moment drawn)."""
     proc = subprocess.Popen(argv, cwd=folder, env=_env(uri, folder), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+    start = time.monotonic()
     try:
         proc.wait(timeout=rng.uniform(2.0, within_s))
-        return False
+        return time.monotonic() - start
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         proc.wait()
-        return True
+        return 0.0
 
 
 def kill_row(name: str, argv: list[str], stage: str, units: int, tries: int, within_s: float,
@@ -126,7 +128,7 @@ def kill_row(name: str, argv: list[str], stage: str, units: int, tries: int, wit
     """kill -9 ``argv`` at a random moment, rerun it; ``units`` runs of ``stage`` must
     each end FINISHED exactly once. A command that ends before its kill is no try of the
     fault (run again, a plain ``prune`` makes a second run by design): another moment is
-    drawn, up to 3 x ``tries`` starts."""
+    drawn, within the time that command took, up to 3 x ``tries`` starts."""
     row, rng, ended = Row(name), random.Random(seed), 0
     for _ in range(3 * tries):
         if row.tries == tries:
@@ -134,8 +136,10 @@ def kill_row(name: str, argv: list[str], stage: str, units: int, tries: int, wit
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             uri = f"sqlite:///{folder / 'mlflow.db'}"
-            if not _kill_at_random(argv, folder, uri, rng, within_s):
+            took = _kill_at_random(argv, folder, uri, rng, within_s)
+            if took:
                 ended += 1
+                within_s = max(2.5, min(within_s, 0.9 * took))
                 continue
             rerun = _run(argv, folder, uri)
             try:
