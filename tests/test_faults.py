@@ -4,19 +4,16 @@ API turns to HTTP 500 (a real forwarding proxy in front of a real server), kill 
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests._failing_proxy import FailingProxy
 from tests.conftest import (
     REPO,
     clean_env,
@@ -57,51 +54,10 @@ def _checkpointed(uri: str, stage: str, epoch: int) -> bool:
         return False
 
 
-class _Switch(http.server.BaseHTTPRequestHandler):
-    """Forwards every request to a real server until switched to failing: then every API
-    call gets HTTP 500 while /health stays fine (a server whose database went away)."""
-
-    def _forward(self) -> None:
-        if self.server.failing.is_set() and self.path != "/health":  # type: ignore[attr-defined]
-            body = b'{"error_code": "INTERNAL_ERROR", "message": "database is gone"}'
-            self._reply(500, {}, body)
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("host", "content-length", "connection")}
-        request = urllib.request.Request(self.server.target + self.path,  # type: ignore[attr-defined]
-                                         data=data, method=self.command, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as reply:
-                self._reply(reply.status, reply.headers, reply.read())
-        except urllib.error.HTTPError as exc:
-            self._reply(exc.code, exc.headers, exc.read())
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
-
-    def _reply(self, code: int, headers: object, body: bytes) -> None:
-        self.send_response(code)
-        for key, value in getattr(headers, "items", dict().items)():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length",
-                                   "server", "date"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def switch(mlflow_server):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Switch)
-    server.target = mlflow_server  # type: ignore[attr-defined]
-    server.failing = threading.Event()  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}", mlflow_server
-    server.shutdown()
+    with FailingProxy(mlflow_server) as proxy:
+        yield proxy, proxy.url, mlflow_server
 
 
 @pytest.mark.slow
@@ -178,6 +134,64 @@ def test_training_goes_on_through_an_outage_and_every_epoch_and_artifact_arrives
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
             "base_model", "checkpoint"}
         assert not list((tmp_path / "outbox").glob("*/*"))  # everything was delivered
+    finally:
+        proc.kill()
+        stop_mlflow_server(server)
+
+
+@pytest.mark.slow
+def test_epochs_queued_in_an_outage_survive_a_kill_and_arrive_exactly_once(tmp_path):
+    """The server stopped, epochs queued on local disk meanwhile, kill -9 while it is away:
+    once it is back, the rerun sends what the killed process queued (every epoch once, its
+    checkpoint too), marks it FAILED and resumes from the checkpoint queued in the outage."""
+    from mlbench.tracking._outbox import read_ops
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port)
+    outboxes = tmp_path / "outbox"
+    env = {**clean_env(uri), "MLBENCH_OUTBOX": str(outboxes)}
+    argv = _mlbench("train", *TRAIN, "--epochs", "300", "--tracking-uri", uri)
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def queued() -> list:
+        return [op for folder in outboxes.glob("*") for op in read_ops(folder)]
+
+    def epochs(ops: list) -> set[int]:
+        return {m.step for op in ops for m in op.metrics if m.key == "val_acc1"}
+
+    try:
+        _wait(lambda: _checkpointed(uri, "train", 1), proc)
+        stop_mlflow_server(server)
+        _wait(lambda: len(epochs(queued())) >= 3 and any(op.path for op in queued()), proc)
+        proc.kill()
+        assert proc.wait() == -9
+        (outbox,) = outboxes.iterdir()
+        ops = read_ops(outbox)
+        last = max(epochs(ops))
+        checkpoint = max(int(op.tags.get("mlbench.checkpoint_epoch", 0)) for op in ops)
+        server = start_mlflow_server(tmp_path, port)
+        (killed,) = _runs(uri, "train")
+        client = MlflowClient(uri)
+        assert len(client.get_metric_history(killed.info.run_id, "val_acc1")) < last
+
+        again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=900)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "Traceback" not in again.stderr
+        (line,) = [x for x in again.stderr.splitlines() if "before it died" in x]
+        assert f"sent {len(ops)} requests" in line and str(outbox) in line
+        assert not outbox.exists()
+        for key in ("val_acc1", "train_loss", "lr"):
+            curve = client.get_metric_history(killed.info.run_id, key)
+            assert sorted(m.step for m in curve) == list(range(1, last + 1)), key
+        runs = {r.info.run_id: r for r in _runs(uri, "train")}
+        assert runs[killed.info.run_id].info.status == "FAILED"
+        (resumed,) = [r for r in runs.values() if r.info.run_id != killed.info.run_id]
+        assert resumed.info.status == "FINISHED"
+        assert resumed.data.tags["mlbench.resumed_from"] == killed.info.run_id
+        assert resumed.data.tags["mlbench.resumed_epoch"] == str(checkpoint)
     finally:
         proc.kill()
         stop_mlflow_server(server)

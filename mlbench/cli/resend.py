@@ -15,8 +15,9 @@ def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparser
     parser: Parser = sub.add_parser(
         "resend", help="send an outbox a failed command kept to the tracking server",
         description="Send the metrics, tags, checkpoints and artifacts a command kept in "
-        "its outbox folder (it names the folder when it gives up on the server), in order; "
-        "then rerun that command: it resumes from the checkpoint sent.")
+        "its outbox folder (it names the folder when it gives up on the server), in order, "
+        "each once; then rerun that command: it resumes from the checkpoint sent. (What a "
+        "command killed during an outage kept, the next command on the store sends itself.)")
     parser.add_argument("folder", help="the outbox folder the command named")
     parser.add_argument("--tracking-uri", default=None,
                         help="the server (default: $MLFLOW_TRACKING_URI)")

@@ -4,8 +4,8 @@ One module per job: ``_runs`` opens runs and logs (through ``_sender``, which ri
 server outages), ``_registry`` finds and registers base models, ``_checkpoints`` keeps
 training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads runs back
 for the report, ``_liveness`` marks FAILED the runs whose process died, ``_outbox`` keeps
-what waits to be sent on local disk. ``Follower`` stands in for the tracker on torchrun's
-other ranks.
+what waits to be sent on local disk, ``_resend`` sends what a stopped process left there.
+``Follower`` stands in for the tracker on torchrun's other ranks.
 
 mlflow (and pandas, which it imports) loads when a name of those modules is first used,
 not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet``,
@@ -53,7 +53,8 @@ _LAZY = {
                   "log_pruned_model"),
     "_runs": ("Tracker",),
     "_grant": ("grant",),
-    "_sender": ("Link", "given_up", "resend"),
+    "_resend": ("resend", "send_left"),
+    "_sender": ("Link", "given_up"),
     "_trials": ("SEARCH_SPACE_HASH", "STORAGE", "TRIAL_STATE", "TUNE_RUN_ID", "TUNED",
                 "TrialLog", "TunedTracker", "trial_run", "tune_tags", "tuned_hash"),
 }

@@ -16,86 +16,19 @@ each RUNNING run whose owner is dead, with ``mlbench.failed_reason``:
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
+
+from mlbench.tracking._owner import GRACE_S, dead_because, owner_tag
 
 OWNER = "mlbench.owner"  # host|boot id|pid|process start (clock ticks since boot)
 HEARTBEAT = "mlbench.heartbeat"  # unix seconds of the owner's last beat
 FAILED_REASON = "mlbench.failed_reason"  # why mlbench marked a run FAILED
 BEAT_S = 30.0
-GRACE_S = float(os.environ.get("MLBENCH_RUN_GRACE", "600"))
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _started(pid: int) -> str:
-    """When process ``pid`` started (``/proc/PID/stat`` field 22), '' if unknown, None if
-    there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return "gone"
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def owner_tag(pid: int | None = None) -> str:
-    """This process as an owner: ``host|boot id|pid|start``."""
-    pid = pid or os.getpid()
-    started = _started(pid)
-    return f"{socket.gethostname()}|{_boot_id()}|{pid}|{'' if started == 'gone' else started}"
-
-
-def dead_because(owner: str, heartbeat: str | None, now: float, grace_s: float = GRACE_S
-                 ) -> str | None:
-    """Why the owner of a RUNNING run is dead, or None while it may be alive."""
-    try:
-        host, boot, pid_text, started = owner.split("|")
-        pid = int(pid_text)
-    except ValueError:
-        return None  # not ours to judge
-    if host == socket.gethostname():
-        if boot and _boot_id() and boot != _boot_id():
-            return f"its host {host} rebooted since process {pid} ran it"
-        now_started = _started(pid)
-        if now_started == "gone":
-            return f"process {pid} on {host} that ran it is gone"
-        if started and now_started and now_started != started:
-            return f"process {pid} on {host} that ran it is gone (the pid is another's now)"
-        if now_started == "" and not _pid_alive(pid):
-            return f"process {pid} on {host} that ran it is gone"
-        return None
-    try:
-        beat = float(heartbeat or "")
-    except ValueError:
-        return None
-    if now - beat > grace_s:
-        return (f"no heartbeat from {host} (process {pid}) for {now - beat:.0f} s "
-                f"(grace {grace_s:.0f} s)")
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Heartbeat:

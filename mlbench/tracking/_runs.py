@@ -4,9 +4,10 @@ Runs are tagged ``mlbench.stage``, nested under the run that orchestrates them, 
 FINISHED, FAILED or KILLED. Every request goes through a ``Link``, so a tracking-server
 outage delays a run's logging but never fails a run whose work is done; metrics,
 checkpoints and artifacts go from a background thread (``Sender``), so training never
-waits for the server. Every run carries its owner and a heartbeat (``_liveness``), and
-opening a Tracker marks FAILED the runs whose process died. No password of a URI reaches
-a param, a tag or a printed line. Base models live
+waits for the server; what a process killed during an outage had queued is sent when the
+next Tracker on the store opens (``_resend``). Every run carries its owner and a
+heartbeat (``_liveness``), and opening a Tracker marks FAILED the runs whose process
+died. No password of a URI reaches a param, a tag or a printed line. Base models live
 in ``_registry``, training checkpoints in ``_checkpoints``; who does which unit of work is
 decided by the sweep queue (``mlbench.tuning``), never here.
 """
@@ -41,6 +42,7 @@ from mlbench.tracking._doors import mark_training_experiment
 from mlbench.tracking._liveness import HEARTBEAT, OWNER, Heartbeat, owner_tag, reap
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
+from mlbench.tracking._resend import send_left
 from mlbench.tracking._sender import Link, Sender, given_up
 from mlbench.tracking._store import open_store
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
@@ -77,6 +79,7 @@ class Tracker:
         self.checkpoints = Checkpoints(self.client, self.link, self._sender)
         self._heartbeat = Heartbeat(self.client)
         self._downloads: dict[tuple[str, str], Path] = {}  # fetched immutable artifacts
+        send_left(self.client, self.link)  # what a process killed in an outage queued
         self.reap()
 
     def reap(self) -> list[str]:

@@ -13,11 +13,12 @@ exponential backoff (capped). Two kinds of failure are told apart:
 The user sees one line on stderr when the server stops answering or fails and one when
 it is back.
 
-Per-epoch metrics, checkpoints and artifacts go from one background thread
-(``Sender``), so training never waits on MLflow: files are copied into an outbox folder
-on local disk when queued (``_outbox``), so a long outage costs disk, not memory, and a
-newer checkpoint of a run replaces one still waiting. ``flush`` (before a run ends)
-waits until everything is delivered.
+Per-epoch metrics, tags, checkpoints and artifacts go from one background thread
+(``Sender``), so training never waits on MLflow: every request is written down in an
+outbox folder on local disk when queued (``_outbox``: a journal line, and a copy of a
+file), so a long outage costs disk, not memory, and a kill -9 during one loses nothing
+(the next command, or ``resend``, sends it). A newer checkpoint of a run replaces one
+still waiting. ``flush`` (before a run ends) waits until everything is delivered.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import _thread
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -182,12 +182,12 @@ def _reason(exc: Exception) -> str:
 class Sender:
     """Sends metrics, tags and files in order from a daemon thread; ``flush`` waits.
 
-    Metric batches of one run waiting together are merged into one request (up to
-    MLflow's 1,000 metrics per request); a file waits in the outbox folder; a newer file
-    of the same run and ``slot`` (a checkpoint) replaces one still waiting. Whatever is
-    not sent when the link gives up stays in the outbox, written down for
-    ``python -m mlbench resend``; the training thread then stops with the link's line
-    (``interrupt`` raises it there at once).
+    Every request is written down in the outbox when queued and marked sent once
+    delivered. Metric batches of one run waiting together are merged into one request
+    (up to MLflow's 1,000 metrics per request); a newer file of the same run and
+    ``slot`` (a checkpoint) replaces one still waiting. Whatever is not sent when the
+    link gives up stays in the outbox for ``python -m mlbench resend``; the training
+    thread then stops with the link's line (``interrupt`` raises it there at once).
     """
 
     MAX_METRICS = 1000
@@ -196,7 +196,7 @@ class Sender:
                  *, interrupt: bool = True) -> None:
         self.client = client
         self.link = link
-        self.outbox = outbox or Outbox()
+        self.outbox = outbox or Outbox(uri=link.uri)
         link.outbox = self.outbox
         self.interrupt = interrupt
         self._pending: list[Op] = []
@@ -207,25 +207,26 @@ class Sender:
 
     def send(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag]) -> None:
         """Queue one batch for ``run_id``; returns at once."""
-        self._put(Op(run_id, metrics=list(metrics), tags={t.key: t.value for t in tags}))
+        self._put(self.outbox.queue(Op(run_id, metrics=list(metrics),
+                                       tags={t.key: t.value for t in tags})))
 
     def send_file(self, run_id: str, path: Path, artifact_dir: str | None = None, *,
                   tags: dict[str, str] | None = None, slot: str | None = None) -> None:
         """Queue an upload of a copy of ``path`` (then ``tags``); returns once it is copied."""
-        self._put(self.outbox.keep(Op(run_id, tags=dict(tags or {}), artifact_dir=artifact_dir,
-                                      slot=slot), path))
+        self._put(self.outbox.queue(Op(run_id, tags=dict(tags or {}),
+                                       artifact_dir=artifact_dir, slot=slot), path))
 
     def _put(self, op: Op) -> None:
+        """Hand ``op``, already written down in the outbox, to the sending thread."""
         failed = given_up()
-        if failed is not None:
-            self.outbox.spill([op])
+        if failed is not None:  # it stays in the outbox, for `resend`
             raise failed
         with self._cond:
             if op.slot is not None:  # a newer checkpoint replaces one still waiting
                 for old in [o for o in self._pending if o.run_id == op.run_id
                             and o.slot == op.slot]:
                     self._pending.remove(old)
-                    self.outbox.discard(old)
+                    self.outbox.sent(old)
             self._pending.append(op)
             self._cond.notify()
         if self._thread is None:
@@ -266,20 +267,20 @@ class Sender:
                     and len(last.metrics) + len(op.metrics) <= self.MAX_METRICS):
                 last.metrics.extend(op.metrics)
                 last.tags.update(op.tags)
+                last.seqs.extend(op.seqs)
             else:
                 batches.append(op)
-        for index, op in enumerate(batches):
+        for op in batches:
             try:
                 deliver(self.client, self.link, op)
-                self.outbox.discard(op)
-            except (TrackingUnavailable, ConfigError) as exc:
-                self.outbox.spill(batches[index:])
-                self._errors.append(exc)
+            except (TrackingUnavailable, ConfigError) as exc:  # given up on, or a 403: the
+                self._errors.append(exc)  # rest stays in the outbox, for resend
                 if self.interrupt and isinstance(exc, TrackingUnavailable):
                     _thread.interrupt_main()  # the training thread stops with the line
                 return
             except Exception as exc:  # noqa: BLE001 - reported by flush, in the caller
-                self._errors.append(exc)
+                self._errors.append(exc)  # a request the server refuses: never sent again
+            self.outbox.sent(op)
 
 
 def deliver(client: MlflowClient, link: Link, op: Op) -> None:
@@ -291,21 +292,4 @@ def deliver(client: MlflowClient, link: Link, op: Op) -> None:
                   tags=[RunTag(k, redact(v)) for k, v in op.tags.items()])
 
 
-def resend(folder: Path, uri: str, give_up_s: float = GIVE_UP_S) -> int:
-    """Send what an outbox ``folder`` holds to the store at ``uri``, in order; remove the
-    folder once all is sent. Returns how many requests were sent; a ConfigError if
-    ``folder`` is no outbox."""
-    from mlbench.tracking._outbox import OPS, read_ops
-
-    if not (folder / OPS).is_file():
-        raise ConfigError(f"{folder}: no outbox here (no {OPS}); the line that named the "
-                          "outbox gave its folder")
-    ops = read_ops(folder)
-    client, link = MlflowClient(uri), Link(uri, give_up_s=give_up_s)
-    for op in ops:
-        deliver(client, link, op)
-    shutil.rmtree(folder)
-    return len(ops)
-
-
-__all__ = ["GIVE_UP_S", "Link", "Sender", "deliver", "given_up", "resend"]
+__all__ = ["GIVE_UP_S", "Link", "Sender", "deliver", "given_up"]
