@@ -60,12 +60,11 @@ HEAVY = ("torch", "mlflow", "pandas", "matplotlib.figure", "matplotlib.backends.
 BASELINE = ("mlflow", "pandas", "matplotlib.figure", "matplotlib.backends.backend_agg")
 IMPORTS = f"import {', '.join(BASELINE)}"
 # `python -m mlbench report ...` as runpy runs it, saying at exit which heavy modules loaded.
-REPORT = ("import runpy, sys\n"
-          "try:\n"
-          "    runpy.run_module('mlbench', run_name='__main__', alter_sys=True)\n"
-          "finally:\n"
-          f"    print('IMPORTED', *[m for m in {HEAVY!r} if m in sys.modules], "
-          "file=sys.stderr)\n")
+# (at exit: the command ends through mlbench/_exit.py, which runs atexit handlers)
+REPORT = ("import atexit, runpy, sys\n"
+          "atexit.register(lambda: print('IMPORTED', "
+          f"*[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr))\n"
+          "runpy.run_module('mlbench', run_name='__main__', alter_sys=True)\n")
 TARGET_RATIO = 2.0
 PANELS = (("digits", "lenet", 0.97), ("cifar10", "resnet20", 0.91))
 STRATEGIES = ("global_weight", "layer_weight", "global_grad", "layer_grad", "random")

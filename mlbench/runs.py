@@ -9,6 +9,8 @@ same weights (the first fairness rule). ``run_train`` and ``run_prune`` are the
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +24,7 @@ from mlbench.recipe import (
     prepare,
     prune,
     registered_name,
+    run_name,
     train_base,
 )
 from mlbench.setup import Setup
@@ -86,7 +89,27 @@ def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
     later = Background(_import_tracker)
     setup = prepare(cfg, dist=dist)
     tracker = later.result()(tracking) if dist.is_main else Follower(tracking)
+    done = _already_done(setup, tracker)
+    if done is not None:
+        return done
     return prune(setup, tracker, lambda: obtain_base(setup, tracker))
+
+
+def _already_done(setup: Setup, tracker: Tracker) -> dict[str, float] | None:
+    """A FINISHED prune run of this very configuration (its config hash), said in one
+    line: its metrics, so that a rerun (after a kill that landed once the run had
+    finished, say) never makes a second one (DESIGN.md: the hash finds a finished run
+    again). Under ``mlflow run`` (which opened a run already) and under data parallelism
+    (every rank must take the same path) the run is made as asked."""
+    if os.environ.get("MLFLOW_RUN_ID") or setup.dist.enabled:
+        return None
+    run_id = tracker.find_finished("prune", setup.cfg.run_hash())
+    if run_id is None:
+        return None
+    print(f"mlbench: prune: {run_name(setup.cfg)} is already done with this configuration: "
+          f"run {run_id} (FINISHED); its results follow. Change an option to run again.",
+          file=sys.stderr)
+    return tracker.metrics_of(run_id)
 
 
 def _import_tracker() -> type[Tracker]:

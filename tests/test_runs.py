@@ -62,3 +62,23 @@ def test_channel_strategy_with_a_schedule_is_refused_before_any_work(tmp_path, c
     assert code == 2
     assert "runs oneshot" in capsys.readouterr().err
     assert not (tmp_path / "m.db").exists()
+
+
+def test_a_finished_configuration_is_not_run_twice(tmp_path, capsys):
+    """`prune` again with the same options (a rerun after a kill that landed once the run
+    had finished, say): one line naming the finished run, its numbers, no second run."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["prune", *tiny_argv(base_epochs=2), "--tracking-uri", uri]
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    assert main(argv) == 0
+    again = capsys.readouterr()
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
+    assert run.info.status == "FINISHED"
+    (line,) = [x for x in again.err.splitlines() if "already done" in x]
+    assert run.info.run_id in line and "global_weight-c4-s0" in line
+    assert again.out.splitlines()[0] == first.out.splitlines()[0]  # the same numbers
+    assert main(["prune", *tiny_argv(base_epochs=2, seed=1), "--tracking-uri", uri]) == 0
+    assert len(client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")) == 2

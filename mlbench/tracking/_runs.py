@@ -237,6 +237,10 @@ class Tracker:
         )
         return runs[0].info.run_id if runs else None
 
+    def metrics_of(self, run_id: str) -> dict[str, float]:
+        """The latest value of every metric of run ``run_id``."""
+        return dict(self.link.call(self.client.get_run, run_id).data.metrics)
+
     def fail_running_trials(self, study: str, numbers: Iterable[int]) -> list[str]:
         """Mark FAILED the ``trial`` runs of ``study``'s trials ``numbers`` left RUNNING.
 
