@@ -102,6 +102,28 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def fresh_prune(uri: str) -> None:
+    """Delete the store's prune runs (untimed): a `prune` of a configuration that already
+    FINISHED prints that run instead of redoing it, and every timed run must prune."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    for run in client.search_runs(ids, "tags.`mlbench.stage` = 'prune'"):
+        client.delete_run(run.info.run_id)
+
+
+def pruned_once(uri: str) -> None:
+    """The timed `prune` made exactly one new FINISHED prune run (it did the work)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'")
+    if [r.info.status for r in runs] != ["FINISHED"]:
+        raise RuntimeError(f"the timed mlbench prune made {len(runs)} prune runs, not one")
+
+
 def package_root(checkout: Path, work: Path) -> Path:
     """A folder from which ``import shrinkbench`` finds the checkout (linked if its folder
     is not called ``shrinkbench``)."""
@@ -132,7 +154,8 @@ def compare(checkout: Path, pairs: int, threads: int, workers: int, work: Path) 
     mb_dir.mkdir()
     (sb_dir / "base.py").write_text(SB_BASE.format(workers=workers))
     (sb_dir / "prune.py").write_text(SB_PRUNE.format(workers=workers))
-    mlbench = mlbench_argv(data / "CIFAR10", f"sqlite:///{mb_dir / 'mlflow.db'}")
+    uri = f"sqlite:///{mb_dir / 'mlflow.db'}"
+    mlbench = mlbench_argv(data / "CIFAR10", uri)
     # Untimed: each side's 1-epoch base model, and one run each to warm the file caches.
     timed([sys.executable, "base.py"], env, sb_dir)
     (checkpoint,) = sb_dir.glob("results/*/checkpoints/checkpoint-0.pt")
@@ -143,8 +166,14 @@ def compare(checkout: Path, pairs: int, threads: int, workers: int, work: Path) 
     for i in range(pairs):
         load = os.getloadavg()[0]
         order = ("mlbench", "shrinkbench") if i % 2 == 0 else ("shrinkbench", "mlbench")
-        got = {side: timed(mlbench if side == "mlbench" else shrinkbench, env,
-                           mb_dir if side == "mlbench" else sb_dir) for side in order}
+        got = {}
+        for side in order:
+            if side == "mlbench":
+                fresh_prune(uri)
+                got[side] = timed(mlbench, env, mb_dir)
+                pruned_once(uri)
+            else:
+                got[side] = timed(shrinkbench, env, sb_dir)
         rows.append({"pair": i + 1, "first": order[0], "mlbench_wall": got["mlbench"][0],
                      "mlbench_cpu": got["mlbench"][1], "shrinkbench_wall": got["shrinkbench"][0],
                      "shrinkbench_cpu": got["shrinkbench"][1], "load_before": load,

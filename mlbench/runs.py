@@ -80,13 +80,17 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
     return found or BaseModel(run_id="", name=registered_name(cfg), version=None)
 
 
-def run_prune(cfg: RunConfig, tracking: TrackingConfig) -> dict[str, float]:
-    """Check everything, then prune (obtaining the base model inside the prune run)."""
+def run_prune(cfg: RunConfig, tracking: TrackingConfig,
+              later: Background[type[Tracker]] | None = None) -> dict[str, float]:
+    """Check everything, then prune (obtaining the base model inside the prune run).
+
+    ``later`` is the Tracker class being imported already (``import_tracker_early``:
+    the CLI starts MLflow's import beside torch's)."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
     # import mlflow (seconds) on a thread while prepare() reads the data and builds the
     # model; the store is opened only after prepare() passed, so bad input leaves no store
-    later = Background(_import_tracker)
+    later = later or Background(_import_tracker)
     setup = prepare(cfg, dist=dist)
     tracker = later.result()(tracking) if dist.is_main else Follower(tracking)
     done = _already_done(setup, tracker)

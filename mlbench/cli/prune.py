@@ -30,10 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from mlbench.cli._checks import check_names
 
     check_names(cfg)
+    from mlbench._background import Background
+
+    later = Background(_import_tracker)  # MLflow's import beside torch's (issue 21)
     from mlbench.runs import run_prune
 
     quiet_mlflow()
-    results = run_prune(cfg, tracking)
+    results = run_prune(cfg, tracking, later)
     if main_rank():
         print("  ".join(f"{k}={results[k]:.4g}" for k in SHOWN))
         from mlbench.speed import describe  # issue 19: each interval, and what it says
@@ -41,3 +44,10 @@ def run(args: argparse.Namespace) -> int:
         if describe(results):
             print(describe(results))
     return 0
+
+
+def _import_tracker() -> type:
+    """The Tracker class: importing it imports mlflow (no torch)."""
+    from mlbench.tracking import Tracker
+
+    return Tracker
