@@ -81,11 +81,13 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
 
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig,
-              later: Background[type[Tracker]] | None = None) -> dict[str, float]:
+              later: Background[type[Tracker]] | None = None, *,
+              again: bool = False) -> dict[str, float]:
     """Check everything, then prune (obtaining the base model inside the prune run).
 
-    ``later`` is the Tracker class being imported already (``import_tracker_early``:
-    the CLI starts MLflow's import beside torch's)."""
+    ``later`` is the Tracker class being imported already (the CLI starts MLflow's
+    import beside torch's). A configuration that already FINISHED is not run again (its
+    run's metrics are returned, said in one line) unless ``again``."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
     # import mlflow (seconds) on a thread while prepare() reads the data and builds the
@@ -93,7 +95,7 @@ def run_prune(cfg: RunConfig, tracking: TrackingConfig,
     later = later or Background(_import_tracker)
     setup = prepare(cfg, dist=dist)
     tracker = later.result()(tracking) if dist.is_main else Follower(tracking)
-    done = _already_done(setup, tracker)
+    done = None if again else _already_done(setup, tracker)
     if done is not None:
         return done
     return prune(setup, tracker, lambda: obtain_base(setup, tracker))

@@ -32,16 +32,17 @@ def test_mlflow_run_and_the_cli_write_identical_params_hash_and_experiment(
     project_argv = [MLFLOW, "run", str(REPO), "--env-manager", "local"]
     for key, value in given.items():
         project_argv += ["-P", f"{key}={value}"]
+    # the CLI first: a CLI `prune` of a configuration that already FINISHED prints that
+    # run instead of making another; `mlflow run` (which opens its run itself) makes one
+    monkeypatch.chdir(tmp_path)
+    argv = tiny_argv(base_epochs=1, compression=4.0, augment="True", amp="False")
+    assert main(["prune", *argv, "--tracking-uri", uri]) == 0
     proc = subprocess.run(project_argv, cwd=tmp_path, env=clean_env(uri), capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mlbench: `mlflow run` logged" not in proc.stderr  # nothing spelt differently
 
-    monkeypatch.chdir(tmp_path)
-    argv = tiny_argv(base_epochs=1, compression=4.0, augment="True", amp="False")
-    assert main(["prune", *argv, "--tracking-uri", uri]) == 0
-
-    by_door, by_cli = prune_runs(uri)
+    by_cli, by_door = prune_runs(uri)
     assert by_door.data.tags["mlflow.project.entryPoint"] == "main"
     assert "mlflow.project.entryPoint" not in by_cli.data.tags
     assert by_door.data.params == by_cli.data.params

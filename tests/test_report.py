@@ -43,9 +43,9 @@ class Store:
     running: str
 
 
-def _prune(uri: str, **overrides: object) -> str:
+def _prune(uri: str, again: bool = False, **overrides: object) -> str:
     cfg = RunConfig.from_flat({**TINY, **overrides})
-    run_prune(cfg, TrackingConfig(tracking_uri=uri, experiment="mlbench"))
+    run_prune(cfg, TrackingConfig(tracking_uri=uri, experiment="mlbench"), again=again)
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     (run,) = client.search_runs(ids, "tags.`mlbench.stage` = 'prune'", max_results=1,
@@ -80,7 +80,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         sweep_ids = [r.info.run_id for r in client.search_runs(ids, "tags.`mlbench.stage` = "
                                                                     "'prune'")]
         other = _prune(uri, strategy="global_weight", compression=4.0, seed=0, lr=0.1)
-        duplicate = _prune(uri, strategy="layer_weight", compression=2.0, seed=1)
+        duplicate = _prune(uri, again=True, strategy="layer_weight", compression=2.0, seed=1)
         tuned = []
         for seed in (0, 1):  # what the tuner does: its best config, tagged, over seeds
             run_id = _prune(uri, strategy="layer_weight", compression=4.0, seed=seed, lr=0.05)

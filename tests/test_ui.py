@@ -162,16 +162,18 @@ def compare_mlflow_run_and_cli(server: str, tmp_path: Path, browser: webdriver.C
                                wait: WebDriverWait) -> None:
     """One recipe by `mlflow run .` and by the CLI: the compare view shows one value per
     boolean param (no `true` against `True`), and both runs sit in one experiment."""
-    recipe = {**TINY, "strategy": "random", "compression": 2}
+    # a cell the sweep above did not run, by the CLI first: a CLI `prune` of a
+    # configuration that already FINISHED prints that run instead of making another
+    recipe = {**TINY, "strategy": "random", "compression": 3}
+    assert main(["prune", *tiny_argv(strategy="random", compression=3.0),
+                 "--tracking-uri", server]) == 0
     argv = [MLFLOW, "run", str(REPO), "--env-manager", "local"]
     for key, value in recipe.items():
         argv += ["-P", f"{key}={value}"]
     proc = subprocess.run(argv, cwd=tmp_path, env=clean_env(server), capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert main(["prune", *tiny_argv(strategy="random", compression=2.0),
-                 "--tracking-uri", server]) == 0
-    runs = [r for r in all_runs(server, "prune") if r.info.run_name == "random-c2-s0"
+    runs = [r for r in all_runs(server, "prune") if r.info.run_name == "random-c3-s0"
             and "mlflow.parentRunId" not in r.data.tags]
     assert len(runs) == 2 and len({r.info.experiment_id for r in runs}) == 1
     ids = ",".join(f'"{r.info.run_id}"' for r in runs)
