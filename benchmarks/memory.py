@@ -32,21 +32,29 @@ BASELINE = "import torch, mlflow"
 NO_TEARDOWN = "import torch, mlflow, os; os._exit(0)"
 
 
+# Runs the command in a fresh small process and prints its peak RSS (KiB) and exit code:
+# a child forked straight from this (possibly large) process would start its high-water
+# mark at this process's size (fork shares every page), and ru_maxrss keeps it past exec.
+_WRAP = ("import os, subprocess, sys\n"
+         "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+         "_, status, usage = os.wait4(p.pid, 0)\n"
+         "print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n")
+
+
 def peak_mb(argv: list[str], cwd: Path) -> float:
-    """Peak RSS (MB) of one child process; raises if it fails."""
+    """Peak RSS (MB) of one process running ``argv``; raises if it fails."""
     env = {k: v for k, v in os.environ.items()
-           # bytecode cached as a normal install does (PYTHONDONTWRITEBYTECODE
-           # would recompile both sides' own modules in every timed process)
+           # bytecode cached as a normal install does
            if not k.startswith("MLFLOW_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:4])} exited {proc.returncode}: {err[-1500:]}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    proc = subprocess.run([sys.executable, "-c", _WRAP, *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"{' '.join(argv[:4])} failed: {proc.stderr[-1500:]}")
+    maxrss_kib, code = (int(v) for v in proc.stdout.split()[-2:])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} exited {code}: {proc.stderr[-1500:]}")
+    return maxrss_kib / 1024  # KiB on Linux
 
 
 def measure(quick: bool) -> dict[str, float]:
