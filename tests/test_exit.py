@@ -55,3 +55,14 @@ def test_the_command_exits_with_mains_code_through_the_fast_exit(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert listed.returncode == 0 and listed.stdout.endswith("\n")
     assert "global_weight" in listed.stdout
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path):
+    """`mlbench list | head -1`: the pipe closes under the command, which ends quietly."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "mlbench", "list"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.close()  # before the command writes: every write finds the pipe closed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -58,7 +58,14 @@ def run() -> NoReturn:
     (``mlbench._exit``: the interpreter's teardown costs a short run time and memory)."""
     from mlbench._exit import exit_now
 
-    exit_now(main())
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader went away (`mlbench list | head -1`): no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush to
+        code = 141  # as a process that SIGPIPE ended (128 + 13)
+    exit_now(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
