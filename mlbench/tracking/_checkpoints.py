@@ -55,7 +55,7 @@ class Checkpoints:
         The caller holds the unit of work (the queue gave it), so any other run of this
         key that is still RUNNING belongs to a dead worker: it is marked FAILED here.
         """
-        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        experiments = [e.experiment_id for e in self.link.call(self.client.search_experiments)]
         runs = self.link.call(
             self.client.search_runs, experiments,
             f"tags.`{CHECKPOINT_KEY}` = '{key}' and attributes.status != 'FINISHED'")

@@ -227,7 +227,7 @@ class Tracker:
 
     def find_finished(self, stage: str, config_hash: str) -> str | None:
         """The id of a FINISHED run of ``stage`` with this config hash, if any."""
-        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        experiments = [e.experiment_id for e in self.link.call(self.client.search_experiments)]
         runs = self.link.call(
             self.client.search_runs,
             experiments,
@@ -250,7 +250,7 @@ class Tracker:
         wanted = {str(n) for n in numbers}
         if not wanted:
             return []
-        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        experiments = [e.experiment_id for e in self.link.call(self.client.search_experiments)]
         runs = self.link.call(
             self.client.search_runs, experiments,
             filter_string=(f"tags.`{STAGE}` = 'trial' and tags.`{STUDY}` = '{study}' "
