@@ -50,6 +50,22 @@ def test_recovery_claim_reads_fine_tuned_runs():
         "recovery_closes_most_of_the_gap"] == CONTRADICTED
 
 
+
+def test_recovery_runs_beside_a_larger_no_finetuning_sweep_are_read():
+    """The presets run without fine-tuning (81 cells) and a recovery sweep (epochs 1,
+    fewer cells) on the same base models: the other claims read the larger recipe, the
+    recovery claim the fine-tuning one (it used to see none of its runs)."""
+    recovery = frame({k: v for k, v in ACC.items() if k != "sparsegpt_2_4"}, epochs=1,
+                     recovered=0.8).assign(recipe="r1")
+    runs = pd.concat([frame(ACC), recovery[recovery["calib_seed"] == 0]], ignore_index=True)
+    findings, notes = evaluate_findings(runs, claims=CLAIMS)
+    v = {f.claim: f.verdict for f in findings}
+    assert v["recovery_closes_most_of_the_gap"] == SUPPORTED
+    assert v["calibrated_beat_magnitude_at_half"] == SUPPORTED  # the larger recipe's runs
+    assert any("1 other fine-tuning recipe(s) (15 runs) left out" in n for n in notes)
+    assert any("fine-tuning recipe with the most runs" in n and "15 run(s)" in n
+               for n in notes)
+
 def test_posttraining_panel_and_tables(tmp_path):
     from mlbench.report.calibrated import published_table, write_calibrated
 

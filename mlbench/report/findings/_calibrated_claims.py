@@ -96,7 +96,7 @@ def calib_seed_less_than_method(runs: pd.DataFrame, ctx: Context) -> Finding:
 
 
 @claim("recovery_closes_most_of_the_gap",
-       "recovery fine-tuning closes most of the gap")
+       "recovery fine-tuning closes most of the gap", fine_tuned=True)
 def recovery_closes_gap(runs: pd.DataFrame, ctx: Context) -> Finding:
     """Runs with recovery fine-tuning (epochs > 0) of post-training strategies: per base
     seed, (acc - pre_acc) - (base_acc - pre_acc) / 2 at each (strategy, compression); a

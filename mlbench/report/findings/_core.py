@@ -73,11 +73,16 @@ ClaimFn = Callable[[pd.DataFrame, Context], Finding]
 CLAIMS: Registry[ClaimFn] = Registry("claim")
 
 
-def claim(name: str, statement: str, scope: str = PAIR) -> Callable[[ClaimFn], ClaimFn]:
-    """Register a claim; ``scope`` is PAIR (one (dataset, model)) or ACROSS (all of them)."""
+def claim(name: str, statement: str, scope: str = PAIR, *,
+          fine_tuned: bool = False) -> Callable[[ClaimFn], ClaimFn]:
+    """Register a claim; ``scope`` is PAIR (one (dataset, model)) or ACROSS (all of them).
+
+    A claim about what fine-tuning does (``fine_tuned``) reads the runs of the recipe with
+    the most runs among those that fine-tune (epochs > 0); the others read the recipe
+    with the most runs overall (``mlbench.report.findings._run.comparable``)."""
     if scope not in (PAIR, ACROSS):
         raise ValueError(f"scope must be {PAIR!r} or {ACROSS!r}, got {scope!r}")
-    return CLAIMS.register(name, statement=statement, scope=scope)
+    return CLAIMS.register(name, statement=statement, scope=scope, fine_tuned=fine_tuned)
 
 
 def significant(c: Paired) -> int:
@@ -173,8 +178,9 @@ def method_note(comparisons: list[Paired]) -> str:
     out = ""
     seed_only = [c for c in comparisons if c.method == SEEDS_ONLY and c.n]
     if seed_only:
-        out += (f"; {len(seed_only)} of {len(comparisons)} comparison(s) seed-only (runs "
-                "without test predictions: the test images' variance is not counted)")
+        out += (f"; {len(seed_only)} of {len(comparisons)} comparison(s) seed-only (no "
+                "single run's test predictions behind them: runs without test predictions, "
+                "or means over calibration seeds; the test images' variance is not counted)")
     unpaired = sum(c.unpaired for c in comparisons)
     if unpaired:
         out += (f"; {unpaired} seed pair(s) not paired: the two runs come from different "

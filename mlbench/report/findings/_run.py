@@ -11,13 +11,18 @@ from mlbench.predictions import Predictions
 from mlbench.report.findings._core import ACROSS, CLAIMS, Context, Finding
 
 
-def comparable(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Untuned runs, and per (dataset, model) only the recipe with the most runs.
+def comparable(runs: pd.DataFrame, *, fine_tuned: bool = False
+               ) -> tuple[pd.DataFrame, list[str]]:
+    """Untuned runs, and per (dataset, model) only the recipe with the most runs (with
+    ``fine_tuned``: among the runs that fine-tune, epochs > 0).
 
     Runs fine-tuned differently are never compared (the fairness protocol); the notes
     say what was left out.
     """
     untuned = runs[~runs["tuned"].astype(bool)] if "tuned" in runs else runs
+    if fine_tuned:
+        untuned = untuned[untuned["epochs"].astype(float) > 0] if "epochs" in untuned \
+            else untuned.iloc[0:0]
     notes, kept = [], []
     for (dataset, model), group in untuned.groupby(["dataset", "model"], sort=True):
         counts = group["recipe"].value_counts() if "recipe" in group else None
@@ -55,6 +60,14 @@ def evaluate_findings(runs: pd.DataFrame, metric: str = "acc1",
         >>> findings_table(findings)[["claim", "scope", "verdict"]]
     """
     frame, notes = comparable(runs)
+    names = claims or CLAIMS.names()
+    if any(CLAIMS.meta(n).get("fine_tuned") for n in names):
+        recovery, _ = comparable(runs, fine_tuned=True)
+        if len(recovery.index.difference(frame.index)):
+            notes.append(f"the claims about fine-tuning read the fine-tuning recipe with the "
+                         f"most runs per (dataset, model): {len(recovery)} run(s)")
+    else:
+        recovery = frame
     ctx = Context(metric=metric, predictions=dict(predictions or {}))
     lacking = int((~frame["run_id"].astype(str).isin(ctx.predictions)).sum()) \
         if "run_id" in frame else len(frame)
@@ -62,12 +75,20 @@ def evaluate_findings(runs: pd.DataFrame, metric: str = "acc1",
         notes.append(f"{lacking} of {len(frame)} run(s) without test predictions: their "
                      "comparisons are seed-only (the test images' variance not counted)")
     out = []
-    for name in claims or CLAIMS.names():
-        fn = CLAIMS.get(name)
-        if CLAIMS.meta(name)["scope"] == ACROSS:
-            out.append(fn(frame, ctx))
+    for name in names:
+        fn, meta = CLAIMS.get(name), CLAIMS.meta(name)
+        runs_of = recovery if meta.get("fine_tuned") else frame
+        if meta["scope"] == ACROSS:
+            out.append(fn(runs_of, ctx))
             continue
-        for _, group in frame.groupby(["dataset", "model"], sort=True):
+        # every (dataset, model) of the runs, so a pair without fine-tuned runs still
+        # gets its finding ("no comparable runs")
+        for key, group in frame.groupby(["dataset", "model"], sort=True):
+            if meta.get("fine_tuned"):
+                group = recovery[(recovery["dataset"] == key[0])
+                                 & (recovery["model"] == key[1])]
+                group = group if len(group) else frame[(frame["dataset"] == key[0])
+                                                       & (frame["model"] == key[1])]
             out.append(fn(group, ctx))
     return out, notes
 
