@@ -4,6 +4,8 @@ two-point curve), through `mlbench sweep` into a real MLflow store, then `findin
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -57,3 +59,21 @@ def test_preset_sweeps_end_to_end_and_findings_print_verdicts(name, tmp_path, ca
     out = capsys.readouterr().out
     assert "Wanda and SparseGPT beat magnitude at 50% unstructured" in out
     assert "2:4 costs more accuracy than 50% unstructured" in out
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_each_recovery_preset_reuses_its_presets_base_models(name):
+    """`<preset>-recovery` differs from its preset only in recovery fine-tuning and the
+    grid: the same base key, so a sweep of it reuses the base models already registered
+    (and its runs pair with the preset's by base_run_id)."""
+    from mlbench.config import RunConfig
+    from mlbench.presets import EXTRA_KEYS, load_preset
+
+    def cfg(preset: str) -> RunConfig:
+        values = load_preset(REPO / "projects" / f"{preset}.yaml")
+        return RunConfig.from_flat({k: v for k, v in values.items() if k not in EXTRA_KEYS})
+
+    plain, recovery = cfg(name), cfg(f"{name}-recovery")
+    assert plain.base_hash() == recovery.base_hash()
+    assert plain.finetune.epochs == 0 and recovery.finetune.epochs == 1
+    assert dataclasses.replace(recovery, finetune=plain.finetune) == plain

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mlbench.cli import readme
 from tests.conftest import REPO
 
@@ -37,9 +39,12 @@ def test_the_list_output_names_every_registered_strategy():
     assert len(set(names("strategy"))) >= 27
 
 
-def test_the_conclusions_are_the_verdicts_and_no_stronger():
-    rows = readme._rows((REPO / "docs" / "mnist" / "findings.md").read_text(encoding="utf-8"))
-    text = readme.mnist_conclusions()
+@pytest.mark.parametrize(("folder", "only"), [("mnist", ()),
+                                              ("transformers", readme.POSTTRAINING)])
+def test_the_conclusions_are_the_verdicts_and_no_stronger(folder: str, only: tuple[str, ...]):
+    rows = readme._rows(readme.quoted_findings(folder, only))
+    assert rows and all(r["claim"] in readme._statements(only) for r in rows if only)
+    text = readme.conclusions(folder, only)
     bullets = {m[0]: m[1] for m in re.findall(r"- \*\*(\w[\w ]*?)[ :(].*?\*\* (.*)", text)}
     for row in rows:
         said = f"{row['claim']} ({row['runs']})"
@@ -47,7 +52,8 @@ def test_the_conclusions_are_the_verdicts_and_no_stronger():
         assert where and where[0].lower().startswith(row["verdict"].split()[0]), row
     readme_text = (REPO / "README.md").read_text(encoding="utf-8")
     assert "does *not* beat" not in readme_text  # a verdict of "inconclusive" said as "no"
-    assert "depend on the fine-tuning recipe" in text
+    if folder == "mnist":
+        assert "depend on the fine-tuning recipe" in text
 
 
 def test_long_runs_are_quoted_from_their_records_and_a_bad_rerun_name_is_refused(capsys):

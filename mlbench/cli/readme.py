@@ -4,9 +4,10 @@ Every README block that shows real output, or states a conclusion, sits between
 ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` and is written here, from the
 code itself (``list``, bad-input lines, presets, defaults; the report's against a small
 store made in /tmp/mlbench-readme) or from a committed record
-(``docs/mnist/findings.md`` and ``docs/mnist/record.json``: the verdicts of the MNIST
-runs and how they were made). Conclusions are the verdicts themselves, quoted, never
-stronger. tests/test_readme.py fails while a block is stale, as the MLproject check does.
+(``docs/mnist/`` and ``docs/transformers/``: ``findings.md``, the verdicts of those
+runs, and ``record.json``, how they were made). Conclusions are the verdicts themselves,
+quoted, never stronger. tests/test_readme.py fails while a block is stale, as the
+MLproject check does.
 
     python -m mlbench.cli.readme                  # rewrite README.md
     python -m mlbench.cli.readme --check          # exit 1, naming the stale blocks
@@ -33,7 +34,7 @@ from mlbench.options import param_text
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-MNIST = REPO / "docs" / "mnist"
+DOCS = REPO / "docs"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
                    r"(<!-- end: (?P=name) -->)", re.S)
 
@@ -229,16 +230,36 @@ def _rows(markdown: str) -> list[dict[str, str]]:
     return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
 
 
-def mnist_findings() -> str:
-    """The committed MNIST verdicts, quoted as the findings command printed them."""
-    text = (MNIST / "findings.md").read_text(encoding="utf-8")
-    return text.split("\nNotes:")[0].rstrip("\n") + "\n"
+# the post-training claims (mlbench/report/findings/_calibrated_claims.py): what the
+# transformer presets test; the others have no runs of theirs there
+POSTTRAINING = ("calibrated_beat_magnitude_at_half", "nm_costs_more_than_unstructured",
+                "calib_seed_moves_less_than_method", "recovery_closes_most_of_the_gap")
 
 
-def mnist_conclusions() -> str:
-    """What the MNIST verdicts say, sentence by sentence from the record: never stronger."""
-    record = json.loads((MNIST / "record.json").read_text(encoding="utf-8"))
-    rows = _rows((MNIST / "findings.md").read_text(encoding="utf-8"))
+def _statements(names: Sequence[str]) -> set[str]:
+    from mlbench.report.findings import CLAIMS
+
+    return {CLAIMS.meta(n)["statement"] for n in names}
+
+
+def quoted_findings(folder: str, only: Sequence[str] = ()) -> str:
+    """The committed verdicts in ``docs/<folder>/findings.md``, quoted as the findings
+    command printed them (only the rows of the claims ``only``, if given)."""
+    text = (DOCS / folder / "findings.md").read_text(encoding="utf-8")
+    table = text.split("\nNotes:")[0].rstrip("\n") + "\n"
+    if not only:
+        return table
+    keep = _statements(only)
+    lines = table.splitlines()
+    rows = [ln for ln in lines[2:] if _rows("\n".join([*lines[:2], ln]))[0]["claim"] in keep]
+    return "\n".join([*lines[:2], *rows]) + "\n"
+
+
+def conclusions(folder: str, only: Sequence[str] = ()) -> str:
+    """What the verdicts in ``docs/<folder>`` say, sentence by sentence from its record
+    (``record.json``: which runs, which recipe, which statistics): never stronger."""
+    record = json.loads((DOCS / folder / "record.json").read_text(encoding="utf-8"))
+    rows = _rows(quoted_findings(folder, only))
     by_verdict: dict[str, list[str]] = {}
     for row in rows:
         by_verdict.setdefault(row["verdict"], []).append(f"{row['claim']} ({row['runs']})")
@@ -251,9 +272,27 @@ def mnist_conclusions() -> str:
     for verdict, label in words.items():
         claims = by_verdict.get(verdict, [])
         out.append(f"- **{label}:** " + ("; ".join(claims) if claims else "none") + ".")
-    out += ["", "Strategy gaps depend on the fine-tuning recipe: another learning rate, "
-            "batch size or number of epochs moves them (" + record["recipe_note"] + "), so "
-            "these verdicts hold for the recipe above and are no statement about others."]
+    out += ["", record["recipe_note"]]
+    return "\n".join(out) + "\n"
+
+
+def transformers_perplexity() -> str:
+    """Our perplexity changes at 50%, 2:4 and 4:8, from the committed
+    ``docs/transformers/posttraining-ours.csv`` (the report's table)."""
+    import csv
+
+    with (DOCS / "transformers" / "posttraining-ours.csv").open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["method"] in ("magnitude", "wanda",
+                                                                 "sparsegpt")]
+    out = ["| model | pattern | magnitude | Wanda | SparseGPT |", "|---|---|---|---|---|"]
+    for (dataset, model, pattern) in dict.fromkeys(
+            (r["dataset"], r["model"], r["pattern"]) for r in rows):
+        cells = {r["method"]: r for r in rows if (r["dataset"], r["model"], r["pattern"])
+                 == (dataset, model, pattern)}
+        out.append(f"| {dataset} / {model} | {pattern} | " + " | ".join(
+            f"{100 * float(cells[m]['ppl_change']):+.1f}% ± "
+            f"{100 * float(cells[m]['ppl_change_std'] or 'nan'):.1f} ({cells[m]['runs']})"
+            if m in cells else "–" for m in ("magnitude", "wanda", "sparsegpt")) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -266,8 +305,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "tune-storage": tune_storage,
     "tune-bad-input": tune_bad_input,
     "report-bad-input": report_bad_input,
-    "mnist-findings": mnist_findings,
-    "mnist-conclusions": mnist_conclusions,
+    "mnist-findings": lambda: quoted_findings("mnist"),
+    "mnist-conclusions": lambda: conclusions("mnist"),
+    "transformers-findings": lambda: quoted_findings("transformers", POSTTRAINING),
+    "transformers-conclusions": lambda: conclusions("transformers", POSTTRAINING),
+    "transformers-perplexity": transformers_perplexity,
     "notebook": notebook,
 }
 
