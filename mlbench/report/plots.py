@@ -5,10 +5,11 @@ known. Lines are means over seeds, bands ± one sample std, faint dots the singl
 x axes are log2; the dense base model is the dashed black line.
 
 Every strategy has one style, the same in every figure (``styles``): a colour of its own
-(20 colours before any repeats) and a marker from its kind of pruning's family, circles
-and triangles for masks, diamonds for N:M, squares and crosses for channel removal, so
-that 16 or more strategies on one axis stay apart. Log axes label their ticks as plain decimals with
-``×`` (``1.05×``), never ``1.05×10⁰``.
+(30 colours before any repeats: every registered strategy has a colour no other one has)
+and a marker from its kind of pruning's family, circles and triangles for masks, diamonds
+for N:M, squares and crosses for channel removal, so that 16 or more strategies on one
+axis stay apart. Log axes label their ticks as plain decimals with ``×`` (``1.05×``),
+never ``1.05×10⁰``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ DPI = 100
 ACCURACY_SIZE = (11.0, 8.0)  # inches: 1100 x 800 px
 TUNED_SIZE = (11.0, 4.5)
 LAYERS_HEIGHT = 4.5
-# matplotlib's tab10 (the baselines keep their colours), then ten darker or brighter ones
+# matplotlib's tab10 (the baselines keep their colours), then twenty darker or brighter
+# ones: more colours than registered strategies, so no two registered strategies share one
 PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b",
            "#e377c2", "#17becf", "#bcbd22", "#000080", "#808000", "#008080", "#800000",
-           "#ff1493", "#4b0082", "#b8860b", "#2f4f4f", "#32cd32", "#000000")
+           "#ff1493", "#4b0082", "#b8860b", "#2f4f4f", "#32cd32", "#000000", "#006400",
+           "#ff4500", "#1e90ff", "#8b008b", "#a0522d", "#00ced1", "#9acd32", "#dc143c",
+           "#4682b4", "#daa520")
 # Markers by kind of pruning: a strategy's kind reads from its marker's shape.
 MARKERS = {"masks": ("o", "v", "^", "<", ">"), "n:m": ("D", "d"), "channels": ("s", "P", "X", "p")}
 LABELS = {m: metric_label(m) for m in ("acc1", "acc5", "delta_acc1", "delta_acc5",
@@ -77,10 +81,10 @@ def styles(strategies: Iterable[str]) -> dict[str, Style]:
 
     The order is fixed by the registry, not by what a figure shows: the baselines first
     (the paper's order), then the other registered strategies by kind and name, then any
-    other name (``strategy+schedule``) sorted. Strategy i gets colour ``i mod 20``; the
+    other name (``strategy+schedule``) sorted. Strategy i gets colour ``i mod 30``; the
     strategies of one kind take that kind's markers in turn, skipping a (colour, marker)
-    pair already taken, so no two strategies share both until 40 of one kind (N:M) or
-    80 to 100 (channels, masks).
+    pair already taken, so no two strategies share both until 60 of one kind (N:M) or
+    120 to 150 (channels, masks).
 
     Example:
         >>> styles(["global_weight", "global_l1_channel"])["global_l1_channel"].marker
@@ -98,7 +102,7 @@ def styles(strategies: Iterable[str]) -> dict[str, Style]:
         kind = kind_of(name)
         family, j = MARKERS[kind], within.get(kind, 0)
         colour = PALETTE[i % len(PALETTE)]
-        # the kind's markers in turn; past 20 strategies, the first one this colour lacks
+        # the kind's markers in turn; past 30 strategies, the first one this colour lacks
         marker = next((m for k in range(len(family)) if (colour, m := family[(j + k) % len(
             family)]) not in taken), family[j % len(family)])
         out[name] = Style(colour, marker, kind)
