@@ -31,8 +31,9 @@ WHERE_THE_TIME_GOES = (
     "with MLflow and its store on a second thread against the same imports in turn came "
     "out at 0.99x (9 pairs). The costs that could be removed were (the data cache, one "
     "test pass less, the exit without module teardown, the finished configuration not "
-    "redone: 1.28x on 2026-12-04 21:31, 0.91x now); reaching 0.8x needs MLflow out of "
-    "the process that trains (a tracking process fed by the outbox journal), not done yet.")
+    "redone: 1.28x on 2026-12-04 21:31, about 0.9x on 2026-12-05); reaching 0.8x needs "
+    "MLflow out of the process that trains (a tracking process fed by the outbox "
+    "journal), not done yet.")
 
 
 def section(quick: bool) -> Section:
