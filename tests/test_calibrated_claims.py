@@ -66,6 +66,35 @@ def test_recovery_runs_beside_a_larger_no_finetuning_sweep_are_read():
     assert any("fine-tuning recipe with the most runs" in n and "15 run(s)" in n
                for n in notes)
 
+
+def test_means_over_calibration_seeds_count_the_test_images_too():
+    """Each method's runs are averaged over calibration seeds before pairing by base seed;
+    with every run's test predictions logged, the mean's per-image correctness is the
+    mean of its runs', so the comparison counts seeds and images (not seed-only)."""
+    import numpy as np
+
+    from mlbench.predictions import Predictions
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2000)
+    runs = frame({"pt_magnitude": 0.40, "wanda": 0.50})
+    runs["run_id"] = [f"r{i}" for i in range(len(runs))]
+    predictions = {}
+    for row in runs.itertuples():
+        right = rng.random(len(labels)) < row.acc1
+        predicted = np.where(right, labels, (labels + 1) % 10)
+        predictions[row.run_id] = Predictions(predicted, labels, "L", "S")
+        runs.loc[runs["run_id"] == row.run_id, "acc1"] = right.mean()
+    findings, notes = evaluate_findings(runs, claims=["calibrated_beat_magnitude_at_half"],
+                                        predictions=predictions)
+    (finding,) = findings
+    assert finding.verdict == SUPPORTED
+    assert [c.method for c in finding.comparisons] == ["seeds+images"]
+    assert finding.comparisons[0].images == len(labels) and "seed-only" not in finding.evidence
+    # without the predictions the same comparison is over seeds alone, and says so
+    (alone,), _ = evaluate_findings(runs, claims=["calibrated_beat_magnitude_at_half"])
+    assert alone.comparisons[0].method == "seeds" and "seed-only" in alone.evidence
+
 def test_posttraining_panel_and_tables(tmp_path):
     from mlbench.report.calibrated import published_table, write_calibrated
 

@@ -115,8 +115,7 @@ def test_every_compression_fails_where_one_compression_does(store):
 def test_runs_without_predictions_fall_back_to_seeds_and_say_so(store):
     finding, notes = global_beats_layer(store, "old")
     assert all(c.method == "seeds" and math.isnan(c.image_se) for c in finding.comparisons)
-    assert ("seed-only (no single run's test predictions behind them: runs without test "
-            "predictions") in finding.evidence
+    assert "seed-only (no per-image test predictions behind them" in finding.evidence
     assert any("12 of 12 run(s) without test predictions" in n for n in notes)
 
 

@@ -4,15 +4,21 @@ Wanda (Sun et al. 2023) and SparseGPT (Frantar & Alistarh 2023) report, on LLaMA
 models, that calibrated pruning beats magnitude at 50%, that 2:4 costs more than 50%
 unstructured, and (in the field's practice) that a small recovery fine-tuning recovers
 most of the loss. Each claim here pairs runs by base seed (the same dense weights),
-averaging over calibration seeds where several ran, with the paper claims' rules
-(``verdict_from``: Holm-corrected paired t-tests over seeds). Pairs without
+averaging over calibration seeds where several ran (per test image too, where the runs
+logged their predictions), with the paper claims' rules (``verdict_from``: paired over
+base seeds and test images, Holm-corrected contradictions). Pairs without
 post-training runs get an inconclusive finding saying so.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
+from mlbench.predictions import Predictions
 from mlbench.report.findings._claims import at_compressions, scope_of, tested_groups
 from mlbench.report.findings._core import Context, Finding, claim, verdict_from
 from mlbench.report.findings._stats import Paired, paired
@@ -31,28 +37,62 @@ def _no_finetuning(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["epochs"].astype(float) == 0] if "epochs" in runs else runs
 
 
-def _over_calibration_seeds(runs: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class AveragedPredictions:
+    """Several runs' test predictions on the same images as each image's mean correctness
+    (``mlbench.predictions.Predictions``'s interface for ``_pairs.image_diff``)."""
+
+    correct: np.ndarray  # (N,) float: the share of the runs that got the image right
+    labels: np.ndarray
+    labels_digest: str
+    split_digest: str
+
+    def same_images(self, other: Predictions | AveragedPredictions) -> bool:
+        """True when both were scored on the same test images (digests agree)."""
+        return (self.labels_digest == other.labels_digest
+                and self.split_digest == other.split_digest
+                and len(self.labels) == len(other.labels))
+
+
+def _over_calibration_seeds(runs: pd.DataFrame, ctx: Context
+                            ) -> tuple[pd.DataFrame, Context]:
     """One row per (strategy, compression, base seed): the mean of its calibration seeds'
     runs (the pairs below take one run per base seed, and would otherwise keep only the
-    latest). Such a row names no run, so its comparison is over seeds, not test images."""
+    latest), and ``ctx`` knowing each mean's test predictions as the per-image mean
+    correctness of its runs, when every one of them logged predictions on the same
+    images (then its comparisons count the test images' variance too; else seed-only)."""
     keys = ["strategy", "compression", "seed"]
     if "calib_seed" not in runs or not runs.duplicated(keys).any():
-        return runs
+        return runs, ctx
     grouped = runs.groupby(keys, sort=False, dropna=False)
     numeric = [c for c in runs.select_dtypes("number").columns if c not in keys]
     out = grouped.first()
     out[numeric] = grouped[numeric].mean()
     out = out.reset_index()
-    if "run_id" in out:
-        out["run_id"] = ""  # a mean of runs: no one run's test predictions
-    return out
+    if "run_id" not in runs:
+        return out, ctx
+    averaged: dict[str, AveragedPredictions] = {}
+    ids = []
+    for _, rows in grouped:
+        run_ids = [str(r) for r in rows["run_id"]]
+        preds = [ctx.predictions.get(r) for r in run_ids]
+        key = "mean:" + ",".join(sorted(run_ids))
+        if all(p is not None for p in preds) and all(
+                preds[0].same_images(p) for p in preds[1:]):  # type: ignore[union-attr]
+            first = preds[0]
+            averaged[key] = AveragedPredictions(
+                np.mean([p.correct for p in preds], axis=0),  # type: ignore[union-attr]
+                first.labels, first.labels_digest, first.split_digest)  # type: ignore[union-attr]
+        ids.append(key if len(run_ids) > 1 else run_ids[0])
+    out["run_id"] = ids  # a mean of runs: its key in the context's predictions, if any
+    return out, dataclasses.replace(ctx, predictions={**ctx.predictions, **averaged})
 
 
 @claim("calibrated_beat_magnitude_at_half",
        "Wanda and SparseGPT beat magnitude at 50% unstructured")
 def calibrated_beat_magnitude(runs: pd.DataFrame, ctx: Context) -> Finding:
     """wanda - pt_magnitude and sparsegpt - pt_magnitude at 50%, paired by base seed."""
-    half = _over_calibration_seeds(_at_half(_no_finetuning(runs)))
+    half, ctx = _over_calibration_seeds(_at_half(_no_finetuning(runs)), ctx)
     present = set(half["strategy"])
     comparisons = [c for m in METHODS if {m, BASELINE} <= present
                    for c in at_compressions(half, m, BASELINE, ctx)]
@@ -64,7 +104,7 @@ def calibrated_beat_magnitude(runs: pd.DataFrame, ctx: Context) -> Finding:
        "2:4 costs more accuracy than 50% unstructured")
 def nm_costs_more(runs: pd.DataFrame, ctx: Context) -> Finding:
     """X - X_2_4 at 50% for each method X that ran both, paired by base seed."""
-    half = _over_calibration_seeds(_at_half(_no_finetuning(runs)))
+    half, ctx = _over_calibration_seeds(_at_half(_no_finetuning(runs)), ctx)
     present = set(half["strategy"])
     comparisons = [c for m in UNSTRUCTURED if {m, f"{m}_2_4"} <= present
                    for c in at_compressions(half, m, f"{m}_2_4", ctx)]

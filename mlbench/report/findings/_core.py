@@ -179,8 +179,8 @@ def method_note(comparisons: list[Paired]) -> str:
     seed_only = [c for c in comparisons if c.method == SEEDS_ONLY and c.n]
     if seed_only:
         out += (f"; {len(seed_only)} of {len(comparisons)} comparison(s) seed-only (no "
-                "single run's test predictions behind them: runs without test predictions, "
-                "or means over calibration seeds; the test images' variance is not counted)")
+                "per-image test predictions behind them: the test images' variance is not "
+                "counted)")
     unpaired = sum(c.unpaired for c in comparisons)
     if unpaired:
         out += (f"; {unpaired} seed pair(s) not paired: the two runs come from different "
