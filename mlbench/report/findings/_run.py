@@ -83,12 +83,11 @@ def evaluate_findings(runs: pd.DataFrame, metric: str = "acc1",
             continue
         # every (dataset, model) of the runs, so a pair without fine-tuned runs still
         # gets its finding ("no comparable runs")
-        for key, group in frame.groupby(["dataset", "model"], sort=True):
+        for (dataset, model), group in frame.groupby(["dataset", "model"], sort=True):
             if meta.get("fine_tuned"):
-                group = recovery[(recovery["dataset"] == key[0])
-                                 & (recovery["model"] == key[1])]
-                group = group if len(group) else frame[(frame["dataset"] == key[0])
-                                                       & (frame["model"] == key[1])]
+                tuned = recovery[(recovery["dataset"] == dataset)
+                                 & (recovery["model"] == model)]
+                group = tuned if len(tuned) else group
             out.append(fn(group, ctx))
     return out, notes
 
