@@ -269,3 +269,34 @@ def test_a_run_is_dead_when_its_process_is_gone_or_its_far_heartbeat_stopped():
     assert dead_because(far, f"{now - 60:.0f}", now, grace_s=600) is None
     assert "no heartbeat from other-host" in dead_because(far, f"{now - 601:.0f}", now,
                                                           grace_s=600)
+
+
+def test_a_download_waits_out_an_outage_and_a_missing_artifact_is_said_at_once(
+        switch, tmp_path):
+    """A base model's weights fetched while the server fails arrive once it is back (the
+    cell that began in an outage used to fail, be redone and leave a FAILED run); an
+    artifact that is not there is one ConfigError at once, not a wait."""
+    import threading
+
+    from mlbench.config import TrackingConfig
+    from mlbench.errors import ConfigError
+    from mlbench.tracking import Tracker
+
+    server, proxy, real = switch
+    client = MlflowClient(real)
+    run = client.create_run(client.create_experiment("downloads"))
+    (tmp_path / "weights.txt").write_text("w")
+    client.log_artifact(run.info.run_id, str(tmp_path / "weights.txt"))
+    tracker = Tracker(TrackingConfig(tracking_uri=proxy, experiment="downloads"))
+    with pytest.raises(ConfigError, match="has no artifact 'nothing.txt'"):
+        tracker.download(run.info.run_id, "nothing.txt")
+    back = threading.Event()
+
+    def come_back() -> None:
+        server.failing.clear()
+        back.set()
+
+    server.failing.set()
+    threading.Timer(3.0, come_back).start()
+    path = tracker.download(run.info.run_id, "weights.txt")
+    assert back.is_set() and path.read_text() == "w"  # fetched once the server was back

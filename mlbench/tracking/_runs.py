@@ -32,7 +32,7 @@ from mlflow.entities import Metric, Param, RunStatus
 
 from mlbench import __version__
 from mlbench.config import TrackingConfig
-from mlbench.errors import ConfigError
+from mlbench.errors import ConfigError, TrackingRefused, TrackingUnavailable
 from mlbench.names import DATA_DIGEST, STUDY, TRIAL_NUMBER
 from mlbench.options import param_text
 from mlbench.tracking._checkpoints import Checkpoints
@@ -43,7 +43,7 @@ from mlbench.tracking._liveness import HEARTBEAT, OWNER, Heartbeat, owner_tag, r
 from mlbench.tracking._params import experiment_name, warn_differing_text
 from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
 from mlbench.tracking._resend import send_left
-from mlbench.tracking._sender import Link, Sender, given_up
+from mlbench.tracking._sender import Link, Sender, given_up, is_outage
 from mlbench.tracking._store import open_store
 from mlbench.tracking._tags import CONFIG_HASH, GIT_COMMIT, STAGE, VERSION, WORKER
 
@@ -359,7 +359,18 @@ class Tracker:
             return self._downloads[(run_id, artifact)]
         target = tempfile.mkdtemp(prefix="mlbench-")
         try:
-            path = Path(self.client.download_artifacts(run_id, artifact, target))
+            try:
+                path = Path(self.client.download_artifacts(run_id, artifact, target))
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                # the server is away: wait for it through the retrying link (a cell that
+                # began in an outage would otherwise fail and be redone, leaving a FAILED
+                # run); a missing artifact is said at once, below
+                path = Path(self.link.call(self.client.download_artifacts, run_id, artifact,
+                                           target))
+        except (TrackingUnavailable, TrackingRefused):  # the link's own lines, as they are
+            raise
         except Exception as exc:
             raise ConfigError(f"run {run_id} has no artifact {artifact!r}: {exc}") from None
         if cache:

@@ -167,6 +167,12 @@ def _kind(exc: Exception) -> str:
     return "failing"
 
 
+def is_outage(exc: Exception) -> bool:
+    """True when ``exc`` says the server is away or failing (no answer, or a 5xx), not
+    that the request itself was wrong (a missing artifact, a 4xx)."""
+    return _kind(exc) == "down" or bool(_SERVER_ERROR.search(str(exc)))
+
+
 def _reason(exc: Exception) -> str:
     text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     found = re.search(r"(?:too many |status code |HTTP )?(5\d\d)(?: error| Server)", text)
