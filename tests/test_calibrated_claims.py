@@ -95,6 +95,29 @@ def test_means_over_calibration_seeds_count_the_test_images_too():
     (alone,), _ = evaluate_findings(runs, claims=["calibrated_beat_magnitude_at_half"])
     assert alone.comparisons[0].method == "seeds" and "seed-only" in alone.evidence
 
+
+def test_the_calibration_seed_range_is_over_the_methods_that_read_calibration_data():
+    """Magnitude reads no calibration data: its range over calibration seeds is zero, and
+    averaging it in would make the calibration seed look weaker than it is. Here the
+    calibrated methods move 2.4 points with the calibration seed, more than the 2.0-2.2
+    between methods: the claim is contradicted (it was supported with magnitude's zero
+    averaged in)."""
+    rows = []
+    for (strategy, base), seed, calib in itertools.product(
+            {"pt_magnitude": 0.40, "wanda": 0.41, "sparsegpt": 0.42}.items(), range(3),
+            range(3)):
+        moves = strategy != "pt_magnitude"
+        acc = base + (0.012 * (calib - 1) if moves else 0.0) \
+            + (0.001 * seed if strategy == "sparsegpt" else 0.0)
+        rows.append({"dataset": "shakespeare", "model": "chargpt", "strategy": strategy,
+                     "compression": 2.0, "seed": seed, "calib_seed": calib, "epochs": 0,
+                     "recipe": "r", "tuned": False, "acc1": acc})
+    (finding,), _ = evaluate_findings(pd.DataFrame(rows),
+                                      claims=["calib_seed_moves_less_than_method"])
+    assert finding.verdict == CONTRADICTED
+    (c,) = finding.comparisons
+    assert c.mean < 0  # method range - calibration-seed range, in accuracy
+
 def test_posttraining_panel_and_tables(tmp_path):
     from mlbench.report.calibrated import published_table, write_calibrated
 
