@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # mlflow loads when a run starts, after the data is read
     from mlbench.tracking import Tracker
 
 
+OpenTracker = Callable[[TrackingConfig], "Tracker"]  # opens the run's Tracker, given its config
+
+
 class Once(Protocol):
     """An item done by exactly one worker of many (a work queue's): ``once(key, work)``
     runs ``work`` here if no worker has it, else waits for the one that does; either way
@@ -63,14 +66,17 @@ def obtain_base(setup: Setup, tracker: Tracker, *, once: Once | None = None,
         run_id=run_id, name=name, version=tracker.registry.version_of(name, run_id))
 
 
-def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
-    """Check everything, then train and register the base model (or reuse it)."""
+def run_train(cfg: RunConfig, tracking: TrackingConfig,
+              open_tracker: OpenTracker | None = None) -> BaseModel:
+    """Check everything, then train and register the base model (or reuse it).
+
+    ``open_tracker`` opens the Tracker once the data is read (default: in this process;
+    the ``train`` command's opens it in its tracking agent)."""
     check_reachable(resolve_uri(tracking.tracking_uri))
     dist = from_env(pick_device(cfg.device))
+    opener = open_tracker or in_process()
     setup = prepare(cfg, prune=False, dist=dist)
-    from mlbench.tracking import Tracker  # imports mlflow
-
-    tracker = Tracker(tracking) if dist.is_main else Follower(tracking)
+    tracker = opener(tracking) if dist.is_main else Follower(tracking)
     found = tracker.registry.find(registered_name(cfg), base_key_hash(setup))
     if not dist.broadcast_flag(found is not None):
         return train_base(setup, tracker)
@@ -81,20 +87,21 @@ def run_train(cfg: RunConfig, tracking: TrackingConfig) -> BaseModel:
 
 
 def run_prune(cfg: RunConfig, tracking: TrackingConfig,
-              later: Background[type[Tracker]] | None = None, *,
+              open_tracker: OpenTracker | None = None, *,
               again: bool = False) -> dict[str, float]:
     """Check everything, then prune (obtaining the base model inside the prune run).
 
-    ``later`` is the Tracker class being imported already (the CLI starts MLflow's
-    import beside torch's). A configuration that already FINISHED is not run again (its
-    run's metrics are returned, said in one line) unless ``again``."""
+    ``open_tracker`` opens the Tracker once the data is read (default: in this process,
+    MLflow imported on a thread meanwhile; the ``prune`` command's opens it in its
+    tracking agent, which imported MLflow in a process of its own). A configuration
+    that already FINISHED is not run again (its run's metrics are returned, said in one
+    line) unless ``again``."""
     check_reachable(resolve_uri(tracking.tracking_uri))  # fail fast, before loading data
     dist = from_env(pick_device(cfg.device))
-    # import mlflow (seconds) on a thread while prepare() reads the data and builds the
-    # model; the store is opened only after prepare() passed, so bad input leaves no store
-    later = later or Background(_import_tracker)
+    # the store is opened only after prepare() passed, so bad input leaves no store
+    opener = open_tracker or in_process()
     setup = prepare(cfg, dist=dist)
-    tracker = later.result()(tracking) if dist.is_main else Follower(tracking)
+    tracker = opener(tracking) if dist.is_main else Follower(tracking)
     done = None if again else _already_done(setup, tracker)
     if done is not None:
         return done
@@ -118,6 +125,13 @@ def _already_done(setup: Setup, tracker: Tracker) -> dict[str, float] | None:
     return tracker.metrics_of(run_id)
 
 
+def in_process() -> OpenTracker:
+    """Open an in-process Tracker later: MLflow (seconds) is imported on a thread from
+    now, while the data is read and the model built."""
+    later = Background(_import_tracker)
+    return lambda tracking: later.result()(tracking)
+
+
 def _import_tracker() -> type[Tracker]:
     """The Tracker class: importing it imports mlflow."""
     from mlbench.tracking import Tracker
@@ -125,4 +139,4 @@ def _import_tracker() -> type[Tracker]:
     return Tracker
 
 
-__all__ = ["Once", "obtain_base", "run_prune", "run_train"]
+__all__ = ["Once", "OpenTracker", "in_process", "obtain_base", "run_prune", "run_train"]

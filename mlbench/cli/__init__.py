@@ -103,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _given_up() -> TrackingUnavailable | None:
-    """The tracking link's give-up, if it gave up (issue 20); no mlflow import."""
-    sender = sys.modules.get("mlbench.tracking._sender")
-    return sender.given_up() if sender is not None else None
+    """The tracking link's give-up, if it gave up (issue 20), in this process or in its
+    tracking agent; no mlflow import."""
+    for name in ("mlbench.tracking._sender", "mlbench.tracking._remote"):
+        module = sys.modules.get(name)
+        failure = module.given_up() if module is not None else None
+        if failure is not None:
+            return failure
+    return None

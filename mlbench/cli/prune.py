@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
-from mlbench.cli._common import main_rank
+from mlbench.cli._common import main_rank, open_tracker
 from mlbench.names import SHOWN_METRICS as SHOWN  # the result line, declared in names.py
 
 
@@ -30,13 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from mlbench.cli._checks import check_names
 
     check_names(cfg)
-    from mlbench._background import Background
-
-    later = Background(_import_tracker)  # MLflow's import beside torch's (issue 21)
+    opener = open_tracker(tracking, log_model=tracking.log_model)  # before torch's import
     from mlbench.runs import run_prune
 
     quiet_mlflow()
-    results = run_prune(cfg, tracking, later)
+    results = run_prune(cfg, tracking, opener)
     if main_rank():
         print("  ".join(f"{k}={results[k]:.4g}" for k in SHOWN))
         from mlbench.speed import describe  # issue 19: each interval, and what it says
@@ -44,10 +42,3 @@ def run(args: argparse.Namespace) -> int:
         if describe(results):
             print(describe(results))
     return 0
-
-
-def _import_tracker() -> type:
-    """The Tracker class: importing it imports mlflow (no torch)."""
-    from mlbench.tracking import Tracker
-
-    return Tracker

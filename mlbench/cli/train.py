@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from mlbench.cli._args import add_command, quiet_mlflow, split, values
-from mlbench.cli._common import main_rank
+from mlbench.cli._common import main_rank, open_tracker
 
 
 def add_parser(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -26,10 +26,11 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Train (or find) the base model; print its registered name and version."""
     cfg, tracking = split(values(args))
+    opener = open_tracker(tracking, log_model=tracking.log_model)  # before torch's import
     from mlbench.runs import run_train
 
     quiet_mlflow()
-    base = run_train(cfg, tracking)
+    base = run_train(cfg, tracking, opener)
     if main_rank():
         print(f"base model {base.name} version {base.version} (run {base.run_id})")
     return 0

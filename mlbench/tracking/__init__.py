@@ -9,7 +9,9 @@ what waits to be sent on local disk, ``_resend`` sends what a stopped process le
 
 mlflow (and pandas, which it imports) loads when a name of those modules is first used,
 not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet``,
-``BaseModel`` and ``Follower`` cost nothing, so a command reads its data before it pays for mlflow.
+``BaseModel``, ``checkpoint_key``, ``Follower`` and ``Agent`` cost nothing, so a command
+reads its data before it pays for mlflow, and a command whose Tracker runs in a tracking
+agent (``_agent``, reached through ``_remote``) never pays for it in its own process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 from mlbench.tracking._connect import check_reachable, has_password, quiet, redact, resolve_uri
 from mlbench.tracking._follower import Follower
 from mlbench.tracking._liveness import FAILED_REASON, HEARTBEAT, OWNER
-from mlbench.tracking._records import BaseModel
+from mlbench.tracking._records import BaseModel, checkpoint_key, write_base_folder
+from mlbench.tracking._remote import Agent, RemoteTracker, agent_wanted
 from mlbench.tracking._tags import (
     BASE_HASH,
     BASE_MODEL,
@@ -44,7 +47,7 @@ from mlbench.tracking._tags import (
 
 # What imports mlflow, by module: loaded on first use (PEP 562).
 _LAZY = {
-    "_checkpoints": ("Checkpoints", "checkpoint_key"),
+    "_checkpoints": ("Checkpoints",),
     "_doors": ("discard_project_run", "mark_training_experiment"),
     "_query": ("RunRecords", "download_artifacts", "log_report", "query_prune_runs",
                "registered_bases", "split_names"),
@@ -75,5 +78,6 @@ __all__ = [  # noqa: PLE0605 - the lazy names resolve through __getattr__
     "CONFIG_HASH", "GIT_COMMIT", "MODEL_JSON", "RESUMED_EPOCH", "RESUMED_FROM", "SET_ASIDE",
     "STAGE", "STUDY", "TRIAL_NUMBER", "VERSION", "WEIGHTS", "WEIGHTS_DIR_TAG", "WORKER",
     "FAILED_REASON", "HEARTBEAT", "OWNER", "BaseModel", "Follower", "check_reachable",
-    "has_password", "quiet", "redact", "resolve_uri", *sorted(_WHERE),
+    "checkpoint_key", "write_base_folder", "has_password", "quiet", "redact", "resolve_uri",
+    "Agent", "RemoteTracker", "agent_wanted", *sorted(_WHERE),
 ]

@@ -8,26 +8,15 @@ cell resumes the furthest checkpoint of its key, and the interrupted run is mark
 
 from __future__ import annotations
 
-import hashlib
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow import MlflowClient
 
+from mlbench.tracking._records import checkpoint_key
 from mlbench.tracking._sender import Link, Sender
 from mlbench.tracking._tags import CHECKPOINT_DIR, CHECKPOINT_EPOCH, CHECKPOINT_KEY, SET_ASIDE
-
-if TYPE_CHECKING:  # the report reads runs without torch
-    from torch import Tensor
-
-
-def checkpoint_key(config_hash: str, state: Mapping[str, Tensor]) -> str:
-    """``config_hash`` plus every tensor's name and shape: what a checkpoint must fit."""
-    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(state.items()))
-    return hashlib.sha256(f"{config_hash}|{shapes}".encode()).hexdigest()[:16]
 
 
 class Checkpoints:

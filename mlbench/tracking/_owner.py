@@ -8,6 +8,18 @@ import socket
 from pathlib import Path
 
 GRACE_S = float(os.environ.get("MLBENCH_RUN_GRACE", "600"))
+_RUN_BY: list[int] = []  # the command this process tracks for (a tracking agent's)
+
+
+def run_by(pid: int) -> None:
+    """Name process ``pid`` as the owner of what this process makes from now on: a
+    tracking agent (``_agent``) works for its command, and lives and dies with it."""
+    _RUN_BY[:] = [pid]
+
+
+def process_pid() -> int:
+    """The pid that owns this process's runs: the command's (``run_by``), else our own."""
+    return _RUN_BY[0] if _RUN_BY else os.getpid()
 
 
 def _boot_id() -> str:
@@ -30,8 +42,8 @@ def _started(pid: int) -> str:
 
 
 def owner_tag(pid: int | None = None) -> str:
-    """This process as an owner: ``host|boot id|pid|start``."""
-    pid = pid or os.getpid()
+    """This process (or the command it works for) as an owner: ``host|boot id|pid|start``."""
+    pid = pid or process_pid()
     started = _started(pid)
     return f"{socket.gethostname()}|{_boot_id()}|{pid}|{'' if started == 'gone' else started}"
 
@@ -75,4 +87,4 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["GRACE_S", "dead_because", "owner_tag"]
+__all__ = ["GRACE_S", "dead_because", "owner_tag", "process_pid", "run_by"]

@@ -11,7 +11,6 @@ servable), which costs seconds. Nothing is ever pickled.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,9 +20,9 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 
-from mlbench.tracking._records import BaseModel
+from mlbench.tracking._records import BaseModel, write_base_folder
 from mlbench.tracking._sender import Link
-from mlbench.tracking._tags import BASE_HASH, BASE_MODEL, MODEL_JSON, WEIGHTS, WEIGHTS_DIR_TAG
+from mlbench.tracking._tags import BASE_HASH, BASE_MODEL, WEIGHTS_DIR_TAG
 
 # Stated, not inferred: inference imports and inspects the environment (seconds).
 PIP_REQUIREMENTS = ("torch", "torchvision", "mlbench")
@@ -177,14 +176,13 @@ class Registry:
 
 def log_base_folder(link: Link, weights: dict[str, Any], note: dict[str, Any]) -> None:
     """Log ``base_model/`` (safetensors ``weights`` and ``model.json``) to the active run."""
-    from safetensors.torch import save_file
-
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / BASE_MODEL
-        folder.mkdir()
-        save_file(weights, str(folder / WEIGHTS))
-        (folder / MODEL_JSON).write_text(json.dumps(note, indent=2))
-        link.call(mlflow.log_artifacts, str(folder), BASE_MODEL)
+        log_base_files(link, write_base_folder(Path(tmp), weights, note))
+
+
+def log_base_files(link: Link, folder: Path) -> None:
+    """Log a ``base_model/`` folder written by ``write_base_folder`` to the active run."""
+    link.call(mlflow.log_artifacts, str(folder), BASE_MODEL)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -195,5 +193,5 @@ def _first_line(exc: BaseException) -> str:
 __all__ = [
     "PIP_REQUIREMENTS", "BaseModel", "Registry", "describe_version", "download_base_folder",
     "download_run_files",
-    "log_base_folder", "log_pruned_model",
+    "log_base_files", "log_base_folder", "log_pruned_model",
 ]

@@ -14,6 +14,7 @@ decided by the sweep queue (``mlbench.tuning``), never here.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import json
@@ -22,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,14 @@ from mlbench.tracking._connect import check_reachable, redact, resolve_uri, warn
 from mlbench.tracking._datasets import log_datasets
 from mlbench.tracking._doors import mark_training_experiment
 from mlbench.tracking._liveness import HEARTBEAT, OWNER, Heartbeat, owner_tag, reap
+from mlbench.tracking._owner import process_pid
 from mlbench.tracking._params import experiment_name, warn_differing_text
-from mlbench.tracking._registry import Registry, log_base_folder, log_pruned_model
+from mlbench.tracking._registry import (
+    Registry,
+    log_base_files,
+    log_base_folder,
+    log_pruned_model,
+)
 from mlbench.tracking._resend import send_left
 from mlbench.tracking._sender import Link, Sender, given_up, is_outage
 from mlbench.tracking._store import open_store
@@ -58,7 +65,14 @@ class Tracker:
         ...     tracker.log_params({"strategy": "global_weight"})
     """
 
-    def __init__(self, cfg: TrackingConfig) -> None:
+    def __init__(self, cfg: TrackingConfig, *,
+                 on_give_up: Callable[[], None] | None = None) -> None:
+        """Open the store (made if missing) and send what a dead process left queued.
+
+        ``on_give_up`` is called when the link gives up on the server while sending in
+        the background (default: interrupt this process's main thread, which stops
+        training with the link's line; a tracking agent tells its command instead).
+        """
         self.cfg = cfg
         self.uri = resolve_uri(cfg.tracking_uri)  # credentials moved to the environment
         warn_password("--tracking-uri", self.uri)  # e.g. a database URI's
@@ -74,7 +88,8 @@ class Tracker:
         if self.inside_project and os.environ.get("MLFLOW_EXPERIMENT_ID"):  # `mlflow run`'s
             self.link.call(mark_training_experiment, self.client,
                            os.environ["MLFLOW_EXPERIMENT_ID"])
-        self._sender = Sender(self.client, self.link)  # metrics and files, off the thread
+        self._sender = Sender(self.client, self.link,  # metrics and files, off the thread
+                              interrupt=on_give_up or _thread.interrupt_main)
         self.registry = Registry(self.client, self.link, register=cfg.register)
         self.checkpoints = Checkpoints(self.client, self.link, self._sender)
         self._heartbeat = Heartbeat(self.client)
@@ -107,7 +122,7 @@ class Tracker:
         exception, which propagates.
         """
         all_tags = {STAGE: stage, VERSION: __version__, GIT_COMMIT: _git_commit(),
-                    WORKER: f"{socket.gethostname()}:{os.getpid()}", OWNER: owner_tag(),
+                    WORKER: f"{socket.gethostname()}:{process_pid()}", OWNER: owner_tag(),
                     HEARTBEAT: f"{time.time():.0f}", **(tags or {})}
         all_tags = {k: redact(str(v)) for k, v in all_tags.items()}
         started = self._start(name, all_tags, parent_run_id, run_id)
@@ -286,6 +301,10 @@ class Tracker:
     def log_base(self, weights: dict[str, Any], note: dict[str, Any]) -> None:
         """A base model's ``base_model/`` folder (safetensors weights, ``model.json``)."""
         log_base_folder(self.link, weights, note)
+
+    def log_base_files(self, folder: str | Path) -> None:
+        """A ``base_model/`` folder already written (``write_base_folder``): logged as is."""
+        log_base_files(self.link, Path(folder))
 
     def log_pruned(self, model: Any, example: Any) -> None:
         """With ``--log-model``: the pruned network as an MLflow model of the active run."""

@@ -199,7 +199,7 @@ class Sender:
     MAX_METRICS = 1000
 
     def __init__(self, client: MlflowClient, link: Link, outbox: Outbox | None = None,
-                 *, interrupt: bool = True) -> None:
+                 *, interrupt: Callable[[], None] | None = _thread.interrupt_main) -> None:
         self.client = client
         self.link = link
         self.outbox = outbox or Outbox(uri=link.uri)
@@ -281,8 +281,8 @@ class Sender:
                 deliver(self.client, self.link, op)
             except (TrackingUnavailable, ConfigError) as exc:  # given up on, or a 403: the
                 self._errors.append(exc)  # rest stays in the outbox, for resend
-                if self.interrupt and isinstance(exc, TrackingUnavailable):
-                    _thread.interrupt_main()  # the training thread stops with the line
+                if self.interrupt is not None and isinstance(exc, TrackingUnavailable):
+                    self.interrupt()  # the training thread stops with the line
                 return
             except Exception as exc:  # noqa: BLE001 - reported by flush, in the caller
                 self._errors.append(exc)  # a request the server refuses: never sent again
