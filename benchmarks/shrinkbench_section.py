@@ -23,17 +23,20 @@ ENV = "MLBENCH_SHRINKBENCH"  # run.py --shrinkbench sets it
 # alternating pairs of whole processes), kept with the section since the numbers above
 # are redone on every run.
 WHERE_THE_TIME_GOES = (
-    "Where the rest goes (2026-12-05, quiet machine): MLflow's import (`import mlflow`, "
-    "1.6 s wall alone) and its SQL store (`mlflow.store.tracking.sqlalchemy_store`, "
-    "0.9 s more) are about 2.4 s of CPU that a ShrinkBench run never pays, against "
-    "`import torch`'s 1.9 s that both pay. Importing them on a thread beside torch's "
-    "import does not hide them: imports hold the GIL, and a paired A/B of torch's import "
-    "with MLflow and its store on a second thread against the same imports in turn came "
-    "out at 0.99x (9 pairs). The costs that could be removed were (the data cache, one "
-    "test pass less, the exit without module teardown, the finished configuration not "
-    "redone: 1.28x on 2026-12-04 21:31, about 0.9x on 2026-12-05); reaching 0.8x needs "
-    "MLflow out of the process that trains (a tracking process fed by the outbox "
-    "journal), not done yet.")
+    "Where the time went, and what changed (2026-12-05): MLflow's import (`import mlflow`, "
+    "1.1-1.6 s wall alone) and its SQL store (`mlflow.store.tracking.sqlalchemy_store`, "
+    "0.7-0.9 s more) are about 2.4 s of CPU that a ShrinkBench run never pays. On a thread "
+    "beside torch's import they did not hide: imports hold the GIL (a paired A/B of "
+    "torch's import with MLflow and its store on a second thread against the same imports "
+    "in turn: 0.99x, 9 pairs; this benchmark then stood at 0.88x). `prune` now runs its "
+    "Tracker in a tracking agent, a process it starts as it begins "
+    "(mlbench/tracking/_agent.py): the agent imports MLflow and the store, connects to the "
+    "existing store and compiles the reaper's first query on the second core while the "
+    "command imports torch and reads its data, and the command never imports MLflow. The "
+    "command still waits for the agent for 0.2-0.3 s when it opens the Tracker (the "
+    "agent's start-up is the longer of the two), and its ~18 tracking calls take about "
+    "0.2 s in all. The CPU figure includes the agent's (its parent waits for it, so its "
+    "time counts among the command's children).")
 
 
 def section(quick: bool) -> Section:

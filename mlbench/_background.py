@@ -1,7 +1,10 @@
 """One call on a daemon thread, its result (or exception) collected later.
 
-For fixed costs that wait on other work: ``run_prune`` imports MLflow and opens the
-store while the data is read and the model is built (issue 21).
+For fixed costs that wait on other work: a ``prune`` or ``train`` run whose Tracker stays
+in process (``runs.in_process``: library use, ``--log-model``, torchrun) imports MLflow
+while the data is read and the model is built. The commands themselves run the Tracker
+in a tracking agent (``mlbench.tracking._remote``), a process of its own: MLflow's
+import holds the GIL, so a thread only takes turns with torch's (issue 21).
 """
 
 from __future__ import annotations

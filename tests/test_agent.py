@@ -113,8 +113,11 @@ def test_the_agent_dies_with_its_command_and_the_run_ends_as_its_command_did(tmp
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     argv = [sys.executable, "-m", "mlbench", "prune",
             *tiny_argv(base_epochs=1, epochs=3000, checkpoint_every=0), "--tracking-uri", uri]
+    # SIGINT as a terminal gives it (a suite started in the background ignores it, and
+    # so would the children it starts)
     proc = subprocess.Popen(argv, cwd=REPO, env=clean_env(uri), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = tmp_path / "mlflow.db"
     deadline = time.monotonic() + 300
     while True:  # wait for the prune run to be RUNNING (read only, without MLflow)

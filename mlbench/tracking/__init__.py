@@ -5,7 +5,9 @@ server outages), ``_registry`` finds and registers base models, ``_checkpoints``
 training checkpoints, ``_trials`` holds the tuner's runs and ``_query`` reads runs back
 for the report, ``_liveness`` marks FAILED the runs whose process died, ``_outbox`` keeps
 what waits to be sent on local disk, ``_resend`` sends what a stopped process left there.
-``Follower`` stands in for the tracker on torchrun's other ranks.
+``Follower`` stands in for the tracker on torchrun's other ranks. ``_agent`` runs a
+command's Tracker in a process of its own (the tracking agent) and ``_remote`` is the
+command's side of it (``Agent``, ``RemoteTracker``), over ``_wire``'s socket pair.
 
 mlflow (and pandas, which it imports) loads when a name of those modules is first used,
 not with this package: tag names, ``resolve_uri``, ``check_reachable``, ``quiet``,

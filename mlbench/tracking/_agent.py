@@ -1,6 +1,6 @@
 """The tracking agent: a command's ``Tracker``, in a process of its own (issue 21).
 
-``python -m mlbench.tracking._agent FD PID STORE``, started by ``_remote.Agent`` as the
+``main(FD, PID, STORE)``, started by ``_remote.Agent`` (``python -c``) as the
 command begins. It imports MLflow and the store's modules (2-3 s of CPU, which hold the
 GIL, so a thread could not hide them) while the command imports torch and reads its
 data on the other core, and connects to a local sqlite store that already exists

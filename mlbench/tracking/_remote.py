@@ -56,6 +56,13 @@ def agent_wanted(*, log_model: bool) -> bool:
     return not log_model
 
 
+# The agent imports this very mlbench, wherever this process found it (a folder put on
+# sys.path by hand, say), and otherwise the interpreter's own path as it is.
+_START = ("import sys; here = {here!r}\n"
+          "if here not in sys.path: sys.path.insert(0, here)\n"
+          "from mlbench.tracking._agent import main; main()")
+
+
 def _store(uri: str | None) -> str:
     """What the agent is told of the store before it is opened: a sqlite URI whole
     (absolute), any other only by its scheme (no password in the process list)."""
@@ -79,8 +86,8 @@ class Agent:
     def __init__(self, tracking_uri: str | None) -> None:
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlbench.tracking._agent", str(theirs.fileno()),
-             str(os.getpid()), _store(tracking_uri)],
+            [sys.executable, "-c", _START.format(here=str(Path(__file__).resolve().parents[2])),
+             str(theirs.fileno()), str(os.getpid()), _store(tracking_uri)],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             start_new_session=True)  # Ctrl-C is this process's: it tells the agent
         theirs.close()
