@@ -30,8 +30,12 @@ import os, sys
 from mlbench.cli import main
 from mlbench._exit import exit_now
 code = main(sys.argv[1:])
-kids = [c for t in os.listdir("/proc/self/task")
-        for c in open(f"/proc/self/task/{t}/children").read().split()]
+def parent(pid):
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+kids = [p for p in os.listdir("/proc") if p.isdigit() and parent(p) == os.getpid()]
 print("WRAP", os.getpid(), "mlflow" in sys.modules, ",".join(kids) or "-", flush=True)
 exit_now(code)
 """
@@ -63,11 +67,18 @@ def _gone(pid: int, limit_s: float = 10.0) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for t in os.listdir(f"/proc/{pid}/task")
-                for c in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
-    except OSError:
-        return []
+    """The live processes whose parent is ``pid`` (from /proc/*/stat)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 def _prune_runs(uri: str) -> list:
