@@ -227,3 +227,19 @@ def test_a_dead_agent_is_one_clear_error_not_a_hang(remote):
     agent.proc.wait(timeout=30)
     with pytest.raises(TrackingUnavailable, match="tracking agent .* exited"):
         tracker.find_finished("prune", "x")
+
+
+def test_bad_input_found_in_the_data_leaves_no_store_and_no_agent(tmp_path):
+    """The agent starts before the data is read; a data directory without the files is
+    still one line and exit 2, no store is made, and the agent is let go at once."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = subprocess.run([sys.executable, "-c", WRAP, "prune", "--dataset", "mnist",
+                           "--data-dir", str(tmp_path / "nothing"), "--tracking-uri", uri],
+                          cwd=REPO, env=clean_env(uri), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.count("\n") == 1 and "no MNIST files" in proc.stderr
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("WRAP ")]
+    agent = line.split()[3]
+    assert agent != "-" and _gone(int(agent))
+    assert not (tmp_path / "mlflow.db").exists()

@@ -96,12 +96,14 @@ class Agent:
         self._waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
         self._lock = threading.Lock()
         self._gone: TrackingUnavailable | None = None
+        self._opened = False  # nothing to send until a Tracker is opened there
         self._closed = False
         threading.Thread(target=self._listen, name="mlbench-agent", daemon=True).start()
         atexit.register(self.close)
 
     def tracker(self, cfg: TrackingConfig) -> RemoteTracker:
         """Open the store and the Tracker in the agent (``Tracker(cfg)`` there)."""
+        self._opened = True
         return RemoteTracker(cfg, self)
 
     def request(self, op: str, payload: Any = None) -> Any:  # noqa: ANN401
@@ -129,6 +131,9 @@ class Agent:
         if self._closed:
             return
         self._closed = True
+        if not self._opened:  # bad input ended the command first: nothing to wait for
+            with contextlib.suppress(OSError):
+                self.proc.kill()
         with contextlib.suppress(Exception):
             self.request("close")
         with contextlib.suppress(Exception):
