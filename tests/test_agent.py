@@ -243,3 +243,21 @@ def test_bad_input_found_in_the_data_leaves_no_store_and_no_agent(tmp_path):
     agent = line.split()[3]
     assert agent != "-" and _gone(int(agent))
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_what_crosses_to_the_agent_is_json_and_nothing_heavy_crosses(remote):
+    """No pickle between the command and its agent: paths, tuples, numpy scalars cross as
+    values; a tensor or a model is refused where it is sent (TypeError), and the agent
+    serves on."""
+    import numpy as np
+    import torch
+
+    tracker, client, _ = remote
+    with tracker.run("prune", "values") as run_id:
+        tracker.log_metrics({"acc1": np.float32(0.25), "loss": torch.tensor(1.5)})
+        with pytest.raises(TypeError, match="cannot carry Tensor"):
+            tracker.log_metrics({"acc1": torch.ones(3)})
+        with pytest.raises(TypeError, match="cannot carry"):
+            tracker.log_dict({"model": torch.nn.Linear(2, 2)}, "config.json")
+    assert client.get_run(run_id).data.metrics == {"acc1": 0.25, "loss": 1.5}
+    assert tracker.find_finished("prune", "none") is None  # still serving

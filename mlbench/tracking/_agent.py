@@ -45,6 +45,7 @@ _WARM = {
     "file": ("mlflow.store.tracking.file_store", "mlflow.store.model_registry.file_store"),
 }
 _SQL = ("sqlite", "postgresql", "mysql", "mssql")
+_OPS = ("open", "call", "enter", "exit", "close")  # what a command may ask of its agent
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -65,22 +66,6 @@ def warm_modules(scheme: str) -> tuple[str, ...]:
     return _WARM["file"] if base in ("file", "") else ()
 
 
-def portable(exc: BaseException) -> BaseException:
-    """``exc`` as the command can raise it without importing mlflow: mlbench's and
-    Python's own exceptions as they are, any other as a RuntimeError naming it."""
-    module = type(exc).__module__
-    if module == "builtins" or module.startswith("mlbench."):
-        try:
-            import pickle
-
-            pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, checked here
-            return exc
-        except Exception:  # noqa: BLE001 - not picklable: named below
-            pass
-    text = str(exc).strip()
-    return RuntimeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-
 class Serve:
     """Runs the command's calls on the Tracker, one message at a time."""
 
@@ -98,12 +83,17 @@ class Serve:
             except (EOFError, OSError):
                 os._exit(0)  # the command is gone; its outbox keeps what was not sent
             try:
+                if op not in _OPS:
+                    raise ValueError(f"the tracking agent has no operation {op!r}")
                 value = getattr(self, f"_{op}")(payload)
                 reply = (seq, "ok", value)
             except BaseException as exc:  # noqa: BLE001 - raised again in the command
-                reply = (seq, "err", portable(exc))
+                reply = (seq, "err", exc)  # crosses as itself or as a named RuntimeError
             try:
-                self.wire.send(reply)
+                try:
+                    self.wire.send(reply)
+                except TypeError as exc:  # a value that cannot cross: said, not sent
+                    self.wire.send((seq, "err", exc))
             except OSError:
                 os._exit(0)
             if op == "close":  # exit hooks run: an emptied outbox folder is removed
@@ -156,7 +146,7 @@ class Serve:
 
         failure = given_up()
         with contextlib.suppress(OSError):
-            self.wire.send((0, "given_up", portable(failure) if failure else None))
+            self.wire.send((0, "given_up", failure))
 
 
 def _die_with(parent: int) -> None:
